@@ -1,6 +1,8 @@
 //! The Kafka wire protocol: primitives, generated messages, framing and record batches.
 
+pub mod error_code;
 pub mod frame;
+pub mod records;
 pub mod wire;
 
 #[rustfmt::skip]
