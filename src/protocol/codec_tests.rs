@@ -179,3 +179,30 @@ fn bounded_fuzz_of_request_frames_never_panics() {
     // Both outcomes must occur, or the mutations are not reaching the decoder.
     assert!(decoded_ok > 1000 && rejected > 1000, "ok {decoded_ok}, rejected {rejected}");
 }
+
+/// `records` fields are slices of the request frame, not copies.
+#[test]
+fn produce_records_are_not_copied() {
+    use super::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use super::messages::{ProduceRequest, RequestHeader};
+
+    let records = Bytes::from(vec![0xabu8; 1 << 20]);
+    let body = RequestBody::Produce(ProduceRequest {
+        acks: -1,
+        timeout_ms: 30_000,
+        topic_data: vec![TopicProduceData {
+            name: "zero-copy".into(),
+            partition_data: vec![PartitionProduceData { index: 0, records: Some(records) }],
+        }],
+        ..ProduceRequest::default()
+    });
+    let header = RequestHeader { request_api_key: 0, request_api_version: 9, correlation_id: 1, client_id: None };
+    let frame = super::frame::encode_request(&header, &body).unwrap().freeze().slice(4..);
+    let frame_range = frame.as_ptr() as usize..frame.as_ptr() as usize + frame.len();
+    let request = decode_request(frame.clone()).unwrap();
+    let RequestBody::Produce(produce) = request.body else { panic!("not a produce request") };
+    let decoded = produce.topic_data[0].partition_data[0].records.as_ref().unwrap();
+    assert_eq!(decoded.len(), 1 << 20);
+    let start = decoded.as_ptr() as usize;
+    assert!(frame_range.contains(&start) && frame_range.contains(&(start + decoded.len() - 1)), "records were copied out of the frame");
+}

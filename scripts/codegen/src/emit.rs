@@ -603,7 +603,7 @@ pub fn emit_message(spec: &Spec, header: &str) -> Result<String, String> {
     let _ = writeln!(out, "impl Message for {name} {{");
     let _ = writeln!(out, "    const NAME: &'static str = \"{name}\";");
     let _ = writeln!(out, "    const API_KEY: Option<i16> = {api_key};");
-    let _ = writeln!(out, "    const VERSIONS: (i16, i16) = ({}, {});", spec.valid.min, spec.valid.max.min(i16::MAX));
+    let _ = writeln!(out, "    const VERSIONS: (i16, i16) = ({}, {});", spec.valid.min, spec.valid.max);
     let _ = writeln!(out, "    const FLEXIBLE_SINCE: Option<i16> = {flex};");
     let _ = writeln!(out, "}}\n");
     for (i, def) in structs.iter().enumerate() {
