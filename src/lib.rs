@@ -1,3 +1,9 @@
 //! Odradek: an event-streaming broker that speaks the Apache Kafka wire protocol.
 
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod handlers;
+pub mod log;
 pub mod protocol;
+pub mod server;

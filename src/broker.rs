@@ -1,0 +1,102 @@
+//! The broker's shared state, handed to every connection and handler.
+
+use crate::config::BrokerConfig;
+use crate::log::{properties, topic, LogManager};
+use std::io;
+use std::path::Path;
+
+pub struct Broker {
+    pub config: BrokerConfig,
+    /// Generated once and persisted in `meta.properties`: never null (ksqlDB and others read it).
+    pub cluster_id: String,
+    pub log: LogManager,
+}
+
+/// Kafka's cluster id form: a UUID in URL-safe base64 without padding (22 characters).
+fn encode_cluster_id(id: &[u8; 16]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(22);
+    let mut bits: u32 = 0;
+    let mut count = 0;
+    for &byte in id {
+        bits = (bits << 8) | u32::from(byte);
+        count += 8;
+        while count >= 6 {
+            count -= 6;
+            out.push(ALPHABET[((bits >> count) & 0x3f) as usize] as char);
+        }
+    }
+    if count > 0 {
+        out.push(ALPHABET[((bits << (6 - count)) & 0x3f) as usize] as char);
+    }
+    out
+}
+
+/// Reads or creates `meta.properties`; refuses a data directory that
+/// belongs to another node.
+fn load_or_create_identity(data_dir: &Path, node_id: i32) -> io::Result<String> {
+    let path = data_dir.join("meta.properties");
+    if let Some(props) = properties::read(&path)? {
+        let cluster_id = props
+            .get("cluster.id")
+            .filter(|id| !id.is_empty())
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{}: no cluster.id", path.display())))?;
+        if let Some(stored) = props.get("node.id").and_then(|n| n.parse::<i32>().ok()) {
+            if stored != node_id {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} belongs to node {stored}, not node {node_id}", data_dir.display()),
+                ));
+            }
+        }
+        return Ok(cluster_id);
+    }
+    let cluster_id = encode_cluster_id(&topic::random_uuid()?.0);
+    let props = [
+        ("cluster.id".to_string(), cluster_id.clone()),
+        ("node.id".to_string(), node_id.to_string()),
+        ("version".to_string(), "1".to_string()),
+    ]
+    .into();
+    properties::write(&path, &props)?;
+    Ok(cluster_id)
+}
+
+impl Broker {
+    /// Opens the data directory: identity, then every topic, recovering each partition.
+    pub fn open(config: BrokerConfig) -> io::Result<Broker> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", config.data_dir.display())))?;
+        let cluster_id = load_or_create_identity(&config.data_dir, config.node_id)?;
+        let log = LogManager::open(&config.data_dir, config.log.clone())?;
+        Ok(Broker { config, cluster_id, log })
+    }
+
+    pub fn close(&self) -> io::Result<()> {
+        self.log.close()
+    }
+
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("odradek-broker-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = BrokerConfig { data_dir: dir, ..BrokerConfig::default() };
+        Broker::open(config).expect("test broker opens")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_look_like_kafkas() {
+        let id = encode_cluster_id(&[0xff; 16]);
+        assert_eq!(id.len(), 22);
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(encode_cluster_id(&[0; 16]), "AAAAAAAAAAAAAAAAAAAAAA");
+    }
+}

@@ -1,0 +1,157 @@
+//! Broker configuration, named as Kafka names it (`--set name=value`).
+//!
+//! Only settings the broker acts on are accepted: an unknown name is an
+//! error that says so, rather than a value silently ignored.
+
+pub mod log_config;
+
+use log_config::LogConfig;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    pub listen: SocketAddr,
+    /// host:port given to clients in Metadata; defaults to `listen`.
+    pub advertised: Option<(String, u16)>,
+    pub data_dir: PathBuf,
+    pub node_id: i32,
+    /// `socket.request.max.bytes`: frames above this close the connection before any allocation.
+    pub socket_request_max_bytes: usize,
+    /// `connections.max.idle.ms`
+    pub connections_max_idle: Duration,
+    /// `num.partitions`: partitions of auto-created topics and CreateTopics with -1.
+    pub num_partitions: i32,
+    /// `auto.create.topics.enable`
+    pub auto_create_topics: bool,
+    /// `log.retention.check.interval.ms`
+    pub retention_check_interval: Duration,
+    /// Defaults for every topic's log (`log.*` names, `message.max.bytes`).
+    pub log: LogConfig,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised: None,
+            data_dir: PathBuf::from("odradek-data"),
+            node_id: 0,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            connections_max_idle: Duration::from_millis(600_000),
+            num_partitions: 1,
+            auto_create_topics: true,
+            retention_check_interval: Duration::from_millis(300_000),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    UnknownName(String),
+    InvalidValue { name: String, value: String, reason: String },
+    Malformed(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownName(name) => write!(f, "unknown broker config '{name}'"),
+            ConfigError::InvalidValue { name, value, reason } => write!(f, "invalid value '{value}' for {name}: {reason}"),
+            ConfigError::Malformed(text) => write!(f, "expected name=value, got '{text}'"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    value.trim().parse::<T>().map_err(|e| ConfigError::InvalidValue {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn invalid(name: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::InvalidValue { name: name.to_string(), value: value.to_string(), reason: reason.to_string() }
+}
+
+fn hours_to_ms(name: &str, value: &str) -> Result<String, ConfigError> {
+    let hours: i64 = parse_number(name, value)?;
+    Ok(if hours < 0 { "-1".into() } else { (hours * 3_600_000).to_string() })
+}
+
+fn minutes_to_ms(name: &str, value: &str) -> Result<String, ConfigError> {
+    let minutes: i64 = parse_number(name, value)?;
+    Ok(if minutes < 0 { "-1".into() } else { (minutes * 60_000).to_string() })
+}
+
+impl BrokerConfig {
+    fn set_log(&mut self, broker_name: &str, topic_name: &str, value: &str) -> Result<(), ConfigError> {
+        self.log.apply(topic_name, value).map_err(|reason| invalid(broker_name, value, &reason))
+    }
+
+    /// Applies one `name=value` setting.
+    pub fn set(&mut self, assignment: &str) -> Result<(), ConfigError> {
+        let (name, value) = assignment.split_once('=').ok_or_else(|| ConfigError::Malformed(assignment.to_string()))?;
+        let name = name.trim();
+        match name {
+            "socket.request.max.bytes" => self.socket_request_max_bytes = parse_number(name, value)?,
+            "connections.max.idle.ms" => self.connections_max_idle = Duration::from_millis(parse_number(name, value)?),
+            "node.id" | "broker.id" => self.node_id = parse_number(name, value)?,
+            "log.dirs" | "log.dir" => self.data_dir = PathBuf::from(value.trim()),
+            "num.partitions" => {
+                self.num_partitions = parse_number(name, value)?;
+                if self.num_partitions < 1 {
+                    return Err(invalid(name, value, "must be at least 1"));
+                }
+            }
+            "auto.create.topics.enable" => self.auto_create_topics = parse_number(name, value)?,
+            "log.retention.check.interval.ms" => {
+                self.retention_check_interval = Duration::from_millis(parse_number(name, value)?)
+            }
+            "log.retention.hours" => self.set_log(name, "retention.ms", &hours_to_ms(name, value)?)?,
+            "log.retention.minutes" => self.set_log(name, "retention.ms", &minutes_to_ms(name, value)?)?,
+            "log.roll.hours" => self.set_log(name, "segment.ms", &hours_to_ms(name, value)?)?,
+            // Single-node broker: replication settings are accepted only at 1.
+            "default.replication.factor" | "offsets.topic.replication.factor" | "transaction.state.log.replication.factor"
+            | "min.insync.replicas" => {
+                if parse_number::<i32>(name, value)? != 1 {
+                    return Err(invalid(name, value, "this broker keeps one replica"));
+                }
+            }
+            _ => match log_config::broker_to_topic_name(name) {
+                Some(topic_name) => self.set_log(name, topic_name, value)?,
+                None => return Err(ConfigError::UnknownName(name.to_string())),
+            },
+        }
+        Ok(())
+    }
+
+    /// The host and port clients are told to connect to.
+    pub fn advertised_endpoint(&self) -> (String, u16) {
+        self.advertised.clone().unwrap_or_else(|| (self.listen.ip().to_string(), self.listen.port()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_names_are_accepted_and_unknown_names_refused() {
+        let mut config = BrokerConfig::default();
+        config.set("socket.request.max.bytes=1024").unwrap();
+        assert_eq!(config.socket_request_max_bytes, 1024);
+        assert_eq!(config.set("no.such.setting=1"), Err(ConfigError::UnknownName("no.such.setting".into())));
+        assert!(matches!(config.set("node.id=abc"), Err(ConfigError::InvalidValue { .. })));
+        assert!(matches!(config.set("node.id"), Err(ConfigError::Malformed(_))));
+    }
+}

@@ -1,0 +1,29 @@
+//! DescribeCluster (key 60): this broker, the cluster id and the controller.
+
+use super::Implemented;
+use crate::broker::Broker;
+use crate::protocol::error_code::ErrorCode;
+use crate::protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use crate::protocol::messages::{ApiKey, DescribeClusterRequest, DescribeClusterResponse, ResponseBody};
+
+pub const IMPLEMENTED: Implemented = Implemented { api_key: ApiKey::DescribeCluster, min: 0, max: 1 };
+
+/// Endpoint types (v1): 1 = brokers, 2 = controllers.
+const BROKERS: i8 = 1;
+
+pub fn handle(broker: &Broker, _version: i16, request: DescribeClusterRequest) -> ResponseBody {
+    let (host, port) = broker.config.advertised_endpoint();
+    let mut response = DescribeClusterResponse {
+        endpoint_type: request.endpoint_type,
+        cluster_id: broker.cluster_id.clone(),
+        controller_id: broker.config.node_id,
+        brokers: vec![DescribeClusterBroker { broker_id: broker.config.node_id, host, port: i32::from(port), rack: None }],
+        ..DescribeClusterResponse::default()
+    };
+    if request.endpoint_type != BROKERS {
+        response.error_code = ErrorCode::UnsupportedEndpointType.code();
+        response.error_message = Some("only broker endpoints are served".into());
+        response.brokers.clear();
+    }
+    ResponseBody::DescribeCluster(response)
+}

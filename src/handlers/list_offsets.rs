@@ -1,0 +1,67 @@
+//! ListOffsets (key 2): earliest, latest, max timestamp, or by timestamp.
+
+use super::Implemented;
+use crate::broker::Broker;
+use crate::protocol::error_code::ErrorCode;
+use crate::protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use crate::protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, ResponseBody};
+
+pub const IMPLEMENTED: Implemented = Implemented { api_key: ApiKey::ListOffsets, min: 1, max: 8 };
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+/// KIP-1005: earliest offset still on local storage (all of it, here).
+const EARLIEST_LOCAL: i64 = -4;
+
+pub fn handle(broker: &Broker, _version: i16, request: ListOffsetsRequest) -> ResponseBody {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| ListOffsetsTopicResponse {
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut response = ListOffsetsPartitionResponse {
+                        partition_index: p.partition_index,
+                        timestamp: -1,
+                        offset: -1,
+                        leader_epoch: 0,
+                        ..ListOffsetsPartitionResponse::default()
+                    };
+                    let Some(partition) = broker.log.partition(&topic.name, p.partition_index) else {
+                        response.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                        response.leader_epoch = -1;
+                        return response;
+                    };
+                    let (log_start, high_watermark, _) = partition.offsets();
+                    let found = match p.timestamp {
+                        LATEST => Ok(Some((high_watermark, -1))),
+                        EARLIEST | EARLIEST_LOCAL => Ok(Some((log_start, -1))),
+                        MAX_TIMESTAMP => partition.offset_of_max_timestamp(),
+                        t if t >= 0 => partition.offset_for_timestamp(t),
+                        _ => {
+                            response.error_code = ErrorCode::InvalidRequest.code();
+                            return response;
+                        }
+                    };
+                    match found {
+                        Ok(Some((offset, timestamp))) => {
+                            response.offset = offset;
+                            response.timestamp = timestamp;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::error!(topic = %topic.name, partition = p.partition_index, error = %e, "offset lookup failed");
+                            response.error_code = ErrorCode::UnknownServerError.code();
+                        }
+                    }
+                    response
+                })
+                .collect(),
+            name: topic.name,
+        })
+        .collect();
+    ResponseBody::ListOffsets(ListOffsetsResponse { topics, ..ListOffsetsResponse::default() })
+}

@@ -1,0 +1,101 @@
+//! One module per Kafka API. The table of what the broker advertises in
+//! ApiVersions is built from the handlers listed here, never from the specs:
+//! an API appears only once its handler exists.
+
+pub mod api_versions;
+pub mod describe_cluster;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+pub mod topics;
+
+use crate::broker::Broker;
+use crate::protocol::messages::{ApiKey, RequestBody, RequestHeader, ResponseBody};
+
+/// An API the broker implements, and the versions its handler serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Implemented {
+    pub api_key: ApiKey,
+    pub min: i16,
+    pub max: i16,
+}
+
+/// Everything Odradek answers. Each entry names its handler's own constant.
+pub const IMPLEMENTED: &[Implemented] = &[
+    produce::IMPLEMENTED,
+    fetch::IMPLEMENTED,
+    list_offsets::IMPLEMENTED,
+    metadata::IMPLEMENTED,
+    api_versions::IMPLEMENTED,
+    topics::CREATE_TOPICS,
+    topics::DELETE_TOPICS,
+    topics::CREATE_PARTITIONS,
+    describe_cluster::IMPLEMENTED,
+];
+
+/// The versions of `api_key` the broker serves, if any.
+pub fn implemented(api_key: ApiKey) -> Option<Implemented> {
+    IMPLEMENTED.iter().copied().find(|api| api.api_key == api_key)
+}
+
+pub fn is_implemented(api_key: ApiKey, version: i16) -> bool {
+    implemented(api_key).is_some_and(|api| (api.min..=api.max).contains(&version))
+}
+
+/// What a handler gives back: a response, or nothing (acks=0 produce).
+pub type HandlerResult = Option<ResponseBody>;
+
+/// Routes a decoded request to its handler. The caller has already checked
+/// `is_implemented`, so any other body is a bug in the table, answered by
+/// closing the connection rather than by a made-up response.
+pub async fn handle(broker: &Broker, header: &RequestHeader, body: RequestBody) -> Result<HandlerResult, Unhandled> {
+    let version = header.request_api_version;
+    match body {
+        RequestBody::Produce(request) => Ok(produce::handle(broker, version, request).await),
+        RequestBody::Fetch(request) => Ok(Some(fetch::handle(broker, version, request).await)),
+        RequestBody::ListOffsets(request) => Ok(Some(list_offsets::handle(broker, version, request))),
+        RequestBody::Metadata(request) => Ok(Some(metadata::handle(broker, version, request))),
+        RequestBody::ApiVersions(request) => Ok(Some(api_versions::handle(broker, version, &request))),
+        RequestBody::CreateTopics(request) => Ok(Some(topics::create_topics(broker, version, request))),
+        RequestBody::DeleteTopics(request) => Ok(Some(topics::delete_topics(broker, version, request))),
+        RequestBody::CreatePartitions(request) => Ok(Some(topics::create_partitions(broker, version, request))),
+        RequestBody::DescribeCluster(request) => Ok(Some(describe_cluster::handle(broker, version, request))),
+        other => Err(Unhandled(other.api_key())),
+    }
+}
+
+/// A request whose API has no handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unhandled(pub ApiKey);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_ranges_lie_within_the_specs() {
+        for api in IMPLEMENTED {
+            let (min, max) = api.api_key.spec_versions();
+            assert!(min <= api.min && api.max <= max && api.min <= api.max, "{api:?} vs spec {min}-{max}");
+        }
+    }
+
+    #[test]
+    fn every_advertised_version_reaches_its_handler() {
+        let broker = Broker::for_tests();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let mut rng = crate::protocol::testing::Rng::new(42);
+        for api in IMPLEMENTED {
+            for version in api.min..=api.max {
+                let header = RequestHeader { request_api_key: api.api_key as i16, request_api_version: version, correlation_id: 1, client_id: None };
+                let mut body = RequestBody::random(api.api_key, &mut rng, version);
+                if let RequestBody::Fetch(fetch) = &mut body {
+                    fetch.max_wait_ms = 0; // a random wait could be weeks long
+                }
+                let result = runtime.block_on(handle(&broker, &header, body));
+                assert!(result.is_ok(), "{:?} v{version} is advertised but unhandled", api.api_key);
+            }
+        }
+    }
+}

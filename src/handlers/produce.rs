@@ -1,0 +1,124 @@
+//! Produce (key 0): validate each partition's batch, append it, and answer
+//! once it is durable (acks=1/-1) or not at all (acks=0).
+
+use super::Implemented;
+use crate::broker::Broker;
+use crate::log::PendingAppend;
+use crate::protocol::error_code::ErrorCode;
+use crate::protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use crate::protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, ResponseBody};
+use crate::protocol::records::{split_batches, RecordError};
+use bytes::Bytes;
+
+pub const IMPLEMENTED: Implemented = Implemented { api_key: ApiKey::Produce, min: 3, max: 11 };
+
+/// INVALID_RECORD exists from v8 (KIP-467); older clients get CORRUPT_MESSAGE.
+fn invalid_record(version: i16) -> ErrorCode {
+    if version >= 8 {
+        ErrorCode::InvalidRecord
+    } else {
+        ErrorCode::CorruptMessage
+    }
+}
+
+/// Checks the records of one partition: exactly one v2 batch (as Kafka
+/// requires from Produce v3), within `max.message.bytes`, with a valid CRC.
+fn validate(records: Option<&Bytes>, max_message_bytes: usize, version: i16) -> Result<Bytes, (ErrorCode, String)> {
+    let records = records.filter(|r| !r.is_empty()).ok_or((invalid_record(version), "no records".to_string()))?;
+    if records.len() > max_message_bytes + crate::protocol::records::header::LOG_OVERHEAD {
+        return Err((ErrorCode::MessageTooLarge, format!("batch of {} bytes exceeds max.message.bytes {max_message_bytes}", records.len())));
+    }
+    let batches = split_batches(records.clone()).map_err(|e| match e {
+        RecordError::BadMagic(magic) => (ErrorCode::UnsupportedForMessageFormat, format!("message format v{magic} is not supported; v2 is")),
+        other => (ErrorCode::CorruptMessage, other.to_string()),
+    })?;
+    let [batch] = batches.as_slice() else {
+        return Err((invalid_record(version), format!("expected exactly one record batch, got {}", batches.len())));
+    };
+    batch.verify_crc().map_err(|e| (ErrorCode::CorruptMessage, e.to_string()))?;
+    if batch.record_count() < 1 || i64::from(batch.record_count()) != i64::from(batch.last_offset_delta()) + 1 {
+        return Err((invalid_record(version), "record count disagrees with last offset delta".to_string()));
+    }
+    Ok(records.clone())
+}
+
+fn failed(index: i32, code: ErrorCode, message: Option<String>) -> PartitionProduceResponse {
+    PartitionProduceResponse {
+        index,
+        error_code: code.code(),
+        base_offset: -1,
+        log_append_time_ms: -1,
+        log_start_offset: -1,
+        error_message: message,
+        ..PartitionProduceResponse::default()
+    }
+}
+
+enum Outcome {
+    Done(PartitionProduceResponse),
+    Pending(i32, PendingAppend),
+}
+
+pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> Option<ResponseBody> {
+    let acks = request.acks;
+    let mut topics: Vec<(String, Vec<Outcome>)> = Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
+        let mut outcomes = Vec::with_capacity(topic.partition_data.len());
+        for data in topic.partition_data {
+            let index = data.index;
+            let outcome = if !(-1..=1).contains(&acks) {
+                Outcome::Done(failed(index, ErrorCode::InvalidRequiredAcks, None))
+            } else if !crate::log::topic::valid_topic_name(&topic.name) {
+                Outcome::Done(failed(index, ErrorCode::InvalidTopicException, None))
+            } else {
+                match broker.log.partition(&topic.name, index) {
+                    None => Outcome::Done(failed(index, ErrorCode::UnknownTopicOrPartition, None)),
+                    Some(partition) => {
+                        let max = partition.config().max_message_bytes;
+                        match validate(data.records.as_ref(), max, version) {
+                            Err((code, message)) => {
+                                tracing::debug!(topic = %topic.name, partition = index, %message, "rejected batch");
+                                Outcome::Done(failed(index, code, Some(message)))
+                            }
+                            Ok(batch) => match broker.log.append(&partition, &batch) {
+                                Ok(pending) => Outcome::Pending(index, pending),
+                                Err(e) => {
+                                    tracing::error!(topic = %topic.name, partition = index, error = %e, "append failed");
+                                    Outcome::Done(failed(index, ErrorCode::UnknownServerError, Some(e)))
+                                }
+                            },
+                        }
+                    }
+                }
+            };
+            outcomes.push(outcome);
+        }
+        topics.push((topic.name, outcomes));
+    }
+    // Every append above is queued before any wait: one fsync round serves them all.
+    let mut responses = Vec::with_capacity(topics.len());
+    for (name, outcomes) in topics {
+        let mut partition_responses = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            partition_responses.push(match outcome {
+                Outcome::Done(response) => response,
+                Outcome::Pending(index, pending) => match pending.wait().await {
+                    Ok(appended) => PartitionProduceResponse {
+                        index,
+                        error_code: ErrorCode::None.code(),
+                        base_offset: appended.base_offset,
+                        log_append_time_ms: appended.log_append_time,
+                        log_start_offset: appended.log_start_offset,
+                        ..PartitionProduceResponse::default()
+                    },
+                    Err(e) => failed(index, ErrorCode::UnknownServerError, Some(e)),
+                },
+            });
+        }
+        responses.push(TopicProduceResponse { name, partition_responses });
+    }
+    if acks == 0 {
+        return None;
+    }
+    Some(ResponseBody::Produce(ProduceResponse { responses, ..ProduceResponse::default() }))
+}

@@ -1,0 +1,317 @@
+//! The partitioned log engine: topics of partitions of segments on local
+//! disk, under one data directory:
+//!
+//! ```text
+//! <data>/meta.properties              cluster id, node id
+//! <data>/meta/topics/<topic>.properties   topic id, partition count, configs
+//! <data>/<topic>-<partition>/         segments: <base>.log, .index, .timeindex
+//! ```
+//!
+//! A topic exists once its properties file is written (after its partition
+//! directories), and stops existing when that file is removed (before its
+//! directories are renamed away and deleted), so a crash at any step leaves
+//! either the whole topic or none of it.
+
+pub mod flusher;
+pub mod index;
+pub mod partition;
+pub mod properties;
+pub mod segment;
+pub mod topic;
+
+use crate::config::log_config::LogConfig;
+use crate::protocol::wire::Uuid;
+use flusher::Flusher;
+use partition::{Appended, Partition};
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use tokio::sync::Notify;
+use topic::TopicMeta;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub struct Topic {
+    pub meta: TopicMeta,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+/// Why a topic operation was refused, mapped to Kafka error codes by handlers.
+#[derive(Debug)]
+pub enum TopicError {
+    InvalidName,
+    AlreadyExists,
+    UnknownTopic,
+    InvalidPartitions(String),
+    InvalidConfig(String),
+    Io(io::Error),
+}
+
+impl std::fmt::Display for TopicError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TopicError::InvalidName => write!(f, "invalid topic name"),
+            TopicError::AlreadyExists => write!(f, "topic already exists"),
+            TopicError::UnknownTopic => write!(f, "unknown topic"),
+            TopicError::InvalidPartitions(why) | TopicError::InvalidConfig(why) => write!(f, "{why}"),
+            TopicError::Io(e) => write!(f, "storage error: {e}"),
+        }
+    }
+}
+
+impl From<io::Error> for TopicError {
+    fn from(e: io::Error) -> Self {
+        TopicError::Io(e)
+    }
+}
+
+pub struct LogManager {
+    data_dir: PathBuf,
+    defaults: LogConfig,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    flusher: Flusher,
+    /// Woken whenever any partition's high watermark moves.
+    arrivals: Arc<Notify>,
+}
+
+fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{partition}"))
+}
+
+impl LogManager {
+    /// Opens every topic and recovers every partition.
+    pub fn open(data_dir: &Path, defaults: LogConfig) -> io::Result<LogManager> {
+        std::fs::create_dir_all(data_dir)?;
+        remove_deleted_directories(data_dir)?;
+        let now = now_ms();
+        let arrivals = Arc::new(Notify::new());
+        let mut topics = BTreeMap::new();
+        for meta in TopicMeta::load_all(data_dir)? {
+            let config = defaults
+                .with_overrides(&meta.configs)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("topic {}: {e}", meta.name)))?;
+            let mut partitions = Vec::with_capacity(meta.partitions as usize);
+            for p in 0..meta.partitions {
+                let (partition, recovery) =
+                    Partition::open(partition_dir(data_dir, &meta.name, p), &meta.name, p, config.clone(), Arc::clone(&arrivals), now)?;
+                if recovery.truncated_bytes > 0 || recovery.indexes_rebuilt > 0 {
+                    tracing::warn!(topic = %meta.name, partition = p, truncated = recovery.truncated_bytes, rebuilt = recovery.indexes_rebuilt, "recovered");
+                }
+                partitions.push(Arc::new(partition));
+            }
+            topics.insert(meta.name.clone(), Arc::new(Topic { meta, partitions }));
+        }
+        Ok(LogManager {
+            data_dir: data_dir.to_path_buf(),
+            defaults,
+            topics: RwLock::new(topics),
+            flusher: Flusher::start()?,
+            arrivals,
+        })
+    }
+
+    /// Woken whenever any partition's high watermark moves. Enable the
+    /// `notified()` future before checking for data, so no wake-up is lost.
+    pub fn arrivals(&self) -> &Notify {
+        &self.arrivals
+    }
+
+    pub fn defaults(&self) -> &LogConfig {
+        &self.defaults
+    }
+
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+
+    pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.topics.read().unwrap_or_else(|p| p.into_inner()).values().find(|t| t.meta.id == id).cloned()
+    }
+
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        let topic = self.topic(topic)?;
+        usize::try_from(partition).ok().and_then(|p| topic.partitions.get(p)).cloned()
+    }
+
+    /// Checks what CreateTopics would do, without doing it.
+    pub fn validate_new_topic(&self, name: &str, partitions: i32, configs: &BTreeMap<String, String>) -> Result<LogConfig, TopicError> {
+        if !topic::valid_topic_name(name) {
+            return Err(TopicError::InvalidName);
+        }
+        if self.topic(name).is_some() {
+            return Err(TopicError::AlreadyExists);
+        }
+        if partitions < 1 {
+            return Err(TopicError::InvalidPartitions(format!("number of partitions must be at least 1, got {partitions}")));
+        }
+        if partitions > 100_000 {
+            return Err(TopicError::InvalidPartitions(format!("{partitions} partitions is more than this broker allows (100000)")));
+        }
+        self.defaults.with_overrides(configs).map_err(TopicError::InvalidConfig)
+    }
+
+    pub fn create_topic(&self, name: &str, partitions: i32, configs: BTreeMap<String, String>) -> Result<Arc<Topic>, TopicError> {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        if topics.contains_key(name) {
+            return Err(TopicError::AlreadyExists);
+        }
+        drop(topics);
+        let config = self.validate_new_topic(name, partitions, &configs)?;
+        let meta = TopicMeta { name: name.to_string(), id: topic::random_uuid()?, partitions, configs };
+        let now = now_ms();
+        let mut opened = Vec::with_capacity(partitions as usize);
+        for p in 0..partitions {
+            let (partition, _) = Partition::open(partition_dir(&self.data_dir, name, p), name, p, config.clone(), Arc::clone(&self.arrivals), now)?;
+            opened.push(Arc::new(partition));
+        }
+        topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        if topics.contains_key(name) {
+            return Err(TopicError::AlreadyExists);
+        }
+        meta.save(&self.data_dir)?; // the commit point
+        let topic = Arc::new(Topic { meta, partitions: opened });
+        topics.insert(name.to_string(), Arc::clone(&topic));
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    pub fn delete_topic(&self, name: &str) -> Result<Uuid, TopicError> {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let topic = topics.get(name).cloned().ok_or(TopicError::UnknownTopic)?;
+        TopicMeta::remove(&self.data_dir, name)?; // the commit point
+        topics.remove(name);
+        drop(topics);
+        for partition in &topic.partitions {
+            let doomed = self.data_dir.join(format!("{}-{}.{}-delete", name, partition.index, topic.meta.id));
+            std::fs::rename(partition.dir(), &doomed)?;
+        }
+        properties::sync_dir(&self.data_dir)?;
+        remove_deleted_directories(&self.data_dir)?;
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic.meta.id)
+    }
+
+    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let topic = topics.get(name).cloned().ok_or(TopicError::UnknownTopic)?;
+        let current = topic.meta.partitions;
+        if count <= current {
+            return Err(TopicError::InvalidPartitions(format!("topic has {current} partitions; the new count {count} must be larger")));
+        }
+        if count > 100_000 {
+            return Err(TopicError::InvalidPartitions(format!("{count} partitions is more than this broker allows (100000)")));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let config = self.defaults.with_overrides(&topic.meta.configs).map_err(TopicError::InvalidConfig)?;
+        let mut partitions = topic.partitions.clone();
+        let now = now_ms();
+        for p in current..count {
+            let (partition, _) = Partition::open(partition_dir(&self.data_dir, name, p), name, p, config.clone(), Arc::clone(&self.arrivals), now)?;
+            partitions.push(Arc::new(partition));
+        }
+        let meta = TopicMeta { partitions: count, ..topic.meta.clone() };
+        meta.save(&self.data_dir)?;
+        topics.insert(name.to_string(), Arc::new(Topic { meta, partitions }));
+        Ok(())
+    }
+
+    /// Appends a validated batch. In durable mode the returned pending
+    /// append resolves once the batch is fsynced (group commit: appends
+    /// queued before the next fsync round share it, so callers should start
+    /// every append of a request before waiting on any).
+    pub fn append(&self, partition: &Arc<Partition>, batch: &[u8]) -> Result<PendingAppend, String> {
+        let appended = partition.append(batch, now_ms()).map_err(|e| e.to_string())?;
+        let Some(file) = appended.sync.clone() else { return Ok(PendingAppend { appended, durable: None }) };
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let target = Arc::clone(partition);
+        let next_offset = appended.last_offset + 1;
+        self.flusher.sync(
+            file,
+            Box::new(move |result| {
+                if result.is_ok() {
+                    target.mark_durable(next_offset);
+                }
+                let _ = done_tx.send(result);
+            }),
+        );
+        // Page-cache mode: the flush is a background matter.
+        let durable = partition.config().durable().then_some(done_rx);
+        Ok(PendingAppend { appended, durable })
+    }
+
+    /// Flushes page-cache-mode partitions whose `flush.ms` has passed (called periodically).
+    pub fn flush_page_cache_partitions(&self) {
+        for topic in self.topics() {
+            for partition in &topic.partitions {
+                if partition.config().flush_ms.is_some() {
+                    if let Some(file) = partition.active_file() {
+                        self.flusher.sync(file, Box::new(|_| {}));
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn enforce_retention(&self) {
+        let now = now_ms();
+        for topic in self.topics() {
+            for partition in &topic.partitions {
+                match partition.enforce_retention(now) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(topic = %topic.meta.name, partition = partition.index, segments = n, "retention deleted segments"),
+                    Err(e) => tracing::error!(topic = %topic.meta.name, partition = partition.index, error = %e, "retention failed"),
+                }
+            }
+        }
+    }
+
+    /// Fsyncs every partition and stops the flusher.
+    pub fn close(&self) -> io::Result<()> {
+        self.flusher.close();
+        for topic in self.topics() {
+            for partition in &topic.partitions {
+                partition.close()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An append that may still be waiting for its fsync.
+pub struct PendingAppend {
+    pub appended: Appended,
+    durable: Option<tokio::sync::oneshot::Receiver<io::Result<()>>>,
+}
+
+impl PendingAppend {
+    pub async fn wait(self) -> Result<Appended, String> {
+        let Some(durable) = self.durable else { return Ok(self.appended) };
+        match durable.await {
+            Ok(Ok(())) => Ok(self.appended),
+            Ok(Err(e)) => Err(format!("fsync failed: {e}")),
+            Err(_) => Err("the log closed before the append was durable".into()),
+        }
+    }
+}
+
+/// Finishes deletions a crash interrupted: directories renamed to `*-delete`.
+fn remove_deleted_directories(data_dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(data_dir)? {
+        let entry = entry?;
+        if entry.file_name().to_str().is_some_and(|n| n.ends_with("-delete")) && entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,437 @@
+//! One partition's log: an ordered list of segments, the last one active.
+//!
+//! Offsets: `log_start_offset` ≤ `high_watermark` ≤ `log_end_offset`. Appends
+//! advance the log end at once; the high watermark (what consumers may read)
+//! advances only when the bytes are durable (or at once in page-cache mode).
+
+use super::segment::{read_header_at, BatchPosition, Segment};
+use crate::config::log_config::{LogConfig, TimestampType};
+use crate::protocol::records::header as batch;
+use bytes::{Bytes, BytesMut};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
+
+const LOG_START_CHECKPOINT: &str = "log-start-offset";
+
+#[derive(Debug)]
+pub enum AppendError {
+    Io(io::Error),
+    /// The batch is shorter than a header (validated earlier; never expected).
+    Malformed,
+}
+
+impl std::fmt::Display for AppendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppendError::Io(e) => write!(f, "append failed: {e}"),
+            AppendError::Malformed => write!(f, "malformed batch"),
+        }
+    }
+}
+
+/// What an append did, and what the caller must wait for.
+pub struct Appended {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker's timestamp for LogAppendTime topics, else -1.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    /// The file to fsync before acknowledging (durable mode), if any.
+    pub sync: Option<Arc<File>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadError {
+    OffsetOutOfRange { log_start_offset: i64, high_watermark: i64 },
+    Io(String),
+}
+
+pub struct ReadResult {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+struct State {
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    high_watermark: i64,
+    config: LogConfig,
+    /// Messages appended since the last fsync (page-cache mode).
+    unflushed_messages: u64,
+}
+
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    dir: PathBuf,
+    state: Mutex<State>,
+    /// Woken whenever a high watermark moves, for fetch long-polling.
+    arrivals: Arc<Notify>,
+}
+
+/// What recovery found when a partition was opened.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    pub segments: usize,
+    pub truncated_bytes: u64,
+    pub indexes_rebuilt: usize,
+}
+
+fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(base) = name.strip_suffix(".log").and_then(|b| b.parse::<i64>().ok()) {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+fn read_checkpoint(dir: &Path) -> io::Result<i64> {
+    Ok(super::properties::read(&dir.join(LOG_START_CHECKPOINT))?
+        .and_then(|p| p.get("log.start.offset").and_then(|v| v.parse().ok()))
+        .unwrap_or(0))
+}
+
+fn write_checkpoint(dir: &Path, offset: i64) -> io::Result<()> {
+    let props = [("log.start.offset".to_string(), offset.to_string())].into();
+    super::properties::write(&dir.join(LOG_START_CHECKPOINT), &props)
+}
+
+impl Partition {
+    /// Opens (or creates) the partition directory and recovers it: sealed
+    /// segments are trusted up to their index and checked after it; the
+    /// active segment is validated batch by batch (length, magic, CRC) and a
+    /// torn or corrupt tail is cut off.
+    pub fn open(
+        dir: PathBuf,
+        topic: &str,
+        index: i32,
+        config: LogConfig,
+        arrivals: Arc<Notify>,
+        now_ms: i64,
+    ) -> io::Result<(Partition, Recovery)> {
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir)?;
+            if let Some(parent) = dir.parent() {
+                super::properties::sync_dir(parent)?;
+            }
+        }
+        let checkpoint = read_checkpoint(&dir)?;
+        let bases = list_segments(&dir)?;
+        let mut recovery = Recovery::default();
+        let mut segments = Vec::with_capacity(bases.len());
+        for (i, &base) in bases.iter().enumerate() {
+            let active = i + 1 == bases.len();
+            let opened = Segment::open(&dir, base, active, config.index_interval_bytes, now_ms)?;
+            if opened.truncated > 0 {
+                tracing::warn!(topic, partition = index, segment = base, bytes = opened.truncated, "truncated a torn or corrupt tail");
+            }
+            if opened.index_rebuilt && !active {
+                tracing::info!(topic, partition = index, segment = base, "rebuilt a missing or damaged index");
+                opened.segment.index.save(&dir)?;
+                recovery.indexes_rebuilt += 1;
+            }
+            recovery.truncated_bytes += opened.truncated;
+            segments.push(opened.segment);
+        }
+        if segments.is_empty() {
+            segments.push(Segment::create(&dir, checkpoint.max(0), now_ms)?);
+        }
+        recovery.segments = segments.len();
+        let first_base = segments.first().map_or(0, |s| s.base_offset);
+        let log_end_offset = segments.last().map_or(0, |s| s.next_offset);
+        let log_start_offset = checkpoint.max(first_base).min(log_end_offset);
+        let state = State {
+            segments,
+            log_start_offset,
+            log_end_offset,
+            // Whatever survived on disk is the log; nothing above it was acknowledged.
+            high_watermark: log_end_offset,
+            config,
+            unflushed_messages: 0,
+        };
+        let partition = Partition { topic: topic.to_string(), index, dir, state: Mutex::new(state), arrivals };
+        Ok((partition, recovery))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent state: every
+        // mutation is a single assignment after the I/O succeeded.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> LogConfig {
+        self.lock().config.clone()
+    }
+
+    pub fn set_config(&self, config: LogConfig) {
+        self.lock().config = config;
+    }
+
+    pub fn offsets(&self) -> (i64, i64, i64) {
+        let st = self.lock();
+        (st.log_start_offset, st.high_watermark, st.log_end_offset)
+    }
+
+    /// Appends one validated batch, assigning its offsets. In durable mode
+    /// the caller must fsync `Appended::sync` and then call `mark_durable`.
+    pub fn append(&self, record_batch: &[u8], now_ms: i64) -> Result<Appended, AppendError> {
+        if record_batch.len() < batch::RECORDS {
+            return Err(AppendError::Malformed);
+        }
+        let mut st = self.lock();
+        let last_delta = i64::from(batch::i32_at(record_batch, batch::LAST_OFFSET_DELTA).max(0));
+        let record_count = u64::try_from(batch::i32_at(record_batch, batch::RECORD_COUNT)).unwrap_or(0);
+        self.maybe_roll(&mut st, record_batch.len() as u64, last_delta, now_ms).map_err(AppendError::Io)?;
+
+        let base_offset = st.log_end_offset;
+        let mut header = [0u8; batch::RECORDS];
+        header.copy_from_slice(&record_batch[..batch::RECORDS]);
+        let _ = batch::put(&mut header, batch::BASE_OFFSET, base_offset.to_be_bytes());
+        let _ = batch::put(&mut header, batch::PARTITION_LEADER_EPOCH, 0i32.to_be_bytes());
+        let body = &record_batch[batch::RECORDS..];
+        let mut log_append_time = -1;
+        if st.config.timestamp_type == TimestampType::LogAppendTime {
+            log_append_time = now_ms;
+            let attributes = batch::i16_at(&header, batch::ATTRIBUTES) | batch::TIMESTAMP_TYPE_BIT;
+            let _ = batch::put(&mut header, batch::ATTRIBUTES, attributes.to_be_bytes());
+            let _ = batch::put(&mut header, batch::MAX_TIMESTAMP, now_ms.to_be_bytes());
+            let crc = crc32c::crc32c_append(crc32c::crc32c(&header[batch::ATTRIBUTES..]), body);
+            let _ = batch::put(&mut header, batch::CRC, crc.to_be_bytes());
+        }
+        let max_timestamp = batch::i64_at(&header, batch::MAX_TIMESTAMP);
+        let index_interval = st.config.index_interval_bytes;
+        let durable = st.config.durable();
+        let flush_every = st.config.flush_messages;
+        let segment = st.segments.last_mut().ok_or(AppendError::Malformed)?;
+        let found = BatchPosition {
+            position: segment.size,
+            size: record_batch.len() as u64,
+            base_offset,
+            last_offset: base_offset + last_delta,
+            max_timestamp,
+        };
+        let mut joined = Vec::with_capacity(record_batch.len());
+        joined.extend_from_slice(&header);
+        joined.extend_from_slice(body);
+        if let Err(e) = segment.append(&joined, found, index_interval) {
+            // Cut whatever part of the batch reached the file.
+            let _ = segment.file.set_len(segment.size);
+            return Err(AppendError::Io(e));
+        }
+        let file = Arc::clone(&segment.file);
+        st.log_end_offset = found.last_offset + 1;
+        let sync = if durable {
+            Some(file)
+        } else {
+            st.high_watermark = st.log_end_offset;
+            self.arrivals.notify_waiters();
+            st.unflushed_messages += record_count;
+            match flush_every {
+                Some(every) if st.unflushed_messages >= every => {
+                    st.unflushed_messages = 0;
+                    Some(file)
+                }
+                _ => None,
+            }
+        };
+        Ok(Appended { base_offset, last_offset: found.last_offset, log_append_time, log_start_offset: st.log_start_offset, sync })
+    }
+
+    /// Called once everything up to `next_offset` is on stable storage.
+    pub fn mark_durable(&self, next_offset: i64) {
+        let mut st = self.lock();
+        if next_offset > st.high_watermark {
+            st.high_watermark = next_offset.min(st.log_end_offset);
+            self.arrivals.notify_waiters();
+        }
+    }
+
+    /// The active segment's file, for page-cache mode's periodic flush.
+    pub fn active_file(&self) -> Option<Arc<File>> {
+        self.lock().segments.last().map(|s| Arc::clone(&s.file))
+    }
+
+    fn maybe_roll(&self, st: &mut State, incoming: u64, last_delta: i64, now_ms: i64) -> io::Result<()> {
+        let config = &st.config;
+        let Some(active) = st.segments.last() else { return Ok(()) };
+        let full = active.size + incoming > config.segment_bytes;
+        let old = now_ms - active.created_ms >= config.segment_ms;
+        let offsets_overflow = st.log_end_offset + last_delta - active.base_offset > i64::from(i32::MAX);
+        if active.size == 0 || !(full || old || offsets_overflow) {
+            return Ok(());
+        }
+        active.seal(&self.dir)?;
+        let next = Segment::create(&self.dir, st.log_end_offset, now_ms)?;
+        st.segments.push(next);
+        Ok(())
+    }
+
+    /// Reads whole batches from `offset` up to `max_bytes` (at least one
+    /// batch if any is there), never past the high watermark.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, ReadError> {
+        let (file, start, limit_offset, log_start_offset, high_watermark, segment_end) = {
+            let st = self.lock();
+            if offset < st.log_start_offset || offset > st.high_watermark {
+                return Err(ReadError::OffsetOutOfRange { log_start_offset: st.log_start_offset, high_watermark: st.high_watermark });
+            }
+            let empty = ReadResult { records: Bytes::new(), high_watermark: st.high_watermark, log_start_offset: st.log_start_offset };
+            if offset == st.high_watermark {
+                return Ok(empty);
+            }
+            // The segment holding `offset`, or the first one after a gap.
+            let at = st.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
+            let Some(segment) = st.segments[at..].iter().find(|s| s.next_offset > offset) else {
+                return Ok(empty);
+            };
+            let start = segment.index.position_for_offset(offset);
+            (Arc::clone(&segment.file), start, st.high_watermark, st.log_start_offset, st.high_watermark, segment.size)
+        };
+        // File reads happen outside the lock; the Arc keeps a deleted segment readable.
+        let io_err = |e: io::Error| ReadError::Io(e.to_string());
+        let mut position = start;
+        let mut first: Option<u64> = None;
+        let mut end = start;
+        while let Some(found) = read_header_at(&file, position, segment_end).map_err(io_err)? {
+            if found.base_offset >= limit_offset {
+                break;
+            }
+            position += found.size;
+            if found.last_offset < offset {
+                continue;
+            }
+            let begin = *first.get_or_insert(found.position);
+            if position - begin > max_bytes as u64 && end > begin {
+                break;
+            }
+            end = position;
+        }
+        let Some(begin) = first else {
+            return Ok(ReadResult { records: Bytes::new(), high_watermark, log_start_offset });
+        };
+        let len = usize::try_from(end - begin).map_err(|_| ReadError::Io("read too large".into()))?;
+        let mut buf = BytesMut::zeroed(len);
+        file.read_exact_at(&mut buf, begin).map_err(io_err)?;
+        Ok(ReadResult { records: buf.freeze(), high_watermark, log_start_offset })
+    }
+
+    /// Deletes whole sealed segments past `retention.ms` / `retention.bytes`
+    /// and advances the log start offset. Returns the segments removed.
+    pub fn enforce_retention(&self, now_ms: i64) -> io::Result<usize> {
+        let mut st = self.lock();
+        let mut removed = 0;
+        loop {
+            if st.segments.len() < 2 {
+                break;
+            }
+            let total: u64 = st.segments.iter().map(|s| s.size).sum();
+            let first = &st.segments[0];
+            let retention_ms = st.config.retention_ms;
+            let retention_bytes = st.config.retention_bytes;
+            let expired = retention_ms >= 0 && first.max_timestamp >= 0 && first.max_timestamp < now_ms - retention_ms;
+            let oversize = retention_bytes >= 0 && total - first.size >= retention_bytes as u64;
+            if !(expired || oversize) {
+                break;
+            }
+            let next_base = st.segments[1].base_offset;
+            st.log_start_offset = st.log_start_offset.max(next_base);
+            write_checkpoint(&self.dir, st.log_start_offset)?;
+            let gone = st.segments.remove(0);
+            remove_segment_files(&self.dir, &gone)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Seals the active segment's index and fsyncs it (clean shutdown).
+    pub fn close(&self) -> io::Result<()> {
+        let st = self.lock();
+        if let Some(active) = st.segments.last() {
+            active.file.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// ListOffsets by timestamp: the first record at or after `log_start`
+    /// whose timestamp is at least `timestamp`, as (offset, timestamp).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
+        let st = self.lock();
+        for segment in st.segments.iter().filter(|s| s.max_timestamp >= timestamp) {
+            let limit = segment.size;
+            let mut position = segment.index.position_for_timestamp(timestamp);
+            while let Some(found) = segment.read_header(position, limit)? {
+                position += found.size;
+                if found.max_timestamp < timestamp || found.base_offset >= st.high_watermark {
+                    continue;
+                }
+                let hit = first_record(&segment.file, found, |r| r.timestamp >= timestamp && r.offset >= st.log_start_offset)?;
+                if hit.is_some() {
+                    return Ok(hit);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets MAX_TIMESTAMP (KIP-734): the record with the largest
+    /// timestamp below the high watermark (the first of equals).
+    pub fn offset_of_max_timestamp(&self) -> io::Result<Option<(i64, i64)>> {
+        let st = self.lock();
+        let mut best: Option<(BatchPosition, usize)> = None;
+        for (i, segment) in st.segments.iter().enumerate() {
+            let mut position = 0;
+            while let Some(found) = segment.read_header(position, segment.size)? {
+                position += found.size;
+                if found.base_offset >= st.high_watermark || found.last_offset < st.log_start_offset {
+                    continue;
+                }
+                if best.is_none_or(|(b, _)| found.max_timestamp > b.max_timestamp) {
+                    best = Some((found, i));
+                }
+            }
+        }
+        let Some((found, i)) = best else { return Ok(None) };
+        let max = found.max_timestamp;
+        first_record(&st.segments[i].file, found, |r| r.timestamp == max)
+    }
+}
+
+/// The first record of the batch at `found` that satisfies `wanted`.
+fn first_record(
+    file: &File,
+    found: BatchPosition,
+    wanted: impl Fn(&crate::protocol::records::Record) -> bool,
+) -> io::Result<Option<(i64, i64)>> {
+    let len = usize::try_from(found.size).map_err(|_| io::Error::other("batch too large"))?;
+    let mut bytes = BytesMut::zeroed(len);
+    file.read_exact_at(&mut bytes, found.position)?;
+    let parsed = crate::protocol::records::RecordBatch::new(bytes.freeze())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    for record in parsed.records() {
+        let record = record.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        if wanted(&record) {
+            return Ok(Some((record.offset, record.timestamp)));
+        }
+    }
+    Ok(None)
+}
+
+fn remove_segment_files(dir: &Path, segment: &Segment) -> io::Result<()> {
+    std::fs::remove_file(segment.path())?;
+    super::index::SegmentIndex::remove_files(dir, segment.base_offset)?;
+    super::properties::sync_dir(dir)
+}

@@ -1,0 +1,77 @@
+use clap::Parser;
+use odradek::broker::Broker;
+use odradek::cli::{Cli, Command};
+use odradek::server::Server;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ODRADEK_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = match args.to_config() {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("odradek: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("odradek: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("odradek: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: odradek::config::BrokerConfig) -> Result<(), String> {
+    let broker = Arc::new(Broker::open(config).map_err(|e| e.to_string())?);
+    let server = Server::bind(Arc::clone(&broker)).await.map_err(|e| format!("cannot listen on {}: {e}", broker.config.listen))?;
+    let addr = server.local_addr().map_err(|e| e.to_string())?;
+    println!(
+        "odradek ready: listening on {addr}, node {}, cluster {}, data in {}",
+        broker.config.node_id,
+        broker.cluster_id,
+        broker.config.data_dir.display()
+    );
+    server.run(shutdown_signal()).await;
+    broker.close().map_err(|e| format!("closing the log: {e}"))?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

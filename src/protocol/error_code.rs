@@ -1,0 +1,47 @@
+//! Kafka error codes (the `ErrorCode` fields of responses), as the protocol guide numbers them.
+
+/// A Kafka error code. Only the codes Odradek answers with are named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i16)]
+pub enum ErrorCode {
+    UnknownServerError = -1,
+    None = 0,
+    OffsetOutOfRange = 1,
+    CorruptMessage = 2,
+    UnknownTopicOrPartition = 3,
+    InvalidFetchSize = 4,
+    LeaderNotAvailable = 5,
+    NotLeaderOrFollower = 6,
+    RequestTimedOut = 7,
+    MessageTooLarge = 10,
+    InvalidTopicException = 17,
+    RecordListTooLarge = 18,
+    InvalidRequiredAcks = 21,
+    UnsupportedForMessageFormat = 43,
+    InvalidRecord = 87,
+    UnsupportedVersion = 35,
+    TopicAlreadyExists = 36,
+    InvalidPartitions = 37,
+    InvalidReplicationFactor = 38,
+    InvalidRequest = 42,
+    InvalidReplicaAssignment = 39,
+    InvalidConfig = 40,
+    PolicyViolation = 44,
+    InvalidTimestamp = 32,
+    FetchSessionIdNotFound = 70,
+    InvalidFetchSessionEpoch = 71,
+    UnknownTopicId = 100,
+    UnsupportedEndpointType = 120,
+}
+
+impl ErrorCode {
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+}
+
+impl From<ErrorCode> for i16 {
+    fn from(code: ErrorCode) -> i16 {
+        code as i16
+    }
+}

@@ -1,0 +1,51 @@
+//! The TCP listener and its connections.
+
+mod connection;
+pub mod dispatch;
+
+use crate::broker::Broker;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// A bound listener, ready to serve.
+pub struct Server {
+    listener: TcpListener,
+    broker: Arc<Broker>,
+}
+
+impl Server {
+    pub async fn bind(broker: Arc<Broker>) -> io::Result<Server> {
+        let listener = TcpListener::bind(broker.config.listen).await?;
+        Ok(Server { listener, broker })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `stop` resolves, then stops accepting, lets connections
+    /// finish the requests they hold, and returns.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        connections.spawn(connection::serve(stream, Arc::clone(&self.broker), shutdown_rx.clone()));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "accept failed"),
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        let _ = shutdown_tx.send(true);
+        while connections.join_next().await.is_some() {}
+    }
+}
