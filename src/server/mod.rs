@@ -2,6 +2,7 @@
 
 mod connection;
 pub mod dispatch;
+mod maintenance;
 
 use crate::broker::Broker;
 use std::io;
@@ -10,6 +11,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+/// How long a stopping broker waits for in-flight requests.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A bound listener, ready to serve.
 pub struct Server {
@@ -31,6 +35,7 @@ impl Server {
     /// finish the requests they hold, and returns.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let upkeep = tokio::spawn(maintenance::run(Arc::clone(&self.broker), shutdown_rx.clone()));
         let mut connections = JoinSet::new();
         tokio::pin!(stop);
         loop {
@@ -46,6 +51,12 @@ impl Server {
             }
         }
         let _ = shutdown_tx.send(true);
-        while connections.join_next().await.is_some() {}
+        // In-flight requests finish (a long-poll fetch within its max wait);
+        // past the bound, connections are dropped.
+        let drain = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+            tracing::warn!("connections still busy after {SHUTDOWN_GRACE:?}; closing them");
+        }
+        let _ = upkeep.await;
     }
 }

@@ -1,0 +1,55 @@
+//! Background upkeep of the log: retention checks every
+//! `log.retention.check.interval.ms`, and `flush.ms` for topics in
+//! page-cache mode. Runs until the broker stops.
+
+use crate::broker::Broker;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How often page-cache-mode partitions are checked against their `flush.ms`.
+const FLUSH_TICK: Duration = Duration::from_millis(50);
+
+pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut retention = tokio::time::interval(broker.config.retention_check_interval);
+    let mut flush = tokio::time::interval(FLUSH_TICK);
+    let mut last_flush: HashMap<(String, i32), Instant> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = retention.tick() => {
+                let broker = Arc::clone(&broker);
+                let _ = tokio::task::spawn_blocking(move || broker.log.enforce_retention()).await;
+            }
+            _ = flush.tick() => flush_due(&broker, &mut last_flush).await,
+        }
+    }
+}
+
+/// Fsyncs the active segment of each page-cache-mode partition whose
+/// `flush.ms` has passed since its last flush.
+async fn flush_due(broker: &Arc<Broker>, last_flush: &mut HashMap<(String, i32), Instant>) {
+    let now = Instant::now();
+    let mut due = Vec::new();
+    for topic in broker.log.topics() {
+        for partition in &topic.partitions {
+            let Some(flush_ms) = partition.config().flush_ms else { continue };
+            let key = (topic.meta.name.clone(), partition.index);
+            let last = *last_flush.entry(key.clone()).or_insert(now);
+            if now.duration_since(last) >= Duration::from_millis(flush_ms) {
+                last_flush.insert(key, now);
+                if let Some(file) = partition.active_file() {
+                    due.push(file);
+                }
+            }
+        }
+    }
+    if due.is_empty() {
+        return;
+    }
+    let result = tokio::task::spawn_blocking(move || due.iter().try_for_each(|file| file.sync_data())).await;
+    if let Ok(Err(e)) = result {
+        tracing::error!(error = %e, "periodic flush failed");
+    }
+}
