@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Node id.
     #[arg(long, value_name = "N")]
     pub node_id: Option<i32>,
+    /// TOML file of Kafka broker settings (applied before --set).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Kafka broker setting by its Kafka name, e.g. --set num.partitions=3 (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub settings: Vec<String>,
@@ -39,6 +42,10 @@ pub struct ServeArgs {
 impl ServeArgs {
     pub fn to_config(&self) -> Result<BrokerConfig, String> {
         let mut config = BrokerConfig::default();
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            config.apply_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
         for setting in &self.settings {
             config.set(setting).map_err(|e| e.to_string())?;
         }

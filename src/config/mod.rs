@@ -79,6 +79,25 @@ where
     })
 }
 
+fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) -> Result<(), ConfigError> {
+    let scalar = match value {
+        toml::Value::Table(table) => {
+            for (key, inner) in table {
+                let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                flatten(&name, inner, out)?;
+            }
+            return Ok(());
+        }
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        other => return Err(invalid(prefix, other.type_str(), "expected a string, number or boolean")),
+    };
+    out.push((prefix.to_string(), scalar));
+    Ok(())
+}
+
 fn invalid(name: &str, value: &str, reason: &str) -> ConfigError {
     ConfigError::InvalidValue { name: name.to_string(), value: value.to_string(), reason: reason.to_string() }
 }
@@ -135,6 +154,20 @@ impl BrokerConfig {
         Ok(())
     }
 
+    /// Applies a TOML file of Kafka settings. Dotted names may be written
+    /// flat (`"log.retention.ms" = 1000`) or as TOML's nested tables
+    /// (`log.retention.ms = 1000`, `[log] retention.ms = 1000`): both flatten
+    /// back to the Kafka name.
+    pub fn apply_toml(&mut self, text: &str) -> Result<(), ConfigError> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Malformed(e.message().to_string()))?;
+        let mut settings = Vec::new();
+        flatten("", &toml::Value::Table(table), &mut settings)?;
+        for (name, value) in settings {
+            self.set(&format!("{name}={value}"))?;
+        }
+        Ok(())
+    }
+
     /// The host and port clients are told to connect to.
     pub fn advertised_endpoint(&self) -> (String, u16) {
         self.advertised.clone().unwrap_or_else(|| (self.listen.ip().to_string(), self.listen.port()))
@@ -153,5 +186,20 @@ mod tests {
         assert_eq!(config.set("no.such.setting=1"), Err(ConfigError::UnknownName("no.such.setting".into())));
         assert!(matches!(config.set("node.id=abc"), Err(ConfigError::InvalidValue { .. })));
         assert!(matches!(config.set("node.id"), Err(ConfigError::Malformed(_))));
+    }
+
+    #[test]
+    fn toml_files_use_kafka_names_flat_or_nested() {
+        let mut config = BrokerConfig::default();
+        config
+            .apply_toml("num.partitions = 3\nauto.create.topics.enable = false\n\"log.retention.ms\" = 1000\n[log.segment]\nbytes = 4096\n")
+            .unwrap();
+        assert_eq!(config.num_partitions, 3);
+        assert_eq!(config.log.retention_ms, 1000);
+        assert_eq!(config.log.segment_bytes, 4096);
+        assert!(!config.auto_create_topics);
+        let mut config = BrokerConfig::default();
+        assert_eq!(config.apply_toml("no.such = 1"), Err(ConfigError::UnknownName("no.such".into())));
+        assert!(matches!(config.apply_toml("num.partitions = "), Err(ConfigError::Malformed(_))));
     }
 }
