@@ -10,6 +10,7 @@ pub struct Broker {
     /// Generated once and persisted in `meta.properties`: never null (ksqlDB and others read it).
     pub cluster_id: String,
     pub log: LogManager,
+    pub fetch_sessions: crate::handlers::fetch_session::FetchSessions,
 }
 
 /// Kafka's cluster id form: a UUID in URL-safe base64 without padding (22 characters).
@@ -70,7 +71,7 @@ impl Broker {
             .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", config.data_dir.display())))?;
         let cluster_id = load_or_create_identity(&config.data_dir, config.node_id)?;
         let log = LogManager::open(&config.data_dir, config.log.clone())?;
-        Ok(Broker { config, cluster_id, log })
+        Ok(Broker { config, cluster_id, log, fetch_sessions: Default::default() })
     }
 
     pub fn close(&self) -> io::Result<()> {

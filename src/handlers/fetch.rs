@@ -1,14 +1,13 @@
 //! Fetch (key 1): whole batches from each partition up to the high
 //! watermark, long-polling until `min_bytes` arrive or `max_wait_ms` passes.
-//!
-//! Fetch sessions (KIP-227) are declined: every response carries session id
-//! 0, which tells clients to keep sending full fetch requests.
+//! From v7, fetch sessions (KIP-227, see `fetch_session`) let a response
+//! carry only the partitions with something new.
 
+use super::fetch_session::{Plan, Target};
 use super::Implemented;
 use crate::broker::Broker;
 use crate::log::partition::ReadError;
 use crate::protocol::error_code::ErrorCode;
-use crate::protocol::messages::fetch_request::FetchTopic;
 use crate::protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use crate::protocol::messages::{ApiKey, FetchRequest, FetchResponse, ResponseBody};
 use crate::protocol::wire::Uuid;
@@ -18,100 +17,156 @@ use std::time::Duration;
 pub const IMPLEMENTED: Implemented = Implemented { api_key: ApiKey::Fetch, min: 4, max: 17 };
 
 /// Topics are named up to v12 and identified by id from v13.
-fn resolve(broker: &Broker, version: i16, topic: &FetchTopic) -> Option<std::sync::Arc<crate::log::Topic>> {
-    if version >= 13 {
-        broker.log.topic_by_id(topic.topic_id)
-    } else {
-        broker.log.topic(&topic.topic)
-    }
+fn topic_names_are_ids(version: i16) -> bool {
+    version >= 13
 }
 
-/// One pass over every requested partition; returns the response and the
-/// number of record bytes it carries.
-fn read_all(broker: &Broker, version: i16, request: &FetchRequest) -> (Vec<FetchableTopicResponse>, usize, bool) {
+/// The request's partitions as fetch targets, topic ids resolved to names
+/// (an unknown id keeps an empty name and answers UNKNOWN_TOPIC_ID).
+fn requested_targets(broker: &Broker, version: i16, request: &FetchRequest) -> Vec<Target> {
+    let mut targets = Vec::new();
+    for topic in &request.topics {
+        let (name, id) = if topic_names_are_ids(version) {
+            let name = broker.log.topic_by_id(topic.topic_id).map(|t| t.meta.name.clone()).unwrap_or_default();
+            (name, topic.topic_id)
+        } else {
+            (topic.topic.clone(), Uuid::ZERO)
+        };
+        for p in &topic.partitions {
+            targets.push(Target {
+                topic: name.clone(),
+                topic_id: id,
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
+                max_bytes: p.partition_max_bytes,
+                sent_high_watermark: -1,
+                sent_log_start: -1,
+            });
+        }
+    }
+    targets
+}
+
+fn forgotten_partitions(broker: &Broker, version: i16, request: &FetchRequest) -> Vec<(String, i32)> {
+    let mut forgotten = Vec::new();
+    for topic in &request.forgotten_topics_data {
+        let name = if topic_names_are_ids(version) {
+            broker.log.topic_by_id(topic.topic_id).map(|t| t.meta.name.clone()).unwrap_or_default()
+        } else {
+            topic.topic.clone()
+        };
+        forgotten.extend(topic.partitions.iter().map(|p| (name.clone(), *p)));
+    }
+    forgotten
+}
+
+/// Reads one partition within `limit` bytes.
+fn read_target(broker: &Broker, version: i16, target: &Target, limit: usize, read_committed: bool) -> PartitionData {
+    let mut data = PartitionData {
+        partition_index: target.partition,
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+        aborted_transactions: read_committed.then(Vec::new),
+        records: Some(Bytes::new()),
+        ..PartitionData::default()
+    };
+    let Some(topic) = broker.log.topic(&target.topic) else {
+        let missing = if topic_names_are_ids(version) { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
+        data.error_code = missing.code();
+        return data;
+    };
+    let Some(partition) = usize::try_from(target.partition).ok().and_then(|i| topic.partitions.get(i)) else {
+        data.error_code = ErrorCode::UnknownTopicOrPartition.code();
+        return data;
+    };
+    if limit == 0 {
+        let (start, high_watermark, _) = partition.offsets();
+        (data.log_start_offset, data.high_watermark, data.last_stable_offset) = (start, high_watermark, high_watermark);
+        return data;
+    }
+    match partition.read(target.fetch_offset, limit) {
+        Ok(read) => {
+            data.high_watermark = read.high_watermark;
+            data.last_stable_offset = read.high_watermark;
+            data.log_start_offset = read.log_start_offset;
+            data.records = Some(read.records);
+        }
+        Err(ReadError::OffsetOutOfRange { log_start_offset, high_watermark }) => {
+            data.error_code = ErrorCode::OffsetOutOfRange.code();
+            (data.log_start_offset, data.high_watermark, data.last_stable_offset) = (log_start_offset, high_watermark, high_watermark);
+        }
+        Err(ReadError::Io(e)) => {
+            tracing::error!(topic = %target.topic, partition = target.partition, error = %e, "read failed");
+            data.error_code = ErrorCode::UnknownServerError.code();
+        }
+    }
+    data
+}
+
+/// Whether an incremental response must carry this partition.
+fn changed(target: &Target, data: &PartitionData) -> bool {
+    data.error_code != 0
+        || data.records.as_ref().is_some_and(|r| !r.is_empty())
+        || data.high_watermark != target.sent_high_watermark
+        || data.log_start_offset != target.sent_log_start
+}
+
+/// One pass over the targets: what to answer, the record bytes it carries,
+/// and whether any partition failed.
+fn read_all(broker: &Broker, version: i16, request: &FetchRequest, targets: &[Target], incremental: bool) -> (Vec<(usize, PartitionData)>, usize, bool) {
     let mut remaining = usize::try_from(request.max_bytes).unwrap_or(0);
     let mut total = 0usize;
     let mut any_error = false;
-    let read_committed = request.isolation_level == 1;
-    let responses = request
-        .topics
-        .iter()
-        .map(|wanted| {
-            let topic = resolve(broker, version, wanted);
-            let partitions = wanted
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut data = PartitionData {
-                        partition_index: p.partition,
-                        high_watermark: -1,
-                        last_stable_offset: -1,
-                        log_start_offset: -1,
-                        aborted_transactions: read_committed.then(Vec::new),
-                        records: Some(Bytes::new()),
-                        ..PartitionData::default()
-                    };
-                    let missing = if version >= 13 { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
-                    let Some(topic) = &topic else {
-                        data.error_code = missing.code();
-                        any_error = true;
-                        return data;
-                    };
-                    let Some(partition) = usize::try_from(p.partition).ok().and_then(|i| topic.partitions.get(i)) else {
-                        data.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                        any_error = true;
-                        return data;
-                    };
-                    // The first partition with data may exceed the limits by one batch.
-                    let limit = usize::try_from(p.partition_max_bytes).unwrap_or(0).min(remaining);
-                    let limit = if total == 0 { limit.max(1) } else { limit };
-                    if limit == 0 {
-                        let (start, hw, _) = partition.offsets();
-                        (data.log_start_offset, data.high_watermark, data.last_stable_offset) = (start, hw, hw);
-                        return data;
-                    }
-                    match partition.read(p.fetch_offset, limit) {
-                        Ok(read) => {
-                            total += read.records.len();
-                            remaining = remaining.saturating_sub(read.records.len());
-                            data.high_watermark = read.high_watermark;
-                            data.last_stable_offset = read.high_watermark;
-                            data.log_start_offset = read.log_start_offset;
-                            data.records = Some(read.records);
-                        }
-                        Err(ReadError::OffsetOutOfRange { log_start_offset, high_watermark }) => {
-                            data.error_code = ErrorCode::OffsetOutOfRange.code();
-                            (data.log_start_offset, data.high_watermark, data.last_stable_offset) =
-                                (log_start_offset, high_watermark, high_watermark);
-                            any_error = true;
-                        }
-                        Err(ReadError::Io(e)) => {
-                            tracing::error!(topic = %topic.meta.name, partition = p.partition, error = %e, "read failed");
-                            data.error_code = ErrorCode::UnknownServerError.code();
-                            any_error = true;
-                        }
-                    }
-                    data
-                })
-                .collect();
-            FetchableTopicResponse {
-                topic: if version >= 13 { String::new() } else { wanted.topic.clone() },
-                topic_id: if version >= 13 { wanted.topic_id } else { Uuid::ZERO },
-                partitions,
-            }
-        })
-        .collect();
-    (responses, total, any_error)
+    let mut answered = Vec::with_capacity(targets.len());
+    for (i, target) in targets.iter().enumerate() {
+        // The first partition with data may exceed the limits by one batch.
+        let limit = usize::try_from(target.max_bytes).unwrap_or(0).min(remaining);
+        let limit = if total == 0 { limit.max(1) } else { limit };
+        let data = read_target(broker, version, target, limit, request.isolation_level == 1);
+        let bytes = data.records.as_ref().map_or(0, Bytes::len);
+        total += bytes;
+        remaining = remaining.saturating_sub(bytes);
+        any_error |= data.error_code != 0;
+        if !incremental || changed(target, &data) {
+            answered.push((i, data));
+        }
+    }
+    (answered, total, any_error)
+}
+
+/// Groups answered partitions by topic, in the order the targets list them.
+fn into_topics(version: i16, targets: &[Target], answered: Vec<(usize, PartitionData)>) -> Vec<FetchableTopicResponse> {
+    let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    for (i, data) in answered {
+        let target = &targets[i];
+        let (name, id) = if topic_names_are_ids(version) { (String::new(), target.topic_id) } else { (target.topic.clone(), Uuid::ZERO) };
+        match topics.last_mut() {
+            Some(last) if last.topic == name && last.topic_id == id => last.partitions.push(data),
+            _ => topics.push(FetchableTopicResponse { topic: name, topic_id: id, partitions: vec![data] }),
+        }
+    }
+    topics
+}
+
+fn top_level_error(code: ErrorCode, session_id: i32) -> ResponseBody {
+    ResponseBody::Fetch(FetchResponse { error_code: code.code(), session_id, ..FetchResponse::default() })
 }
 
 pub async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> ResponseBody {
-    // A session we never granted (we grant none) is unknown to us.
-    if request.session_id != 0 {
-        return ResponseBody::Fetch(FetchResponse {
-            error_code: ErrorCode::FetchSessionIdNotFound.code(),
-            ..FetchResponse::default()
-        });
-    }
+    let requested = requested_targets(broker, version, &request);
+    let plan = if version >= 7 {
+        let forgotten = forgotten_partitions(broker, version, &request);
+        broker.fetch_sessions.plan(request.session_id, request.session_epoch, &requested, &forgotten)
+    } else {
+        Plan::Full { session_id: 0 }
+    };
+    let (session_id, targets, incremental) = match plan {
+        Plan::Full { session_id } => (session_id, requested, false),
+        Plan::Incremental { session_id, targets } => (session_id, targets, true),
+        Plan::UnknownSession => return top_level_error(ErrorCode::FetchSessionIdNotFound, 0),
+        Plan::InvalidEpoch => return top_level_error(ErrorCode::InvalidFetchSessionEpoch, 0),
+    };
     let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     let deadline = tokio::time::Instant::now() + max_wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
@@ -119,10 +174,17 @@ pub async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> Res
         let arrived = broker.log.arrivals().notified();
         tokio::pin!(arrived);
         arrived.as_mut().enable();
-        let (responses, total, any_error) = read_all(broker, version, &request);
-        let now = tokio::time::Instant::now();
-        if total >= min_bytes || any_error || now >= deadline {
-            return ResponseBody::Fetch(FetchResponse { responses, ..FetchResponse::default() });
+        let (answered, total, any_error) = read_all(broker, version, &request, &targets, incremental);
+        if total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline {
+            if session_id != 0 {
+                let sent: Vec<_> = answered
+                    .iter()
+                    .map(|(i, d)| (targets[*i].topic.clone(), targets[*i].partition, d.high_watermark, d.log_start_offset))
+                    .collect();
+                broker.fetch_sessions.record_sent(session_id, &sent);
+            }
+            let responses = into_topics(version, &targets, answered);
+            return ResponseBody::Fetch(FetchResponse { session_id, responses, ..FetchResponse::default() });
         }
         tokio::select! {
             _ = &mut arrived => {}

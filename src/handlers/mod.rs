@@ -5,6 +5,7 @@
 pub mod api_versions;
 pub mod describe_cluster;
 pub mod fetch;
+pub mod fetch_session;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
