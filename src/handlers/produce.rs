@@ -122,3 +122,82 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> O
     }
     Some(ResponseBody::Produce(ProduceResponse { responses, ..ProduceResponse::default() }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use crate::protocol::records::{BatchBuilder, NewRecord};
+    use std::collections::BTreeMap;
+
+    fn batch(records: usize) -> Bytes {
+        let mut builder = BatchBuilder::new(0);
+        for i in 0..records {
+            builder.push(NewRecord::new(1_700_000_000_000, Some(Bytes::from(format!("k{i}"))), Some(Bytes::from(vec![7u8; 100]))));
+        }
+        builder.build().expect("batch builds")
+    }
+
+    fn produce(broker: &Broker, topic: &str, partition: i32, records: Bytes) -> PartitionProduceResponse {
+        let request = ProduceRequest {
+            acks: -1,
+            timeout_ms: 1000,
+            topic_data: vec![TopicProduceData {
+                name: topic.into(),
+                partition_data: vec![PartitionProduceData { index: partition, records: Some(records) }],
+            }],
+            ..ProduceRequest::default()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let Some(ResponseBody::Produce(mut response)) = runtime.block_on(handle(broker, 9, request)) else {
+            panic!("no produce response")
+        };
+        response.responses.remove(0).partition_responses.remove(0)
+    }
+
+    fn broker_with_topic() -> Broker {
+        let broker = Broker::for_tests();
+        broker.log.create_topic("t", 2, BTreeMap::new()).unwrap();
+        broker
+    }
+
+    #[test]
+    fn a_valid_batch_is_appended_at_the_log_end() {
+        let broker = broker_with_topic();
+        let first = produce(&broker, "t", 1, batch(3));
+        assert_eq!((first.error_code, first.base_offset), (0, 0));
+        let second = produce(&broker, "t", 1, batch(2));
+        assert_eq!((second.error_code, second.base_offset), (0, 3));
+        assert_eq!(broker.log.partition("t", 1).unwrap().offsets(), (0, 5, 5));
+    }
+
+    #[test]
+    fn a_crc_mismatch_is_corrupt_message_and_appends_nothing() {
+        let broker = broker_with_topic();
+        let mut bytes = batch(3).to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        let response = produce(&broker, "t", 0, Bytes::from(bytes));
+        assert_eq!(response.error_code, ErrorCode::CorruptMessage.code());
+        assert_eq!(response.base_offset, -1);
+        assert_eq!(broker.log.partition("t", 0).unwrap().offsets(), (0, 0, 0));
+    }
+
+    #[test]
+    fn bad_input_gets_kafkas_error_codes() {
+        let broker = broker_with_topic();
+        let mut old_format = batch(1).to_vec();
+        old_format[16] = 1; // magic v1
+        assert_eq!(produce(&broker, "t", 0, Bytes::from(old_format)).error_code, ErrorCode::UnsupportedForMessageFormat.code());
+        assert_eq!(produce(&broker, "no/such", 0, batch(1)).error_code, ErrorCode::InvalidTopicException.code());
+        assert_eq!(produce(&broker, "t", 7, batch(1)).error_code, ErrorCode::UnknownTopicOrPartition.code());
+        assert_eq!(produce(&broker, "missing", 0, batch(1)).error_code, ErrorCode::UnknownTopicOrPartition.code());
+        let mut two = batch(1).to_vec();
+        two.extend_from_slice(&batch(1));
+        assert_eq!(produce(&broker, "t", 0, Bytes::from(two)).error_code, ErrorCode::InvalidRecord.code());
+        let config: BTreeMap<String, String> = [("max.message.bytes".to_string(), "1000".to_string())].into();
+        broker.log.create_topic("small", 1, config).unwrap();
+        assert_eq!(produce(&broker, "small", 0, batch(50)).error_code, ErrorCode::MessageTooLarge.code());
+        assert_eq!(broker.log.partition("t", 0).unwrap().offsets(), (0, 0, 0), "nothing appended");
+    }
+}
