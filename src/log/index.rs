@@ -68,6 +68,13 @@ impl SegmentIndex {
         self.max_timestamp = self.max_timestamp.max(batch.max_timestamp);
     }
 
+    /// Accounts for the batch at the last entry of a loaded index (indexed
+    /// already), so entries added after it space and timestamp correctly.
+    pub fn resume_after(&mut self, batch: BatchPosition) {
+        self.bytes_since_last_entry = usize::try_from(batch.size).unwrap_or(usize::MAX);
+        self.max_timestamp = self.max_timestamp.max(batch.max_timestamp);
+    }
+
     /// Position of the last indexed batch starting at or before `offset`.
     pub fn position_for_offset(&self, offset: i64) -> u64 {
         let relative = offset - self.base_offset;
@@ -128,7 +135,8 @@ impl SegmentIndex {
             }
             entries.push(IndexEntry { relative_offset, position, max_timestamp_before });
         }
-        if entries.first().is_some_and(|e| e.position != 0) {
+        // A non-empty log always has an entry for its first batch.
+        if entries.first().map_or(log_len > 0, |e| e.position != 0) {
             return None;
         }
         let max_timestamp = entries.last().map_or(-1, |e| e.max_timestamp_before);

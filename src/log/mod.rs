@@ -19,6 +19,9 @@ pub mod properties;
 pub mod segment;
 pub mod topic;
 
+#[cfg(test)]
+mod tests;
+
 use crate::config::log_config::LogConfig;
 use crate::protocol::wire::Uuid;
 use flusher::Flusher;
@@ -248,19 +251,6 @@ impl LogManager {
         // Page-cache mode: the flush is a background matter.
         let durable = partition.config().durable().then_some(done_rx);
         Ok(PendingAppend { appended, durable })
-    }
-
-    /// Flushes page-cache-mode partitions whose `flush.ms` has passed (called periodically).
-    pub fn flush_page_cache_partitions(&self) {
-        for topic in self.topics() {
-            for partition in &topic.partitions {
-                if partition.config().flush_ms.is_some() {
-                    if let Some(file) = partition.active_file() {
-                        self.flusher.sync(file, Box::new(|_| {}));
-                    }
-                }
-            }
-        }
     }
 
     pub fn enforce_retention(&self) {

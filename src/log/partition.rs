@@ -218,6 +218,11 @@ impl Partition {
         let durable = st.config.durable();
         let flush_every = st.config.flush_messages;
         let segment = st.segments.last_mut().ok_or(AppendError::Malformed)?;
+        if segment.size == 0 {
+            // `segment.ms` counts from the first batch, not from when the
+            // (possibly long idle) empty segment was created.
+            segment.created_ms = now_ms;
+        }
         let found = BatchPosition {
             position: segment.size,
             size: record_batch.len() as u64,
@@ -348,6 +353,11 @@ impl Partition {
                 break;
             }
             let next_base = st.segments[1].base_offset;
+            if next_base > st.high_watermark {
+                // Never delete what consumers have not been allowed to read
+                // (keeps log_start_offset <= high_watermark).
+                break;
+            }
             st.log_start_offset = st.log_start_offset.max(next_base);
             write_checkpoint(&self.dir, st.log_start_offset)?;
             let gone = st.segments.remove(0);

@@ -109,6 +109,12 @@ impl Segment {
         let index_rebuilt = loaded.is_none();
         let index = loaded.unwrap_or_else(|| SegmentIndex::new(base_offset));
         let start = index.last_position().unwrap_or(0);
+        // Offsets run on without gaps or overlaps, from the segment's base
+        // (or the loaded index's last entry): a stale or damaged batch whose
+        // CRC still matches (the base offset is outside the CRC) ends the data.
+        // Log compaction will leave legitimate gaps in cleaned segments; this
+        // check must then accept forward gaps there.
+        let mut expected_offset = base_offset + index.entries().last().map_or(0, |e| i64::from(e.relative_offset));
         let mut segment = Segment {
             base_offset,
             file: Arc::new(file),
@@ -121,9 +127,15 @@ impl Segment {
         };
         let mut position = start;
         while let Some(found) = segment.read_batch_checked(position, file_len)? {
+            if found.base_offset != expected_offset {
+                break;
+            }
+            expected_offset = found.last_offset + 1;
             // The batch at a loaded index's last entry is already indexed.
             if index_rebuilt || position > start {
                 segment.index.observe(found, index_interval);
+            } else {
+                segment.index.resume_after(found);
             }
             segment.next_offset = found.last_offset + 1;
             segment.max_timestamp = segment.max_timestamp.max(found.max_timestamp);
