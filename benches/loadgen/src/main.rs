@@ -57,6 +57,9 @@ struct LoadArgs {
     size: usize,
     #[arg(long, default_value = "all")]
     acks: String,
+    /// Records per second (0: as fast as possible). Latency means something only below saturation.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
 }
 
 fn main() {
@@ -131,6 +134,7 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
         .set("bootstrap.servers", &args.bootstrap)
         .set("acks", &args.acks)
         .set("linger.ms", "5")
+        .set("socket.nagle.disable", std::env::var("LOADGEN_NAGLE_DISABLE").as_deref().unwrap_or("false"))
         .set("batch.size", "1000000")
         .set("queue.buffering.max.messages", "200000")
         .create_with_context(context)
@@ -139,6 +143,12 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
     let reporter = progress("produce", Arc::clone(&acked), args.records);
     let start = Instant::now();
     for i in 0..args.records {
+        if args.rate > 0 {
+            let due = start + Duration::from_secs_f64(i as f64 / args.rate as f64);
+            while Instant::now() < due {
+                producer.poll(Duration::from_micros(200));
+            }
+        }
         let key = i.to_be_bytes();
         let partition = (i % args.partitions as u64) as i32;
         let mut record = BaseRecord::with_opaque_to(&args.topic, Box::new(Instant::now())).partition(partition).key(&key[..]).payload(&payload[..]);
@@ -166,8 +176,9 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
     micros.sort_unstable();
     let mb = (args.records as f64 * args.size as f64) / 1e6;
     println!(
-        "RESULT produce partitions={} records={} size={} acks={} seconds={elapsed:.2} MBps={:.1} recordsps={:.0} p50_ms={:.2} p99_ms={:.2} p999_ms={:.2}",
+        "RESULT produce partitions={} rate={} records={} size={} acks={} seconds={elapsed:.2} MBps={:.1} recordsps={:.0} p50_ms={:.2} p99_ms={:.2} p999_ms={:.2}",
         args.partitions,
+        args.rate,
         args.records,
         args.size,
         args.acks,
