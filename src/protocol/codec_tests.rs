@@ -5,6 +5,7 @@
 use super::frame::decode_request;
 use super::messages::{round_trip_every_message, ApiKey, RequestBody, ResponseBody};
 use super::testing::Rng;
+use super::wire::Encode;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages as kp;
 use proptest::prelude::*;
@@ -36,73 +37,64 @@ fn shared_versions(key: ApiKey) -> Option<(kp::ApiKey, i16, i16)> {
     (lo <= hi).then_some((theirs, lo, hi))
 }
 
-/// Our encoding of `body`, decoded and re-encoded by kafka-protocol, must come
-/// back byte for byte; and our decoder must read the crate's bytes back into
-/// the original value.
-fn differential_request(key: ApiKey, theirs: kp::ApiKey, version: i16, seed: u64) -> Result<(), String> {
-    let mut rng = Rng::new(seed);
-    let body = RequestBody::random(key, &mut rng, version);
-    let ours = body.to_bytes_for_test(version)?;
+/// One side of the protocol (requests or responses), as both codecs see it.
+trait Side: Encode + PartialEq + Sized {
+    fn random(key: ApiKey, rng: &mut Rng, version: i16) -> Self;
+    fn decode(key: ApiKey, buf: &mut Bytes, version: i16) -> Result<Self, String>;
+    /// kafka-protocol decodes `buf` and encodes what it decoded.
+    fn theirs_round_trip(key: kp::ApiKey, buf: &mut Bytes, version: i16) -> Result<BytesMut, String>;
+}
+
+impl Side for RequestBody {
+    fn random(key: ApiKey, rng: &mut Rng, version: i16) -> Self {
+        RequestBody::random(key, rng, version)
+    }
+    fn decode(key: ApiKey, buf: &mut Bytes, version: i16) -> Result<Self, String> {
+        RequestBody::decode(key, buf, version).map_err(|e| e.to_string())
+    }
+    fn theirs_round_trip(key: kp::ApiKey, buf: &mut Bytes, version: i16) -> Result<BytesMut, String> {
+        let decoded = kp::RequestKind::decode(key, buf, version).map_err(|e| format!("kafka-protocol rejected our bytes: {e}"))?;
+        let mut out = BytesMut::new();
+        decoded.encode(&mut out, version).map_err(|e| format!("kafka-protocol re-encode: {e}"))?;
+        Ok(out)
+    }
+}
+
+impl Side for ResponseBody {
+    fn random(key: ApiKey, rng: &mut Rng, version: i16) -> Self {
+        ResponseBody::random(key, rng, version)
+    }
+    fn decode(key: ApiKey, buf: &mut Bytes, version: i16) -> Result<Self, String> {
+        ResponseBody::decode(key, buf, version).map_err(|e| e.to_string())
+    }
+    fn theirs_round_trip(key: kp::ApiKey, buf: &mut Bytes, version: i16) -> Result<BytesMut, String> {
+        let decoded = kp::ResponseKind::decode(key, buf, version).map_err(|e| format!("kafka-protocol rejected our bytes: {e}"))?;
+        let mut out = BytesMut::new();
+        decoded.encode(&mut out, version).map_err(|e| format!("kafka-protocol re-encode: {e}"))?;
+        Ok(out)
+    }
+}
+
+/// Our encoding of a random body, decoded and re-encoded by kafka-protocol,
+/// must come back byte for byte; and our decoder must read the crate's
+/// bytes back into the original value.
+fn differential<S: Side>(key: ApiKey, theirs: kp::ApiKey, version: i16, seed: u64) -> Result<(), String> {
+    let context = |e: String| format!("{key:?} v{version} seed {seed}: {e}");
+    let body = S::random(key, &mut Rng::new(seed), version);
+    let ours = body.to_bytes(version).map_err(|e| context(e.to_string()))?.freeze();
     let mut input = ours.clone();
-    let decoded = kp::RequestKind::decode(theirs, &mut input, version)
-        .map_err(|e| format!("{key:?} v{version}: kafka-protocol rejected our bytes: {e}"))?;
+    let theirs_bytes = S::theirs_round_trip(theirs, &mut input, version).map_err(context)?;
     if !input.is_empty() {
-        return Err(format!("{key:?} v{version}: kafka-protocol left {} bytes", input.len()));
+        return Err(context(format!("kafka-protocol left {} bytes", input.len())));
     }
-    let mut theirs_bytes = BytesMut::new();
-    decoded.encode(&mut theirs_bytes, version).map_err(|e| format!("{key:?} v{version}: re-encode: {e}"))?;
     if theirs_bytes.as_ref() != ours.as_ref() {
-        return Err(format!("{key:?} v{version} seed {seed}: bytes differ\n ours:   {ours:02x?}\n theirs: {theirs_bytes:02x?}"));
+        return Err(context(format!("bytes differ\n ours:   {ours:02x?}\n theirs: {theirs_bytes:02x?}")));
     }
-    let mut back = theirs_bytes.freeze();
-    let ours_again = RequestBody::decode(key, &mut back, version).map_err(|e| format!("{key:?} v{version}: {e}"))?;
+    let ours_again = S::decode(key, &mut theirs_bytes.freeze(), version).map_err(context)?;
     if ours_again != body {
-        return Err(format!("{key:?} v{version} seed {seed}: decoding kafka-protocol's bytes changed the value"));
+        return Err(context("decoding kafka-protocol's bytes changed the value".into()));
     }
     Ok(())
-}
-
-fn differential_response(key: ApiKey, theirs: kp::ApiKey, version: i16, seed: u64) -> Result<(), String> {
-    let mut rng = Rng::new(seed);
-    let body = ResponseBody::random(key, &mut rng, version);
-    let ours = body.to_bytes_for_test(version)?;
-    let mut input = ours.clone();
-    let decoded = kp::ResponseKind::decode(theirs, &mut input, version)
-        .map_err(|e| format!("{key:?} v{version}: kafka-protocol rejected our bytes: {e}"))?;
-    if !input.is_empty() {
-        return Err(format!("{key:?} v{version}: kafka-protocol left {} bytes", input.len()));
-    }
-    let mut theirs_bytes = BytesMut::new();
-    decoded.encode(&mut theirs_bytes, version).map_err(|e| format!("{key:?} v{version}: re-encode: {e}"))?;
-    if theirs_bytes.as_ref() != ours.as_ref() {
-        return Err(format!("{key:?} v{version} seed {seed}: bytes differ\n ours:   {ours:02x?}\n theirs: {theirs_bytes:02x?}"));
-    }
-    let mut back = theirs_bytes.freeze();
-    let ours_again = ResponseBody::decode(key, &mut back, version).map_err(|e| format!("{key:?} v{version}: {e}"))?;
-    if ours_again != body {
-        return Err(format!("{key:?} v{version} seed {seed}: decoding kafka-protocol's bytes changed the value"));
-    }
-    Ok(())
-}
-
-trait ToBytesForTest {
-    fn to_bytes_for_test(&self, version: i16) -> Result<Bytes, String>;
-}
-
-impl ToBytesForTest for RequestBody {
-    fn to_bytes_for_test(&self, version: i16) -> Result<Bytes, String> {
-        let mut buf = BytesMut::with_capacity(self.encoded_size(version));
-        self.encode(&mut buf, version).map_err(|e| e.to_string())?;
-        Ok(buf.freeze())
-    }
-}
-
-impl ToBytesForTest for ResponseBody {
-    fn to_bytes_for_test(&self, version: i16) -> Result<Bytes, String> {
-        let mut buf = BytesMut::with_capacity(self.encoded_size(version));
-        self.encode(&mut buf, version).map_err(|e| e.to_string())?;
-        Ok(buf.freeze())
-    }
 }
 
 #[test]
@@ -117,10 +109,10 @@ fn requests_and_responses_agree_with_kafka_protocol() {
             for seed in 0..24u64 {
                 let seed = seed * 7919 + version as u64;
                 checks += 2;
-                if let Err(e) = differential_request(key, theirs, version, seed) {
+                if let Err(e) = differential::<RequestBody>(key, theirs, version, seed) {
                     failures.push(e);
                 }
-                if let Err(e) = differential_response(key, theirs, version, seed) {
+                if let Err(e) = differential::<ResponseBody>(key, theirs, version, seed) {
                     failures.push(e);
                 }
             }

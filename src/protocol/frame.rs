@@ -39,18 +39,11 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, DecodeError> {
     Ok(Request { api_key, header, body })
 }
 
-/// Encodes a complete response frame, size prefix included, into one buffer
-/// allocated at its final size.
-pub fn encode_response(
-    api_key: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: &ResponseBody,
-) -> Result<BytesMut, EncodeError> {
-    let header = ResponseHeader { correlation_id };
-    let header_version = api_key.response_header_version(version);
+/// A size-prefixed frame of `header` then `body`, in one buffer allocated
+/// at its final size.
+fn encode_frame(header: &impl Encode, header_version: i16, body: &impl Encode, version: i16) -> Result<BytesMut, EncodeError> {
     let size = header.encoded_size(header_version) + body.encoded_size(version);
-    let size_prefix = i32::try_from(size).map_err(|_| EncodeError::TooLong { field: "response", len: size })?;
+    let size_prefix = i32::try_from(size).map_err(|_| EncodeError::TooLong { field: "frame", len: size })?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size_prefix);
     header.encode(&mut buf, header_version)?;
@@ -59,18 +52,20 @@ pub fn encode_response(
     Ok(buf)
 }
 
+/// Encodes a complete response frame, size prefix included.
+pub fn encode_response(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseBody,
+) -> Result<BytesMut, EncodeError> {
+    encode_frame(&ResponseHeader { correlation_id }, api_key.response_header_version(version), body, version)
+}
+
 /// Encodes a complete request frame, size prefix included (for our own tools and tests).
 pub fn encode_request(header: &RequestHeader, body: &RequestBody) -> Result<BytesMut, EncodeError> {
-    let api_key = body.api_key();
     let version = header.request_api_version;
-    let header_version = api_key.request_header_version(version);
-    let size = header.encoded_size(header_version) + body.encoded_size(version);
-    let size_prefix = i32::try_from(size).map_err(|_| EncodeError::TooLong { field: "request", len: size })?;
-    let mut buf = BytesMut::with_capacity(4 + size);
-    buf.put_i32(size_prefix);
-    header.encode(&mut buf, header_version)?;
-    body.encode(&mut buf, version)?;
-    Ok(buf)
+    encode_frame(header, body.api_key().request_header_version(version), body, version)
 }
 
 #[cfg(test)]

@@ -723,22 +723,23 @@ pub fn emit_mod(specs: &[Spec], header: &str) -> Result<String, String> {
             let _ = writeln!(out, "            {kind}Body::{0}(_) => ApiKey::{0},", variant(request));
         }
         out.push_str("        }\n    }\n\n");
-        out.push_str("    pub fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {\n        match self {\n");
-        for (request, _) in apis.values() {
-            let _ = writeln!(out, "            {kind}Body::{}(m) => m.encode(buf, version),", variant(request));
-        }
-        out.push_str("        }\n    }\n\n");
-        out.push_str("    pub fn encoded_size(&self, version: i16) -> usize {\n        match self {\n");
-        for (request, _) in apis.values() {
-            let _ = writeln!(out, "            {kind}Body::{}(m) => m.encoded_size(version),", variant(request));
-        }
-        out.push_str("        }\n    }\n\n");
         out.push_str("    /// A random body for property and differential tests.\n    #[cfg(test)]\n");
         out.push_str("    pub fn random(api_key: ApiKey, rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {\n");
         out.push_str("        use crate::protocol::testing::Random;\n        match api_key {\n");
         for (request, response) in apis.values() {
             let spec = if pick == 0 { request } else { response };
             let _ = writeln!(out, "            ApiKey::{0} => {kind}Body::{0}({1}::random(rng, version)),", variant(request), spec.name);
+        }
+        out.push_str("        }\n    }\n}\n\n");
+        let _ = writeln!(out, "impl Encode for {kind}Body {{");
+        out.push_str("    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {\n        match self {\n");
+        for (request, _) in apis.values() {
+            let _ = writeln!(out, "            {kind}Body::{}(m) => m.encode(buf, version),", variant(request));
+        }
+        out.push_str("        }\n    }\n\n");
+        out.push_str("    fn encoded_size(&self, version: i16) -> usize {\n        match self {\n");
+        for (request, _) in apis.values() {
+            let _ = writeln!(out, "            {kind}Body::{}(m) => m.encoded_size(version),", variant(request));
         }
         out.push_str("        }\n    }\n}\n\n");
     }

@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use odradek::protocol::frame::decode_request;
 use odradek::protocol::messages::RequestBody;
+use odradek::protocol::wire::Encode;
 
 fn encode(body: &RequestBody, version: i16) -> BytesMut {
     let mut buf = BytesMut::with_capacity(body.encoded_size(version));
