@@ -11,6 +11,7 @@ pub struct Broker {
     pub cluster_id: String,
     pub log: LogManager,
     pub fetch_sessions: crate::handlers::fetch_session::FetchSessions,
+    pub producer_ids: crate::txn::producer_ids::ProducerIds,
 }
 
 /// Kafka's cluster id form: a UUID in URL-safe base64 without padding (22 characters).
@@ -71,7 +72,8 @@ impl Broker {
             .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", config.data_dir.display())))?;
         let cluster_id = load_or_create_identity(&config.data_dir, config.node_id)?;
         let log = LogManager::open(&config.data_dir, config.log.clone())?;
-        Ok(Broker { config, cluster_id, log, fetch_sessions: Default::default() })
+        let producer_ids = crate::txn::producer_ids::ProducerIds::open(&config.data_dir.join("meta"))?;
+        Ok(Broker { config, cluster_id, log, fetch_sessions: Default::default(), producer_ids })
     }
 
     pub fn close(&self) -> io::Result<()> {

@@ -7,3 +7,4 @@ pub mod handlers;
 pub mod log;
 pub mod protocol;
 pub mod server;
+pub mod txn;

@@ -31,6 +31,8 @@ pub struct LogConfig {
     pub flush_ms: Option<u64>,
     /// `cleanup.policy`
     pub cleanup_policy: String,
+    /// `producer.id.expiration.ms` (broker-wide): idle idempotent producers are forgotten.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -46,6 +48,7 @@ impl Default for LogConfig {
             flush_messages: None,
             flush_ms: None,
             cleanup_policy: "delete".into(),
+            producer_id_expiration_ms: 86_400_000,
         }
     }
 }

@@ -138,6 +138,7 @@ impl BrokerConfig {
             }
             "log.retention.hours" => self.set_log(name, "retention.ms", &hours_to_ms(name, value)?)?,
             "log.retention.minutes" => self.set_log(name, "retention.ms", &minutes_to_ms(name, value)?)?,
+            "producer.id.expiration.ms" => self.log.producer_id_expiration_ms = parse_number(name, value)?,
             "log.roll.hours" => self.set_log(name, "segment.ms", &hours_to_ms(name, value)?)?,
             // Single-node broker: replication settings are accepted only at 1.
             "default.replication.factor" | "offsets.topic.replication.factor" | "transaction.state.log.replication.factor"

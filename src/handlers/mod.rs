@@ -6,6 +6,7 @@ pub mod api_versions;
 pub mod describe_cluster;
 pub mod fetch;
 pub mod fetch_session;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -33,6 +34,7 @@ pub const IMPLEMENTED: &[Implemented] = &[
     topics::DELETE_TOPICS,
     topics::CREATE_PARTITIONS,
     describe_cluster::IMPLEMENTED,
+    init_producer_id::IMPLEMENTED,
 ];
 
 /// The versions of `api_key` the broker serves, if any.
@@ -62,6 +64,7 @@ pub async fn handle(broker: &Broker, header: &RequestHeader, body: RequestBody) 
         RequestBody::DeleteTopics(request) => Ok(Some(topics::delete_topics(broker, version, request))),
         RequestBody::CreatePartitions(request) => Ok(Some(topics::create_partitions(broker, version, request))),
         RequestBody::DescribeCluster(request) => Ok(Some(describe_cluster::handle(broker, version, request))),
+        RequestBody::InitProducerId(request) => Ok(Some(init_producer_id::handle(broker, version, request))),
         other => Err(Unhandled(other.api_key())),
     }
 }

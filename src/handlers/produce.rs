@@ -3,6 +3,7 @@
 
 use super::Implemented;
 use crate::broker::Broker;
+use crate::log::partition::AppendError;
 use crate::log::PendingAppend;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -54,6 +55,18 @@ fn failed(index: i32, code: ErrorCode, message: Option<String>) -> PartitionProd
     }
 }
 
+fn append_failed(topic: &str, index: i32, error: AppendError) -> PartitionProduceResponse {
+    let code = match &error {
+        AppendError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
+        AppendError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+        AppendError::Io(_) | AppendError::Malformed => {
+            tracing::error!(topic, partition = index, error = %error, "append failed");
+            ErrorCode::UnknownServerError
+        }
+    };
+    failed(index, code, Some(error.to_string()))
+}
+
 enum Outcome {
     Done(PartitionProduceResponse),
     Pending(i32, PendingAppend),
@@ -82,10 +95,7 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> O
                             }
                             Ok(batch) => match broker.log.append(&partition, &batch) {
                                 Ok(pending) => Outcome::Pending(index, pending),
-                                Err(e) => {
-                                    tracing::error!(topic = %topic.name, partition = index, error = %e, "append failed");
-                                    Outcome::Done(failed(index, ErrorCode::UnknownServerError, Some(e)))
-                                }
+                                Err(e) => Outcome::Done(append_failed(&topic.name, index, e)),
                             },
                         }
                     }

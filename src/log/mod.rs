@@ -15,6 +15,7 @@
 pub mod flusher;
 pub mod index;
 pub mod partition;
+pub mod producer_state;
 pub mod properties;
 pub mod segment;
 pub mod topic;
@@ -233,8 +234,8 @@ impl LogManager {
     /// append resolves once the batch is fsynced (group commit: appends
     /// queued before the next fsync round share it, so callers should start
     /// every append of a request before waiting on any).
-    pub fn append(&self, partition: &Arc<Partition>, batch: &[u8]) -> Result<PendingAppend, String> {
-        let appended = partition.append(batch, now_ms()).map_err(|e| e.to_string())?;
+    pub fn append(&self, partition: &Arc<Partition>, batch: &[u8]) -> Result<PendingAppend, partition::AppendError> {
+        let appended = partition.append(batch, now_ms())?;
         let Some(file) = appended.sync.clone() else { return Ok(PendingAppend { appended, durable: None }) };
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let target = Arc::clone(partition);

@@ -4,6 +4,7 @@
 //! advance the log end at once; the high watermark (what consumers may read)
 //! advances only when the bytes are durable (or at once in page-cache mode).
 
+use super::producer_state::{increment_sequence, BatchSequence, ProducerStates, SequenceCheck};
 use super::segment::{read_header_at, BatchPosition, Segment};
 use crate::config::log_config::{LogConfig, TimestampType};
 use crate::protocol::records::header as batch;
@@ -22,6 +23,10 @@ pub enum AppendError {
     Io(io::Error),
     /// The batch is shorter than a header (validated earlier; never expected).
     Malformed,
+    /// An idempotent producer skipped sequence numbers (OUT_OF_ORDER_SEQUENCE_NUMBER).
+    OutOfOrderSequence { producer_id: i64, expected: i32, got: i32 },
+    /// An idempotent producer's epoch is older than the one seen (INVALID_PRODUCER_EPOCH).
+    InvalidProducerEpoch { producer_id: i64, current: i16, got: i16 },
 }
 
 impl std::fmt::Display for AppendError {
@@ -29,6 +34,12 @@ impl std::fmt::Display for AppendError {
         match self {
             AppendError::Io(e) => write!(f, "append failed: {e}"),
             AppendError::Malformed => write!(f, "malformed batch"),
+            AppendError::OutOfOrderSequence { producer_id, expected, got } => {
+                write!(f, "producer {producer_id}: expected sequence {expected}, got {got}")
+            }
+            AppendError::InvalidProducerEpoch { producer_id, current, got } => {
+                write!(f, "producer {producer_id}: epoch {got} is older than {current}")
+            }
         }
     }
 }
@@ -42,6 +53,8 @@ pub struct Appended {
     pub log_start_offset: i64,
     /// The file to fsync before acknowledging (durable mode), if any.
     pub sync: Option<Arc<File>>,
+    /// A retry of a batch already in the log: nothing was appended.
+    pub duplicate: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -64,6 +77,7 @@ struct State {
     config: LogConfig,
     /// Messages appended since the last fsync (page-cache mode).
     unflushed_messages: u64,
+    producers: ProducerStates,
 }
 
 pub struct Partition {
@@ -151,6 +165,7 @@ impl Partition {
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let log_end_offset = segments.last().map_or(0, |s| s.next_offset);
         let log_start_offset = checkpoint.max(first_base).min(log_end_offset);
+        let producers = recover_producers(&dir, &segments)?;
         let state = State {
             segments,
             log_start_offset,
@@ -159,6 +174,7 @@ impl Partition {
             high_watermark: log_end_offset,
             config,
             unflushed_messages: 0,
+            producers,
         };
         let partition = Partition { topic: topic.to_string(), index, dir, state: Mutex::new(state), arrivals };
         Ok((partition, recovery))
@@ -196,6 +212,19 @@ impl Partition {
         let mut st = self.lock();
         let last_delta = i64::from(batch::i32_at(record_batch, batch::LAST_OFFSET_DELTA).max(0));
         let record_count = u64::try_from(batch::i32_at(record_batch, batch::RECORD_COUNT)).unwrap_or(0);
+        let producer = ProducerFields::of(record_batch);
+        if let Some(p) = &producer {
+            match st.producers.check(p.producer_id, p.epoch, p.first_seq, p.last_seq) {
+                SequenceCheck::Append => {}
+                SequenceCheck::Duplicate(original) => return Ok(self.duplicate(&st, original)),
+                SequenceCheck::OutOfOrder { expected, got } => {
+                    return Err(AppendError::OutOfOrderSequence { producer_id: p.producer_id, expected, got })
+                }
+                SequenceCheck::InvalidEpoch { current, got } => {
+                    return Err(AppendError::InvalidProducerEpoch { producer_id: p.producer_id, current, got })
+                }
+            }
+        }
         self.maybe_roll(&mut st, record_batch.len() as u64, last_delta, now_ms).map_err(AppendError::Io)?;
 
         let base_offset = st.log_end_offset;
@@ -240,6 +269,10 @@ impl Partition {
         }
         let file = Arc::clone(&segment.file);
         st.log_end_offset = found.last_offset + 1;
+        if let Some(p) = producer {
+            let sequence = BatchSequence { first_seq: p.first_seq, last_seq: p.last_seq, base_offset, last_offset: found.last_offset };
+            st.producers.record(p.producer_id, p.epoch, sequence, max_timestamp);
+        }
         let sync = if durable {
             Some(file)
         } else {
@@ -254,7 +287,28 @@ impl Partition {
                 _ => None,
             }
         };
-        Ok(Appended { base_offset, last_offset: found.last_offset, log_append_time, log_start_offset: st.log_start_offset, sync })
+        Ok(Appended {
+            base_offset,
+            last_offset: found.last_offset,
+            log_append_time,
+            log_start_offset: st.log_start_offset,
+            sync,
+            duplicate: false,
+        })
+    }
+
+    /// The answer to a retried batch: its original offsets, acknowledged once
+    /// the original is durable (the next fsync round, if it is not yet).
+    fn duplicate(&self, st: &State, original: BatchSequence) -> Appended {
+        let pending = original.last_offset >= st.high_watermark;
+        Appended {
+            base_offset: original.base_offset,
+            last_offset: original.last_offset,
+            log_append_time: -1,
+            log_start_offset: st.log_start_offset,
+            sync: if pending { st.segments.last().map(|s| Arc::clone(&s.file)) } else { None },
+            duplicate: true,
+        }
     }
 
     /// Called once everything up to `next_offset` is on stable storage.
@@ -281,6 +335,7 @@ impl Partition {
             return Ok(());
         }
         active.seal(&self.dir)?;
+        super::properties::write_atomically(&snapshot_path(&self.dir, st.log_end_offset), &st.producers.encode())?;
         let next = Segment::create(&self.dir, st.log_end_offset, now_ms)?;
         st.segments.push(next);
         Ok(())
@@ -338,6 +393,8 @@ impl Partition {
     /// and advances the log start offset. Returns the segments removed.
     pub fn enforce_retention(&self, now_ms: i64) -> io::Result<usize> {
         let mut st = self.lock();
+        let max_age = st.config.producer_id_expiration_ms;
+        st.producers.expire(now_ms, max_age);
         let mut removed = 0;
         loop {
             if st.segments.len() < 2 {
@@ -442,6 +499,68 @@ fn first_record(
 
 fn remove_segment_files(dir: &Path, segment: &Segment) -> io::Result<()> {
     std::fs::remove_file(segment.path())?;
+    match std::fs::remove_file(snapshot_path(dir, segment.base_offset)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     super::index::SegmentIndex::remove_files(dir, segment.base_offset)?;
     super::properties::sync_dir(dir)
+}
+
+fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
+    dir.join(format!("{offset:020}.snapshot"))
+}
+
+/// The producer fields of a batch from an idempotent producer (not a control batch).
+struct ProducerFields {
+    producer_id: i64,
+    epoch: i16,
+    first_seq: i32,
+    last_seq: i32,
+}
+
+impl ProducerFields {
+    fn of(header: &[u8]) -> Option<ProducerFields> {
+        if header.len() < batch::RECORDS {
+            return None;
+        }
+        let producer_id = batch::i64_at(header, batch::PRODUCER_ID);
+        let control = batch::i16_at(header, batch::ATTRIBUTES) & batch::CONTROL_BIT != 0;
+        if producer_id < 0 || control {
+            return None;
+        }
+        let first_seq = batch::i32_at(header, batch::BASE_SEQUENCE);
+        let last_delta = batch::i32_at(header, batch::LAST_OFFSET_DELTA).max(0);
+        Some(ProducerFields {
+            producer_id,
+            epoch: batch::i16_at(header, batch::PRODUCER_EPOCH),
+            first_seq,
+            last_seq: increment_sequence(first_seq, last_delta),
+        })
+    }
+}
+
+/// Producer state after recovery: the snapshot taken when the active
+/// segment was started, plus the active segment's batches; without a usable
+/// snapshot, every segment's batches.
+fn recover_producers(dir: &Path, segments: &[Segment]) -> io::Result<ProducerStates> {
+    let Some(active) = segments.last() else { return Ok(ProducerStates::default()) };
+    let snapshot = std::fs::read(snapshot_path(dir, active.base_offset)).ok().and_then(|b| ProducerStates::decode(&b));
+    let (mut states, replay) = match snapshot {
+        Some(states) => (states, std::slice::from_ref(active)),
+        None => (ProducerStates::default(), segments),
+    };
+    for segment in replay {
+        let mut position = 0;
+        while let Some(found) = segment.read_header(position, segment.size)? {
+            let mut header = [0u8; batch::RECORDS];
+            segment.file.read_exact_at(&mut header, position)?;
+            if let Some(p) = ProducerFields::of(&header) {
+                let sequence = BatchSequence { first_seq: p.first_seq, last_seq: p.last_seq, base_offset: found.base_offset, last_offset: found.last_offset };
+                states.record(p.producer_id, p.epoch, sequence, found.max_timestamp);
+            }
+            position += found.size;
+        }
+    }
+    Ok(states)
 }

@@ -30,6 +30,9 @@ pub enum ErrorCode {
     InvalidTimestamp = 32,
     FetchSessionIdNotFound = 70,
     InvalidFetchSessionEpoch = 71,
+    CoordinatorNotAvailable = 15,
+    OutOfOrderSequenceNumber = 45,
+    InvalidProducerEpoch = 47,
     UnknownTopicId = 100,
     UnsupportedEndpointType = 120,
 }
