@@ -40,6 +40,20 @@ fn validate(records: Option<&Bytes>, max_message_bytes: usize, version: i16) -> 
     if batch.record_count() < 1 || i64::from(batch.record_count()) != i64::from(batch.last_offset_delta()) + 1 {
         return Err((invalid_record(version), "record count disagrees with last offset delta".to_string()));
     }
+    // As Kafka's LogValidator: every record parses (decompressing if need
+    // be) and inner offsets run 0, 1, 2, … so consumers never meet a batch
+    // whose CRC is right but whose records are not.
+    let mut expected_delta = 0;
+    for record in batch.records() {
+        let record = record.map_err(|e| (ErrorCode::CorruptMessage, format!("record {expected_delta}: {e}")))?;
+        if record.offset_delta != expected_delta {
+            return Err((invalid_record(version), format!("record {expected_delta} has offset delta {}", record.offset_delta)));
+        }
+        expected_delta += 1;
+    }
+    if expected_delta != batch.record_count() {
+        return Err((invalid_record(version), format!("batch claims {} records, holds {expected_delta}", batch.record_count())));
+    }
     Ok(records.clone())
 }
 
@@ -205,6 +219,16 @@ mod tests {
         let mut two = batch(1).to_vec();
         two.extend_from_slice(&batch(1));
         assert_eq!(produce(&broker, "t", 0, Bytes::from(two)).error_code, ErrorCode::InvalidRecord.code());
+        let mut sparse = BatchBuilder::new(0);
+        sparse.push(NewRecord::new(1, None, Some(Bytes::from_static(b"a"))));
+        let mut sparse = sparse.build().unwrap().to_vec();
+        // The record's offset delta (after its length and attributes varints and the timestamp delta) becomes 1.
+        let record_start = crate::protocol::records::header::RECORDS;
+        assert_eq!(sparse[record_start + 3], 0, "offset delta byte");
+        sparse[record_start + 3] = 2; // zig-zag 1
+        let crc = crate::protocol::records::header::compute_crc(&sparse);
+        sparse[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(produce(&broker, "t", 0, Bytes::from(sparse)).error_code, ErrorCode::InvalidRecord.code());
         let config: BTreeMap<String, String> = [("max.message.bytes".to_string(), "1000".to_string())].into();
         broker.log.create_topic("small", 1, config).unwrap();
         assert_eq!(produce(&broker, "small", 0, batch(50)).error_code, ErrorCode::MessageTooLarge.code());
