@@ -40,9 +40,12 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: odradek::config::BrokerConfig) -> Result<(), String> {
+async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> {
+    let listener = Server::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    // The bound address (a port of 0 resolved) is what clients are told.
+    config.listen = listener.local_addr().map_err(|e| e.to_string())?;
     let broker = Arc::new(Broker::open(config).map_err(|e| e.to_string())?);
-    let server = Server::bind(Arc::clone(&broker)).await.map_err(|e| format!("cannot listen on {}: {e}", broker.config.listen))?;
+    let server = Server::new(listener, Arc::clone(&broker));
     let addr = server.local_addr().map_err(|e| e.to_string())?;
     println!(
         "odradek ready: listening on {addr}, node {}, cluster {}, data in {}",

@@ -14,7 +14,7 @@ const MAX_TIMESTAMP: i64 = -3;
 /// KIP-1005: earliest offset still on local storage (all of it, here).
 const EARLIEST_LOCAL: i64 = -4;
 
-pub fn handle(broker: &Broker, _version: i16, request: ListOffsetsRequest) -> ResponseBody {
+pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> ResponseBody {
     let topics = request
         .topics
         .into_iter()
@@ -23,11 +23,12 @@ pub fn handle(broker: &Broker, _version: i16, request: ListOffsetsRequest) -> Re
                 .partitions
                 .iter()
                 .map(|p| {
+                    // LeaderEpoch exists from v4 and is not ignorable: below it, leave the default.
                     let mut response = ListOffsetsPartitionResponse {
                         partition_index: p.partition_index,
                         timestamp: -1,
                         offset: -1,
-                        leader_epoch: 0,
+                        leader_epoch: if version >= 4 { 0 } else { -1 },
                         ..ListOffsetsPartitionResponse::default()
                     };
                     let Some(partition) = broker.log.partition(&topic.name, p.partition_index) else {

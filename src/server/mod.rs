@@ -22,9 +22,14 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn bind(broker: Arc<Broker>) -> io::Result<Server> {
-        let listener = TcpListener::bind(broker.config.listen).await?;
-        Ok(Server { listener, broker })
+    /// Binds `listen` before the broker opens, so that a port of 0 can be
+    /// resolved to the real one and advertised.
+    pub async fn bind(listen: SocketAddr) -> io::Result<TcpListener> {
+        TcpListener::bind(listen).await
+    }
+
+    pub fn new(listener: TcpListener, broker: Arc<Broker>) -> Server {
+        Server { listener, broker }
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
