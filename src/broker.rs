@@ -12,6 +12,8 @@ pub struct Broker {
     pub log: LogManager,
     pub fetch_sessions: crate::handlers::fetch_session::FetchSessions,
     pub producer_ids: crate::txn::producer_ids::ProducerIds,
+    /// Consumer groups and committed offsets, replayed from `__consumer_offsets`.
+    pub groups: crate::group::GroupCoordinator,
 }
 
 /// Kafka's cluster id form: a UUID in URL-safe base64 without padding (22 characters).
@@ -73,7 +75,8 @@ impl Broker {
         let cluster_id = load_or_create_identity(&config.data_dir, config.node_id)?;
         let log = LogManager::open(&config.data_dir, config.log.clone())?;
         let producer_ids = crate::txn::producer_ids::ProducerIds::open(&config.data_dir.join("meta"))?;
-        Ok(Broker { config, cluster_id, log, fetch_sessions: Default::default(), producer_ids })
+        let groups = crate::group::GroupCoordinator::load(config.group.clone(), &log)?;
+        Ok(Broker { config, cluster_id, log, fetch_sessions: Default::default(), producer_ids, groups })
     }
 
     pub fn close(&self) -> io::Result<()> {
@@ -82,12 +85,19 @@ impl Broker {
 
     #[cfg(test)]
     pub fn for_tests() -> Self {
+        Broker::open(Self::test_config()).expect("test broker opens")
+    }
+
+    /// A fresh temporary data directory, and no initial rebalance delay.
+    #[cfg(test)]
+    pub fn test_config() -> BrokerConfig {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("odradek-broker-test-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let config = BrokerConfig { data_dir: dir, ..BrokerConfig::default() };
-        Broker::open(config).expect("test broker opens")
+        let mut config = BrokerConfig { data_dir: dir, ..BrokerConfig::default() };
+        config.group.initial_rebalance_delay_ms = 0;
+        config
     }
 }
 

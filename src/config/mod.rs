@@ -30,6 +30,41 @@ pub struct BrokerConfig {
     pub retention_check_interval: Duration,
     /// Defaults for every topic's log (`log.*` names, `message.max.bytes`).
     pub log: LogConfig,
+    /// The group coordinator's settings.
+    pub group: GroupConfig,
+}
+
+/// Group coordinator settings, by their Kafka names.
+#[derive(Clone, Debug)]
+pub struct GroupConfig {
+    /// `group.initial.rebalance.delay.ms`
+    pub initial_rebalance_delay_ms: i64,
+    /// `group.min.session.timeout.ms`
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`
+    pub max_session_timeout_ms: i32,
+    /// `offsets.topic.num.partitions` (Kafka: 50; one keeps a single node light)
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.retention.minutes`, in ms
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`
+    pub offsets_retention_check_interval_ms: i64,
+    /// `offset.metadata.max.bytes`
+    pub offset_metadata_max_bytes: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            initial_rebalance_delay_ms: 3000,
+            min_session_timeout_ms: 6000,
+            max_session_timeout_ms: 1_800_000,
+            offsets_topic_num_partitions: 1,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            offsets_retention_check_interval_ms: 600_000,
+            offset_metadata_max_bytes: 4096,
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -45,6 +80,7 @@ impl Default for BrokerConfig {
             auto_create_topics: true,
             retention_check_interval: Duration::from_millis(300_000),
             log: LogConfig::default(),
+            group: GroupConfig::default(),
         }
     }
 }
@@ -138,6 +174,18 @@ impl BrokerConfig {
             }
             "log.retention.hours" => self.set_log(name, "retention.ms", &hours_to_ms(name, value)?)?,
             "log.retention.minutes" => self.set_log(name, "retention.ms", &minutes_to_ms(name, value)?)?,
+            "group.initial.rebalance.delay.ms" => self.group.initial_rebalance_delay_ms = parse_number(name, value)?,
+            "group.min.session.timeout.ms" => self.group.min_session_timeout_ms = parse_number(name, value)?,
+            "group.max.session.timeout.ms" => self.group.max_session_timeout_ms = parse_number(name, value)?,
+            "offsets.topic.num.partitions" => {
+                self.group.offsets_topic_num_partitions = parse_number(name, value)?;
+                if self.group.offsets_topic_num_partitions < 1 {
+                    return Err(invalid(name, value, "must be at least 1"));
+                }
+            }
+            "offsets.retention.minutes" => self.group.offsets_retention_ms = parse_number::<i64>(name, value)?.saturating_mul(60_000),
+            "offsets.retention.check.interval.ms" => self.group.offsets_retention_check_interval_ms = parse_number(name, value)?,
+            "offset.metadata.max.bytes" => self.group.offset_metadata_max_bytes = parse_number(name, value)?,
             "producer.id.expiration.ms" => self.log.producer_id_expiration_ms = parse_number(name, value)?,
             "log.roll.hours" => self.set_log(name, "segment.ms", &hours_to_ms(name, value)?)?,
             // Single-node broker: replication settings are accepted only at 1.
@@ -187,6 +235,20 @@ mod tests {
         assert_eq!(config.set("no.such.setting=1"), Err(ConfigError::UnknownName("no.such.setting".into())));
         assert!(matches!(config.set("node.id=abc"), Err(ConfigError::InvalidValue { .. })));
         assert!(matches!(config.set("node.id"), Err(ConfigError::Malformed(_))));
+    }
+
+    #[test]
+    fn group_settings_use_kafka_names() {
+        let mut config = BrokerConfig::default();
+        assert_eq!(config.group.initial_rebalance_delay_ms, 3000);
+        assert_eq!(config.group.offsets_topic_num_partitions, 1);
+        config.set("group.initial.rebalance.delay.ms=0").unwrap();
+        config.set("offsets.retention.minutes=2").unwrap();
+        config.set("group.min.session.timeout.ms=100").unwrap();
+        assert_eq!(config.group.initial_rebalance_delay_ms, 0);
+        assert_eq!(config.group.offsets_retention_ms, 120_000);
+        assert_eq!(config.group.min_session_timeout_ms, 100);
+        assert!(config.set("offsets.topic.num.partitions=0").is_err());
     }
 
     #[test]

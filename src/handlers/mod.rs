@@ -6,11 +6,16 @@ pub mod api_versions;
 pub mod describe_cluster;
 pub mod fetch;
 pub mod fetch_session;
+pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offsets;
 pub mod produce;
 pub mod topics;
+
+#[cfg(test)]
+mod encode_tests;
 
 use crate::broker::Broker;
 use crate::protocol::messages::{ApiKey, RequestBody, RequestHeader, ResponseBody};
@@ -35,6 +40,17 @@ pub const IMPLEMENTED: &[Implemented] = &[
     topics::CREATE_PARTITIONS,
     describe_cluster::IMPLEMENTED,
     init_producer_id::IMPLEMENTED,
+    groups::FIND_COORDINATOR,
+    groups::JOIN_GROUP,
+    groups::HEARTBEAT,
+    groups::LEAVE_GROUP,
+    groups::SYNC_GROUP,
+    groups::DESCRIBE_GROUPS,
+    groups::LIST_GROUPS,
+    groups::DELETE_GROUPS,
+    offsets::OFFSET_COMMIT,
+    offsets::OFFSET_FETCH,
+    offsets::OFFSET_DELETE,
 ];
 
 /// The versions of `api_key` the broker serves, if any.
@@ -65,6 +81,17 @@ pub async fn handle(broker: &Broker, header: &RequestHeader, body: RequestBody) 
         RequestBody::CreatePartitions(request) => Ok(Some(topics::create_partitions(broker, version, request))),
         RequestBody::DescribeCluster(request) => Ok(Some(describe_cluster::handle(broker, version, request))),
         RequestBody::InitProducerId(request) => Ok(Some(init_producer_id::handle(broker, version, request))),
+        RequestBody::FindCoordinator(request) => Ok(Some(groups::find_coordinator(broker, version, request))),
+        RequestBody::JoinGroup(request) => Ok(Some(groups::join_group(broker, version, header.client_id.as_deref(), request).await)),
+        RequestBody::Heartbeat(request) => Ok(Some(groups::heartbeat(broker, version, request))),
+        RequestBody::LeaveGroup(request) => Ok(Some(groups::leave_group(broker, version, request))),
+        RequestBody::SyncGroup(request) => Ok(Some(groups::sync_group(broker, version, request).await)),
+        RequestBody::DescribeGroups(request) => Ok(Some(groups::describe_groups(broker, version, request))),
+        RequestBody::ListGroups(request) => Ok(Some(groups::list_groups(broker, version, request))),
+        RequestBody::DeleteGroups(request) => Ok(Some(groups::delete_groups(broker, version, request).await)),
+        RequestBody::OffsetCommit(request) => Ok(Some(offsets::offset_commit(broker, version, request).await)),
+        RequestBody::OffsetFetch(request) => Ok(Some(offsets::offset_fetch(broker, version, request))),
+        RequestBody::OffsetDelete(request) => Ok(Some(offsets::offset_delete(broker, version, request).await)),
         other => Err(Unhandled(other.api_key())),
     }
 }
@@ -96,6 +123,11 @@ mod tests {
                 let mut body = RequestBody::random(api.api_key, &mut rng, version);
                 if let RequestBody::Fetch(fetch) = &mut body {
                     fetch.max_wait_ms = 0; // a random wait could be weeks long
+                }
+                if let RequestBody::JoinGroup(join) = &mut body {
+                    // A fresh group (and no initial delay in tests): the join
+                    // never waits for other members to rejoin.
+                    join.group_id = format!("random-join-{version}");
                 }
                 let result = runtime.block_on(handle(&broker, &header, body));
                 assert!(result.is_ok(), "{:?} v{version} is advertised but unhandled", api.api_key);

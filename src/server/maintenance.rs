@@ -1,6 +1,7 @@
 //! Background upkeep of the log: retention checks every
 //! `log.retention.check.interval.ms`, and `flush.ms` for topics in
-//! page-cache mode. Runs until the broker stops.
+//! page-cache mode, and the group coordinator's timeouts. Runs until the
+//! broker stops.
 
 use crate::broker::Broker;
 use std::collections::HashMap;
@@ -11,9 +12,13 @@ use tokio::sync::watch;
 /// How often page-cache-mode partitions are checked against their `flush.ms`.
 const FLUSH_TICK: Duration = Duration::from_millis(50);
 
+/// How often the group coordinator's timeouts (sessions, rebalances) are checked.
+const GROUP_TICK: Duration = Duration::from_millis(100);
+
 pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     let mut retention = tokio::time::interval(broker.config.retention_check_interval);
     let mut flush = tokio::time::interval(FLUSH_TICK);
+    let mut groups = tokio::time::interval(GROUP_TICK);
     let mut last_flush: HashMap<(String, i32), Instant> = HashMap::new();
     loop {
         tokio::select! {
@@ -23,6 +28,7 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
                 let _ = tokio::task::spawn_blocking(move || broker.log.enforce_retention()).await;
             }
             _ = flush.tick() => flush_due(&broker, &mut last_flush).await,
+            _ = groups.tick() => broker.groups.tick(&broker.log, crate::log::now_ms()),
         }
     }
 }

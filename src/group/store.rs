@@ -1,0 +1,363 @@
+//! The group coordinator's durable state: records in the internal topic
+//! `__consumer_offsets`, one partition per group (Java `String.hashCode` of
+//! the group id, as Kafka partitions it, modulo the partition count).
+//!
+//! The layout is Odradek's own, versioned like Kafka's. All integers are
+//! big-endian; a string is an `i16` length and UTF-8 bytes (length -1 for
+//! null); bytes are an `i32` length and the bytes.
+//!
+//! ```text
+//! key   := i16 key_version, then
+//!          key_version 1 (offset commit):  group string, topic string, partition i32
+//!          key_version 2 (group metadata): group string
+//! offset value (value_version 1):
+//!          i16 1, offset i64, leader_epoch i32, metadata nullable string,
+//!          commit_timestamp i64, expire_timestamp i64 (-1: none)
+//! group value (value_version 1):
+//!          i16 1, protocol_type string, generation i32,
+//!          protocol nullable string, leader nullable string,
+//!          state_timestamp i64, member count i32, then per member:
+//!            member_id string, group_instance_id nullable string,
+//!            client_id string, client_host string,
+//!            rebalance_timeout i32, session_timeout i32,
+//!            subscription bytes (the selected protocol's metadata),
+//!            assignment bytes
+//! ```
+//!
+//! A null value (tombstone) deletes the key: an offset (OffsetDelete,
+//! DeleteGroups, retention) or a whole group's metadata. Replaying the log
+//! from its start to the high watermark rebuilds the coordinator's state.
+//! The topic is created `cleanup.policy=compact` with no time or size
+//! retention; the log engine does not compact yet, so it only grows.
+
+use crate::log::{LogManager, PendingAppend};
+use crate::protocol::records::{BatchBuilder, BatchIter, NewRecord};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::collections::BTreeMap;
+use std::io;
+
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+const OFFSET_KEY: i16 = 1;
+const GROUP_KEY: i16 = 2;
+const VALUE_VERSION: i16 = 1;
+
+/// A committed offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OffsetValue {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    pub commit_timestamp: i64,
+    pub expire_timestamp: i64,
+}
+
+/// A member as stored with its group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout: i32,
+    pub session_timeout: i32,
+    pub subscription: Bytes,
+    pub assignment: Bytes,
+}
+
+/// A group's metadata as stored after each completed rebalance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupValue {
+    pub protocol_type: String,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub state_timestamp: i64,
+    pub members: Vec<StoredMember>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Key {
+    Offset { group: String, topic: String, partition: i32 },
+    Group { group: String },
+}
+
+impl Key {
+    pub fn group(&self) -> &str {
+        match self {
+            Key::Offset { group, .. } | Key::Group { group } => group,
+        }
+    }
+}
+
+/// One record to write: a key and its value, or `None` for a tombstone.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    Offset { topic: String, partition: i32, value: Option<OffsetValue> },
+    Group(Option<GroupValue>),
+}
+
+fn put_str(buf: &mut BytesMut, s: &str) {
+    let bytes = &s.as_bytes()[..s.len().min(i16::MAX as usize)];
+    buf.put_i16(bytes.len() as i16);
+    buf.put_slice(bytes);
+}
+
+fn put_opt_str(buf: &mut BytesMut, s: Option<&str>) {
+    match s {
+        Some(s) => put_str(buf, s),
+        None => buf.put_i16(-1),
+    }
+}
+
+fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
+    buf.put_i32(i32::try_from(b.len()).unwrap_or(i32::MAX));
+    buf.put_slice(b);
+}
+
+fn short() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "truncated __consumer_offsets record")
+}
+
+fn get_i16(buf: &mut Bytes) -> io::Result<i16> {
+    if buf.remaining() < 2 {
+        return Err(short());
+    }
+    Ok(buf.get_i16())
+}
+
+fn get_i32(buf: &mut Bytes) -> io::Result<i32> {
+    if buf.remaining() < 4 {
+        return Err(short());
+    }
+    Ok(buf.get_i32())
+}
+
+fn get_i64(buf: &mut Bytes) -> io::Result<i64> {
+    if buf.remaining() < 8 {
+        return Err(short());
+    }
+    Ok(buf.get_i64())
+}
+
+fn get_opt_str(buf: &mut Bytes) -> io::Result<Option<String>> {
+    let len = get_i16(buf)?;
+    if len < 0 {
+        return Ok(None);
+    }
+    let len = len as usize;
+    if buf.remaining() < len {
+        return Err(short());
+    }
+    let raw = buf.split_to(len);
+    String::from_utf8(raw.to_vec()).map(Some).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "invalid UTF-8"))
+}
+
+fn get_str(buf: &mut Bytes) -> io::Result<String> {
+    get_opt_str(buf)?.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "null string"))
+}
+
+fn get_bytes(buf: &mut Bytes) -> io::Result<Bytes> {
+    let len = usize::try_from(get_i32(buf)?).map_err(|_| short())?;
+    if buf.remaining() < len {
+        return Err(short());
+    }
+    Ok(buf.split_to(len))
+}
+
+pub fn encode_key(key: &Key) -> Bytes {
+    let mut buf = BytesMut::new();
+    match key {
+        Key::Offset { group, topic, partition } => {
+            buf.put_i16(OFFSET_KEY);
+            put_str(&mut buf, group);
+            put_str(&mut buf, topic);
+            buf.put_i32(*partition);
+        }
+        Key::Group { group } => {
+            buf.put_i16(GROUP_KEY);
+            put_str(&mut buf, group);
+        }
+    }
+    buf.freeze()
+}
+
+pub fn decode_key(mut buf: Bytes) -> io::Result<Key> {
+    match get_i16(&mut buf)? {
+        OFFSET_KEY => Ok(Key::Offset { group: get_str(&mut buf)?, topic: get_str(&mut buf)?, partition: get_i32(&mut buf)? }),
+        GROUP_KEY => Ok(Key::Group { group: get_str(&mut buf)? }),
+        other => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown key version {other}"))),
+    }
+}
+
+pub fn encode_offset(value: &OffsetValue) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(VALUE_VERSION);
+    buf.put_i64(value.offset);
+    buf.put_i32(value.leader_epoch);
+    put_opt_str(&mut buf, value.metadata.as_deref());
+    buf.put_i64(value.commit_timestamp);
+    buf.put_i64(value.expire_timestamp);
+    buf.freeze()
+}
+
+pub fn decode_offset(mut buf: Bytes) -> io::Result<OffsetValue> {
+    let version = get_i16(&mut buf)?;
+    if version != VALUE_VERSION {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown offset value version {version}")));
+    }
+    Ok(OffsetValue {
+        offset: get_i64(&mut buf)?,
+        leader_epoch: get_i32(&mut buf)?,
+        metadata: get_opt_str(&mut buf)?,
+        commit_timestamp: get_i64(&mut buf)?,
+        expire_timestamp: get_i64(&mut buf)?,
+    })
+}
+
+pub fn encode_group(value: &GroupValue) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(VALUE_VERSION);
+    put_str(&mut buf, &value.protocol_type);
+    buf.put_i32(value.generation);
+    put_opt_str(&mut buf, value.protocol.as_deref());
+    put_opt_str(&mut buf, value.leader.as_deref());
+    buf.put_i64(value.state_timestamp);
+    buf.put_i32(i32::try_from(value.members.len()).unwrap_or(i32::MAX));
+    for m in &value.members {
+        put_str(&mut buf, &m.member_id);
+        put_opt_str(&mut buf, m.group_instance_id.as_deref());
+        put_str(&mut buf, &m.client_id);
+        put_str(&mut buf, &m.client_host);
+        buf.put_i32(m.rebalance_timeout);
+        buf.put_i32(m.session_timeout);
+        put_bytes(&mut buf, &m.subscription);
+        put_bytes(&mut buf, &m.assignment);
+    }
+    buf.freeze()
+}
+
+pub fn decode_group(mut buf: Bytes) -> io::Result<GroupValue> {
+    let version = get_i16(&mut buf)?;
+    if version != VALUE_VERSION {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown group value version {version}")));
+    }
+    let protocol_type = get_str(&mut buf)?;
+    let generation = get_i32(&mut buf)?;
+    let protocol = get_opt_str(&mut buf)?;
+    let leader = get_opt_str(&mut buf)?;
+    let state_timestamp = get_i64(&mut buf)?;
+    let count = get_i32(&mut buf)?;
+    let mut members = Vec::new();
+    for _ in 0..count.max(0) {
+        members.push(StoredMember {
+            member_id: get_str(&mut buf)?,
+            group_instance_id: get_opt_str(&mut buf)?,
+            client_id: get_str(&mut buf)?,
+            client_host: get_str(&mut buf)?,
+            rebalance_timeout: get_i32(&mut buf)?,
+            session_timeout: get_i32(&mut buf)?,
+            subscription: get_bytes(&mut buf)?,
+            assignment: get_bytes(&mut buf)?,
+        });
+    }
+    Ok(GroupValue { protocol_type, generation, protocol, leader, state_timestamp, members })
+}
+
+/// Java's `String.hashCode`, so groups land where Kafka would put them.
+pub fn java_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+pub fn partition_for(group: &str, partitions: i32) -> i32 {
+    // Kafka's Utils.abs: i32::MIN maps to 0.
+    let hash = java_hash(group);
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+    abs % partitions.max(1)
+}
+
+/// Creates `__consumer_offsets` if it does not exist yet.
+pub fn ensure_topic(log: &LogManager, partitions: i32) -> io::Result<()> {
+    if log.topic(OFFSETS_TOPIC).is_some() {
+        return Ok(());
+    }
+    let configs: BTreeMap<String, String> = [
+        ("cleanup.policy".to_string(), "compact".to_string()),
+        ("retention.ms".to_string(), "-1".to_string()),
+        ("retention.bytes".to_string(), "-1".to_string()),
+    ]
+    .into();
+    match log.create_topic(OFFSETS_TOPIC, partitions.max(1), configs) {
+        Ok(_) | Err(crate::log::TopicError::AlreadyExists) => Ok(()),
+        Err(e) => Err(io::Error::other(format!("creating {OFFSETS_TOPIC}: {e}"))),
+    }
+}
+
+/// Appends `entries` of `group` as one batch to the group's partition. The
+/// append is in the log when this returns; wait on the result for durability.
+pub fn append(log: &LogManager, partitions: i32, group: &str, entries: &[Entry], now: i64) -> io::Result<PendingAppend> {
+    ensure_topic(log, partitions)?;
+    let topic = log.topic(OFFSETS_TOPIC).ok_or_else(|| io::Error::other("offsets topic vanished"))?;
+    let count = i32::try_from(topic.partitions.len()).unwrap_or(1);
+    let partition = usize::try_from(partition_for(group, count)).unwrap_or(0);
+    let partition = topic.partitions.get(partition).ok_or_else(|| io::Error::other("no offsets partition"))?;
+    let mut builder = BatchBuilder::new(0);
+    for entry in entries {
+        let (key, value) = match entry {
+            Entry::Offset { topic, partition, value } => {
+                (Key::Offset { group: group.to_string(), topic: topic.clone(), partition: *partition }, value.as_ref().map(encode_offset))
+            }
+            Entry::Group(value) => (Key::Group { group: group.to_string() }, value.as_ref().map(encode_group)),
+        };
+        builder.push(NewRecord::new(now, Some(encode_key(&key)), value));
+    }
+    let batch = builder.build().map_err(|e| io::Error::other(e.to_string()))?;
+    log.append(partition, &batch).map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// One replayed record: its key and value (None: tombstone).
+pub struct Replayed {
+    /// The record's offset in its `__consumer_offsets` partition.
+    pub offset: i64,
+    pub key: Key,
+    pub value: Option<Bytes>,
+}
+
+/// Reads every partition of `__consumer_offsets` from log start to high
+/// watermark, in order, skipping records it cannot parse.
+pub fn replay(log: &LogManager, mut visit: impl FnMut(Replayed)) -> io::Result<()> {
+    let Some(topic) = log.topic(OFFSETS_TOPIC) else { return Ok(()) };
+    for partition in &topic.partitions {
+        let (mut offset, _, _) = partition.offsets();
+        loop {
+            let read = match partition.read(offset, 1 << 20) {
+                Ok(read) => read,
+                Err(crate::log::partition::ReadError::OffsetOutOfRange { .. }) => break,
+                Err(crate::log::partition::ReadError::Io(e)) => return Err(io::Error::other(e)),
+            };
+            if read.records.is_empty() {
+                break;
+            }
+            let before = offset;
+            for batch in BatchIter::new(read.records) {
+                let Ok(batch) = batch else { break };
+                offset = offset.max(batch.next_offset());
+                if batch.is_control() {
+                    continue;
+                }
+                for record in batch.records() {
+                    let Ok(record) = record else { break };
+                    let Some(key) = record.key else { continue };
+                    match decode_key(key) {
+                        Ok(key) => visit(Replayed { offset: record.offset, key, value: record.value }),
+                        Err(e) => tracing::warn!(error = %e, "skipping unreadable __consumer_offsets key"),
+                    }
+                }
+            }
+            if offset == before {
+                break;
+            }
+        }
+    }
+    Ok(())
+}

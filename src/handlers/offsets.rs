@@ -1,0 +1,191 @@
+//! Committed offsets: OffsetCommit (8), OffsetFetch (9), OffsetDelete (47).
+//! Commits are durable in `__consumer_offsets` before they are acknowledged.
+
+use super::Implemented;
+use crate::broker::Broker;
+use crate::group::store::OffsetValue;
+use crate::group::{Committer, FetchedOffset};
+use crate::log::now_ms;
+use crate::protocol::error_code::ErrorCode;
+use crate::protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use crate::protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
+use crate::protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+};
+use crate::protocol::messages::{
+    ApiKey, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse,
+    ResponseBody,
+};
+
+pub const OFFSET_COMMIT: Implemented = Implemented { api_key: ApiKey::OffsetCommit, min: 2, max: 9 };
+pub const OFFSET_FETCH: Implemented = Implemented { api_key: ApiKey::OffsetFetch, min: 1, max: 9 };
+pub const OFFSET_DELETE: Implemented = Implemented { api_key: ApiKey::OffsetDelete, min: 0, max: 0 };
+
+/// Per partition: an error found before the group is asked, if any.
+type PartitionErrors = Vec<(i32, Option<ErrorCode>)>;
+
+fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
+    broker.log.partition(topic, partition).is_some()
+}
+
+pub async fn offset_commit(broker: &Broker, version: i16, request: OffsetCommitRequest) -> ResponseBody {
+    let now = now_ms();
+    // v2-4 may set a retention time; later versions use the broker's.
+    let expire_timestamp =
+        if (2..=4).contains(&version) && request.retention_time_ms >= 0 { now.saturating_add(request.retention_time_ms) } else { -1 };
+    let max_metadata = broker.config.group.offset_metadata_max_bytes;
+    // Per partition: an error found now, or None for "goes to the group".
+    let mut results: Vec<(String, PartitionErrors)> = Vec::new();
+    let mut offsets = Vec::new();
+    for topic in request.topics {
+        let mut partitions = Vec::new();
+        for p in topic.partitions {
+            let error = if !partition_exists(broker, &topic.name, p.partition_index) {
+                Some(ErrorCode::UnknownTopicOrPartition)
+            } else if p.committed_metadata.as_ref().is_some_and(|m| m.len() > max_metadata) {
+                Some(ErrorCode::OffsetMetadataTooLarge)
+            } else {
+                offsets.push((
+                    topic.name.clone(),
+                    p.partition_index,
+                    OffsetValue {
+                        offset: p.committed_offset,
+                        leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                        metadata: p.committed_metadata,
+                        commit_timestamp: now,
+                        expire_timestamp,
+                    },
+                ));
+                None
+            };
+            partitions.push((p.partition_index, error));
+        }
+        results.push((topic.name, partitions));
+    }
+    let instance = if version >= 7 { request.group_instance_id.as_deref() } else { None };
+    let by = Committer {
+        group_id: &request.group_id,
+        generation: request.generation_id_or_member_epoch,
+        member_id: &request.member_id,
+        instance_id: instance,
+    };
+    let group_error = match broker.groups.commit_offsets(&broker.log, by, offsets, now).await {
+        Ok(()) => ErrorCode::None,
+        Err(code) => code,
+    };
+    let topics = results
+        .into_iter()
+        .map(|(name, partitions)| OffsetCommitResponseTopic {
+            name,
+            partitions: partitions
+                .into_iter()
+                .map(|(partition_index, error)| OffsetCommitResponsePartition {
+                    partition_index,
+                    error_code: error.unwrap_or(group_error).code(),
+                })
+                .collect(),
+        })
+        .collect();
+    ResponseBody::OffsetCommit(OffsetCommitResponse { throttle_time_ms: 0, topics })
+}
+
+/// One partition's committed offset as OffsetFetch reports it: -1 when none.
+fn fetched(found: Option<FetchedOffset>) -> (i64, i32, Option<String>) {
+    match found {
+        Some(f) => (f.offset, f.leader_epoch, Some(f.metadata.unwrap_or_default())),
+        None => (-1, -1, Some(String::new())),
+    }
+}
+
+pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) -> ResponseBody {
+    if version >= 8 {
+        let groups = request
+            .groups
+            .into_iter()
+            .map(|group| {
+                let wanted = group.topics.map(|topics| topics.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
+                let topics = broker
+                    .groups
+                    .fetch_offsets(&group.group_id, wanted)
+                    .into_iter()
+                    .map(|(name, partitions)| OffsetFetchResponseTopics {
+                        name,
+                        partitions: partitions
+                            .into_iter()
+                            .map(|(partition_index, found)| {
+                                let (committed_offset, committed_leader_epoch, metadata) = fetched(found);
+                                OffsetFetchResponsePartitions {
+                                    partition_index,
+                                    committed_offset,
+                                    committed_leader_epoch,
+                                    metadata,
+                                    error_code: 0,
+                                }
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                OffsetFetchResponseGroup { group_id: group.group_id, topics, error_code: 0 }
+            })
+            .collect();
+        return ResponseBody::OffsetFetch(OffsetFetchResponse { groups, ..OffsetFetchResponse::default() });
+    }
+    // v1 has no "all topics" null; an empty list there means none.
+    let wanted = request.topics.map(|topics| topics.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
+    let topics = broker
+        .groups
+        .fetch_offsets(&request.group_id, wanted)
+        .into_iter()
+        .map(|(name, partitions)| OffsetFetchResponseTopic {
+            name,
+            partitions: partitions
+                .into_iter()
+                .map(|(partition_index, found)| {
+                    let (committed_offset, committed_leader_epoch, metadata) = fetched(found);
+                    OffsetFetchResponsePartition { partition_index, committed_offset, committed_leader_epoch, metadata, error_code: 0 }
+                })
+                .collect(),
+        })
+        .collect();
+    ResponseBody::OffsetFetch(OffsetFetchResponse { topics, error_code: 0, ..OffsetFetchResponse::default() })
+}
+
+pub async fn offset_delete(broker: &Broker, _version: i16, request: OffsetDeleteRequest) -> ResponseBody {
+    let mut known = Vec::new();
+    let mut shape: Vec<(String, Vec<(i32, bool)>)> = Vec::new();
+    for topic in request.topics {
+        let partitions = topic
+            .partitions
+            .into_iter()
+            .map(|p| {
+                let exists = partition_exists(broker, &topic.name, p.partition_index);
+                if exists {
+                    known.push((topic.name.clone(), p.partition_index));
+                }
+                (p.partition_index, exists)
+            })
+            .collect();
+        shape.push((topic.name, partitions));
+    }
+    let mut errors = match broker.groups.delete_offsets(&broker.log, &request.group_id, known, now_ms()).await {
+        Ok(errors) => errors.into_iter(),
+        Err(code) => {
+            return ResponseBody::OffsetDelete(OffsetDeleteResponse { error_code: code.code(), ..OffsetDeleteResponse::default() })
+        }
+    };
+    let topics = shape
+        .into_iter()
+        .map(|(name, partitions)| OffsetDeleteResponseTopic {
+            name,
+            partitions: partitions
+                .into_iter()
+                .map(|(partition_index, exists)| OffsetDeleteResponsePartition {
+                    partition_index,
+                    error_code: if exists { errors.next().unwrap_or(ErrorCode::None) } else { ErrorCode::UnknownTopicOrPartition }.code(),
+                })
+                .collect(),
+        })
+        .collect();
+    ResponseBody::OffsetDelete(OffsetDeleteResponse { error_code: 0, throttle_time_ms: 0, topics })
+}
