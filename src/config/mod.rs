@@ -218,8 +218,22 @@ impl BrokerConfig {
     }
 
     /// The host and port clients are told to connect to.
+    /// A wildcard listen address (0.0.0.0, ::) is no address to connect to:
+    /// as Kafka does, the machine's host name is advertised instead.
     pub fn advertised_endpoint(&self) -> (String, u16) {
-        self.advertised.clone().unwrap_or_else(|| (self.listen.ip().to_string(), self.listen.port()))
+        if let Some(advertised) = &self.advertised {
+            return advertised.clone();
+        }
+        let host = if self.listen.ip().is_unspecified() {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "localhost".to_string())
+        } else {
+            self.listen.ip().to_string()
+        };
+        (host, self.listen.port())
     }
 }
 
