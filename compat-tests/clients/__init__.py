@@ -1,0 +1,85 @@
+"""One adapter per third-party client, all with the same four operations:
+
+    metadata(bootstrap)                      -> Metadata
+    create_topic(bootstrap, topic, n)        -> {partition: leader} as the client then sees it
+    produce(bootstrap, topic, codec, records)-> [(partition, offset)] acked, in record order
+    consume(bootstrap, topic)                -> [Record] with offsets: assign every partition,
+                                                seek to the beginning, read to the end offsets
+"""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+
+from harness.data import CODECS, parse_record_fields, record_line
+
+
+@dataclass
+class Metadata:
+    cluster_id: str | None
+    controller_id: int
+    brokers: list[tuple[int, str, int]] = field(default_factory=list)  # (node id, host, port)
+
+
+class Client:
+    name = "?"
+    codecs = CODECS
+    text_only = False          # see harness.data.expected_records
+    uniform_headers = False
+    broker_settings: tuple[str, ...] = ()  # extra `--set` for the broker
+    reports_cluster_id = True
+    # codec asked for -> codec the client really puts on the wire, where they differ
+    wire_codecs: dict[str, str] = {}
+
+    def prepare(self) -> None:
+        """Build or locate the client once per session (may pytest.skip/fail)."""
+
+
+class ExternalClient(Client):
+    """A program speaking the line protocol of harness.data:
+        <prog> metadata  BOOTSTRAP                 -> "cluster <id|~>", "controller <id>", "broker <id> <host> <port>"
+        <prog> create    BOOTSTRAP TOPIC N         -> "partition <id> <leader>"
+        <prog> produce   BOOTSTRAP TOPIC CODEC     (record lines on stdin) -> "ack <partition> <offset>"
+        <prog> consume   BOOTSTRAP TOPIC           -> "record <partition> <offset> <key> <value> [headers]"
+    """
+    argv: list[str] = []
+    timeout = 90
+
+    def run(self, *args: str, stdin: str = "") -> list[list[str]]:
+        proc = subprocess.run(self.argv + list(args), input=stdin, capture_output=True, text=True, timeout=self.timeout)
+        if proc.returncode != 0:
+            raise AssertionError(f"{self.name} {args[0]} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-6000:]}")
+        return [line.split(" ") for line in proc.stdout.splitlines() if line.strip()]
+
+    def metadata(self, bootstrap):
+        md = Metadata(None, -99)
+        for kind, *rest in self.run("metadata", bootstrap):
+            if kind == "cluster":
+                md.cluster_id = None if rest[0] == "~" else rest[0]
+            elif kind == "controller":
+                md.controller_id = int(rest[0])
+            elif kind == "broker":
+                md.brokers.append((int(rest[0]), rest[1], int(rest[2])))
+        return md
+
+    def create_topic(self, bootstrap, topic, partitions):
+        return {int(p): int(leader) for kind, p, leader in self.run("create", bootstrap, topic, str(partitions))}
+
+    def produce(self, bootstrap, topic, codec, records):
+        lines = "".join(record_line(r) + "\n" for r in records)
+        return [(int(p), int(o)) for kind, p, o in self.run("produce", bootstrap, topic, codec, stdin=lines)]
+
+    def consume(self, bootstrap, topic):
+        return [parse_record_fields(p, o, rest) for kind, p, o, *rest in self.run("consume", bootstrap, topic)]
+
+
+def all_clients() -> list[Client]:
+    from clients.aiokafka_client import AiokafkaClient
+    from clients.confluent import ConfluentClient
+    from clients.java import JavaClient
+    from clients.kafka_python import KafkaPythonClient
+    from clients.kafkajs import KafkajsClient
+    from clients.kcat import KcatClient
+    from clients.sarama import SaramaClient
+    return [ConfluentClient(), KafkaPythonClient(), AiokafkaClient(), KcatClient(),
+            KafkajsClient(), SaramaClient(), JavaClient()]

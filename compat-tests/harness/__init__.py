@@ -1,0 +1,1 @@
+"""Shared test harness: the broker process, the expected data, raw wire helpers."""

@@ -1,0 +1,188 @@
+"""Just enough of the Kafka wire protocol, over a raw socket, to send hostile
+frames, probe ApiVersions and look at the record batches a producer wrote."""
+from __future__ import annotations
+
+import socket
+import struct
+
+
+def connect(port: int, timeout: float = 10.0) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def recv_exact(s: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise EOFError(f"connection closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return buf
+
+
+def recv_frame(s: socket.socket) -> bytes:
+    (size,) = struct.unpack(">i", recv_exact(s, 4))
+    return recv_exact(s, size)
+
+
+def closed_by_peer(s: socket.socket, timeout: float = 10.0) -> bool:
+    """True once the peer closes (EOF or reset) within `timeout`; bytes it
+    sends before closing are read and dropped."""
+    s.settimeout(timeout)
+    try:
+        while s.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def string(s: str | None) -> bytes:
+    if s is None:
+        return struct.pack(">h", -1)
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def request(api_key: int, version: int, correlation_id: int, body: bytes,
+            client_id: str | None = "compat-raw", flexible: bool = False) -> bytes:
+    """A size-prefixed request; `flexible` adds header v2's empty tagged fields."""
+    header = struct.pack(">hhi", api_key, version, correlation_id) + string(client_id)
+    if flexible:
+        header += b"\x00"
+    payload = header + body
+    return struct.pack(">i", len(payload)) + payload
+
+
+class Reader:
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def take(self, fmt: str):
+        values = struct.unpack_from(">" + fmt, self.data, self.pos)
+        self.pos += struct.calcsize(">" + fmt)
+        return values if len(values) > 1 else values[0]
+
+    def string(self) -> str | None:
+        n = self.take("h")
+        if n < 0:
+            return None
+        s = self.data[self.pos:self.pos + n].decode()
+        self.pos += n
+        return s
+
+    def bytes_(self) -> bytes | None:
+        n = self.take("i")
+        if n < 0:
+            return None
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def at_end(self) -> bool:
+        return self.pos == len(self.data)
+
+
+def api_versions_v0_response(frame: bytes):
+    """(correlation_id, error_code, {api_key: (min, max)}), checking that the
+    frame is exactly a v0 body."""
+    r = Reader(frame)
+    correlation_id, error_code, n = r.take("ihi")
+    keys = {}
+    for _ in range(n):
+        k, lo, hi = r.take("hhh")
+        keys[k] = (lo, hi)
+    assert r.at_end(), f"{len(frame) - r.pos} trailing bytes after an ApiVersions v0 body"
+    return correlation_id, error_code, keys
+
+
+def fetch_batches(port: int, topic: str, partition: int, max_bytes: int = 16 << 20):
+    """Fetch v10 from offset 0 and describe each record batch returned:
+    [(base_offset, record_count, codec_id)]."""
+    body = struct.pack(">iiiibii", -1, 500, 1, max_bytes, 0, 0, -1)  # replica, wait, min, max, isolation, session
+    body += struct.pack(">i", 1) + string(topic)
+    body += struct.pack(">i", 1) + struct.pack(">iiqqi", partition, -1, 0, -1, max_bytes)
+    body += struct.pack(">i", 0)  # forgotten topics
+    with connect(port) as s:
+        s.sendall(request(1, 10, 7, body))
+        frame = recv_frame(s)
+    r = Reader(frame)
+    correlation_id, _throttle, error, _session, ntopics = r.take("iihii")
+    assert (correlation_id, error, ntopics) == (7, 0, 1)
+    assert r.string() == topic
+    assert r.take("i") == 1
+    p, perr, _hw, _lso, _lso2 = r.take("ihqqq")
+    assert (p, perr) == (partition, 0), f"fetch error {perr}"
+    naborted = r.take("i")
+    for _ in range(max(naborted, 0)):
+        r.take("qq")
+    records = r.bytes_() or b""
+    batches, pos = [], 0
+    while pos + 61 <= len(records):
+        base_offset, length = struct.unpack_from(">qi", records, pos)
+        if pos + 12 + length > len(records):
+            break  # a partial trailing batch is allowed by the protocol
+        magic = records[pos + 16]
+        attributes = struct.unpack_from(">h", records, pos + 21)[0]
+        count = struct.unpack_from(">i", records, pos + 57)[0]
+        assert magic == 2, f"magic {magic}"
+        batches.append((base_offset, count, attributes & 0x7))
+        pos += 12 + length
+    return batches
+
+
+def metadata_v1_brokers(port: int):
+    """[(node_id, host, port)] and controller id from a Metadata v1 request for no topics."""
+    with connect(port) as s:
+        s.sendall(request(3, 1, 11, struct.pack(">i", 0)))
+        r = Reader(recv_frame(s))
+    assert r.take("i") == 11
+    brokers = []
+    for _ in range(r.take("i")):
+        node = r.take("i")
+        host = r.string()
+        brokers.append((node, host, r.take("i")))
+        r.string()  # rack
+    return brokers, r.take("i")
+
+
+_CRC32C = []
+for _n in range(256):
+    _c = _n
+    for _ in range(8):
+        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+    _CRC32C.append(_c)
+
+
+def crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def record_batch(codec_id: int, records_section: bytes, count: int) -> bytes:
+    """A v2 record batch around an arbitrary records section, with a correct CRC."""
+    after_crc = struct.pack(">hiqqqhii", codec_id, count - 1, 0, 0, -1, -1, -1, count) + records_section
+    head = struct.pack(">ib", -1, 2)  # partition leader epoch, magic
+    body = head + struct.pack(">I", crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(body)) + body
+
+
+def produce_v8(port: int, topic: str, partition: int, batch: bytes):
+    """(error_code, base_offset) of a Produce v8 request with acks=-1."""
+    body = string(None) + struct.pack(">hi", -1, 10000)
+    body += struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1)
+    body += struct.pack(">ii", partition, len(batch)) + batch
+    with connect(port) as s:
+        s.sendall(request(0, 8, 13, body))
+        r = Reader(recv_frame(s))
+    assert r.take("i") == 13
+    assert r.take("i") == 1 and r.string() == topic and r.take("i") == 1
+    index, error, base_offset = r.take("ihq")
+    assert index == partition
+    return error, base_offset

@@ -1,0 +1,134 @@
+// The Apache kafka-clients 3.9.1 side of the compat tests: speaks the line
+// protocol of compat-tests/harness/data.py.
+//
+//   java CompatClient metadata BOOTSTRAP
+//   java CompatClient create   BOOTSTRAP TOPIC N
+//   java CompatClient produce  BOOTSTRAP TOPIC CODEC   < record lines
+//   java CompatClient consume  BOOTSTRAP TOPIC
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.Future;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+public class CompatClient {
+    static String enc(byte[] b) {
+        return b == null ? "~" : "." + Base64.getEncoder().encodeToString(b);
+    }
+
+    static byte[] dec(String s) {
+        return s.equals("~") ? null : Base64.getDecoder().decode(s.substring(1));
+    }
+
+    static Properties props(String bootstrap) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("client.id", "compat-java");
+        return p;
+    }
+
+    public static void main(String[] args) throws Exception {
+        String cmd = args[0], bootstrap = args[1];
+        switch (cmd) {
+            case "metadata" -> {
+                try (Admin admin = Admin.create(props(bootstrap))) {
+                    DescribeClusterResult c = admin.describeCluster();
+                    String id = c.clusterId().get();
+                    System.out.println("cluster " + (id == null ? "~" : id));
+                    System.out.println("controller " + c.controller().get().id());
+                    for (Node n : c.nodes().get()) {
+                        System.out.println("broker " + n.id() + " " + n.host() + " " + n.port());
+                    }
+                }
+            }
+            case "create" -> {
+                String topic = args[2];
+                try (Admin admin = Admin.create(props(bootstrap))) {
+                    admin.createTopics(List.of(new NewTopic(topic, Integer.parseInt(args[3]), (short) 1))).all().get();
+                    TopicDescription d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+                    for (TopicPartitionInfo p : d.partitions()) {
+                        System.out.println("partition " + p.partition() + " " + p.leader().id());
+                    }
+                }
+            }
+            case "produce" -> {
+                Properties p = props(bootstrap);
+                p.put("acks", "all");
+                p.put("compression.type", args[3]);
+                p.put("linger.ms", "20");
+                // kafka-clients 3.x turns idempotence on by default: off until the
+                // exactly-once work (idempotence/transactions) lands; lift it then.
+                p.put("enable.idempotence", "false");
+                List<Future<RecordMetadata>> acks = new ArrayList<>();
+                BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+                try (KafkaProducer<byte[], byte[]> producer =
+                        new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+                    for (String line; (line = in.readLine()) != null; ) {
+                        if (line.isBlank()) continue;
+                        String[] f = line.split(" ");
+                        RecordHeaders headers = new RecordHeaders();
+                        for (int i = 3; i < f.length; i++) {
+                            String[] kv = f[i].split(":", 2);
+                            headers.add(new String(dec(kv[0]), StandardCharsets.UTF_8), dec(kv[1]));
+                        }
+                        acks.add(producer.send(new ProducerRecord<>(args[2], Integer.parseInt(f[0]), null,
+                                dec(f[1]), dec(f[2]), headers)));
+                    }
+                    producer.flush();
+                    for (Future<RecordMetadata> a : acks) {
+                        RecordMetadata m = a.get();
+                        System.out.println("ack " + m.partition() + " " + m.offset());
+                    }
+                }
+            }
+            case "consume" -> {
+                String topic = args[2];
+                // No group.id: manual assignment only, nothing committed.
+                try (KafkaConsumer<byte[], byte[]> consumer =
+                        new KafkaConsumer<>(props(bootstrap), new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+                    List<TopicPartition> tps = new ArrayList<>();
+                    consumer.partitionsFor(topic).forEach(i -> tps.add(new TopicPartition(topic, i.partition())));
+                    consumer.assign(tps);
+                    consumer.seekToBeginning(tps);
+                    Map<TopicPartition, Long> ends = consumer.endOffsets(tps);
+                    long deadline = System.currentTimeMillis() + 30_000;
+                    while (tps.stream().anyMatch(tp -> consumer.position(tp) < ends.get(tp))) {
+                        if (System.currentTimeMillis() > deadline) throw new RuntimeException("timed out");
+                        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(500))) {
+                            StringBuilder sb = new StringBuilder("record " + r.partition() + " " + r.offset() + " "
+                                    + enc(r.key()) + " " + enc(r.value()));
+                            for (Header h : r.headers()) {
+                                sb.append(' ').append(enc(h.key().getBytes(StandardCharsets.UTF_8)))
+                                  .append(':').append(enc(h.value()));
+                            }
+                            System.out.println(sb);
+                        }
+                    }
+                }
+            }
+            default -> throw new IllegalArgumentException("unknown command " + cmd);
+        }
+    }
+}

@@ -1,0 +1,130 @@
+// The kafkajs side of the compat tests: speaks the line protocol of
+// compat-tests/harness/data.py.
+//
+//   node client.js metadata BOOTSTRAP
+//   node client.js create   BOOTSTRAP TOPIC N
+//   node client.js produce  BOOTSTRAP TOPIC CODEC   < record lines
+//   node client.js consume  BOOTSTRAP TOPIC
+//
+// Codecs: gzip is built in; snappy is kafkajs-snappy (pure JS); LZ4 and ZSTD
+// are small codecs over pure-JS lz4js and WebAssembly zstd, because the
+// usual kafkajs-lz4 / @kafkajs/zstd need a native build (the latter fails
+// on Node 20).
+//
+// kafkajs's only consumer is a group consumer, and the broker has no groups
+// yet: "consume" drives kafkajs's own cluster/broker layer (the one its
+// consumer uses) to fetch from an assigned offset.
+const fs = require('fs')
+const lz4js = require('lz4js')
+const zstd = require('@bokuweb/zstd-wasm')
+const { Kafka, CompressionTypes, CompressionCodecs, logLevel } = require('kafkajs')
+const SnappyCodec = require('kafkajs-snappy')
+
+CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec
+CompressionCodecs[CompressionTypes.LZ4] = () => ({
+  async compress(encoder) { return Buffer.from(lz4js.compress(encoder.buffer)) },
+  async decompress(buffer) { return Buffer.from(lz4js.decompress(buffer)) },
+})
+CompressionCodecs[CompressionTypes.ZSTD] = () => ({  // zstd.init() runs once, in main()
+  async compress(encoder) { return Buffer.from(zstd.compress(encoder.buffer, 3)) },
+  async decompress(buffer) { return Buffer.from(zstd.decompress(buffer)) },
+})
+const CODECS = {
+  none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD,
+}
+
+const enc = b => (b == null ? '~' : '.' + b.toString('base64'))
+const dec = s => (s === '~' ? null : Buffer.from(s.slice(1), 'base64'))
+
+async function main([cmd, bootstrap, topic, arg]) {
+  await zstd.init()
+  const kafka = new Kafka({ clientId: 'compat-kafkajs', brokers: [bootstrap], logLevel: logLevel.WARN })
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    if (cmd === 'metadata') {
+      const c = await admin.describeCluster()
+      console.log(`cluster ${c.clusterId == null ? '~' : c.clusterId}`)
+      console.log(`controller ${c.controller}`)
+      for (const b of c.brokers) console.log(`broker ${b.nodeId} ${b.host} ${b.port}`)
+    } else if (cmd === 'create') {
+      const created = await admin.createTopics({ topics: [{ topic, numPartitions: Number(arg), replicationFactor: 1 }] })
+      if (!created) throw new Error('createTopics: topic already existed')
+      const md = await admin.fetchTopicMetadata({ topics: [topic] })
+      for (const p of md.topics[0].partitions) console.log(`partition ${p.partitionId} ${p.leader}`)
+    } else if (cmd === 'produce') {
+      await produce(kafka, topic, CODECS[arg])
+    } else if (cmd === 'consume') {
+      await consume(kafka, admin, topic)
+    } else {
+      throw new Error(`unknown command ${cmd}`)
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+async function produce(kafka, topic, compression) {
+  // Idempotence off (kafkajs's default) until the exactly-once work lands
+  // (idempotence/transactions); lift it then.
+  const producer = kafka.producer({ idempotent: false, allowAutoTopicCreation: false })
+  await producer.connect()
+  const messages = []
+  for (const line of fs.readFileSync(0, 'utf8').split('\n').filter(l => l.trim())) {
+    const [partition, key, value, ...hs] = line.split(' ')
+    const headers = {}
+    for (const h of hs) {  // a repeated key becomes an array, as kafkajs expects
+      const [k, v] = h.split(':').map(dec)
+      const name = k.toString('utf8')
+      headers[name] = name in headers ? [].concat(headers[name], v) : v
+    }
+    messages.push({ partition: Number(partition), key: dec(key), value: dec(value), headers })
+  }
+  // One send: kafkajs puts each partition's messages in one batch and
+  // reports each partition's base offset.
+  const results = await producer.send({ topic, acks: -1, compression, messages })
+  const next = {}
+  for (const r of results) next[r.partition] = BigInt(r.baseOffset)
+  for (const m of messages) console.log(`ack ${m.partition} ${next[m.partition]++}`)
+  await producer.disconnect()
+}
+
+async function consume(kafka, admin, topic) {
+  const createCluster = kafka[Object.getOwnPropertySymbols(kafka).find(s => s.description === 'private:Kafka:createCluster')]
+  const cluster = createCluster({ allowAutoTopicCreation: false })
+  await cluster.connect()
+  await cluster.addTargetTopic(topic)
+  // ListOffsets: each partition's first (low) and end (high) offsets.
+  const bounds = await admin.fetchTopicOffsets(topic)
+  for (const { partition, low, high } of bounds.sort((a, b) => a.partition - b.partition)) {
+    const [leader] = Object.keys(cluster.findLeaderForPartitions(topic, [partition]))
+    const broker = await cluster.findBroker({ nodeId: leader })
+    let next = BigInt(low)
+    const end = BigInt(high)
+    const deadline = Date.now() + 30000
+    while (next < end) {
+      if (Date.now() > deadline) throw new Error(`timed out at ${topic}/${partition}@${next}`)
+      const resp = await broker.fetch({
+        maxWaitTime: 500, isolationLevel: 0,
+        topics: [{ topic, partitions: [{ partition, fetchOffset: next.toString(), maxBytes: 16 << 20 }] }],
+      })
+      const p = resp.responses[0].partitions[0]
+      if (p.errorCode !== 0) throw new Error(`fetch error ${p.errorCode}`)
+      for (const m of p.messages) {
+        if (BigInt(m.offset) < next || m.isControlRecord) continue
+        const hs = []
+        for (const [k, v] of Object.entries(m.headers || {})) {
+          for (const one of Array.isArray(v) ? v : [v]) hs.push(`${enc(Buffer.from(k))}:${enc(one)}`)
+        }
+        console.log(['record', partition, m.offset, enc(m.key), enc(m.value), ...hs].join(' '))
+        next = BigInt(m.offset) + 1n
+      }
+    }
+  }
+  await cluster.disconnect()
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  e => { console.error(e); process.exit(1) })
