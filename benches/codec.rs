@@ -9,7 +9,9 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use odradek::protocol::frame::{decode_request, encode_request, encode_response};
 use odradek::protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use odradek::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use odradek::protocol::messages::{ApiKey, FetchResponse, ProduceRequest, RequestBody, RequestHeader, ResponseBody};
+use odradek::protocol::messages::{
+    ApiKey, FetchResponse, ProduceRequest, RequestBody, RequestHeader, ResponseBody,
+};
 
 const MIB: usize = 1 << 20;
 
@@ -21,12 +23,25 @@ fn produce_frame() -> Bytes {
         timeout_ms: 30_000,
         topic_data: vec![TopicProduceData {
             name: "bench".into(),
-            partition_data: (0..16).map(|i| PartitionProduceData { index: i, records: Some(chunk.clone()) }).collect(),
+            partition_data: (0..16)
+                .map(|i| PartitionProduceData {
+                    index: i,
+                    records: Some(chunk.clone()),
+                })
+                .collect(),
         }],
         ..ProduceRequest::default()
     });
-    let header = RequestHeader { request_api_key: 0, request_api_version: 9, correlation_id: 1, client_id: Some("bench".into()) };
-    encode_request(&header, &body).expect("encode produce").freeze().slice(4..)
+    let header = RequestHeader {
+        request_api_key: 0,
+        request_api_version: 9,
+        correlation_id: 1,
+        client_id: Some("bench".into()),
+    };
+    encode_request(&header, &body)
+        .expect("encode produce")
+        .freeze()
+        .slice(4..)
 }
 
 fn fetch_response() -> ResponseBody {
@@ -35,7 +50,12 @@ fn fetch_response() -> ResponseBody {
         responses: vec![FetchableTopicResponse {
             topic: "bench".into(),
             partitions: (0..16)
-                .map(|i| PartitionData { partition_index: i, high_watermark: 1_000, records: Some(chunk.clone()), ..PartitionData::default() })
+                .map(|i| PartitionData {
+                    partition_index: i,
+                    high_watermark: 1_000,
+                    records: Some(chunk.clone()),
+                    ..PartitionData::default()
+                })
                 .collect(),
             ..FetchableTopicResponse::default()
         }],
@@ -63,7 +83,9 @@ fn codec(c: &mut Criterion) {
 
     let response = fetch_response();
     group.bench_function("encode_fetch_v12", |b| {
-        b.iter(|| black_box(encode_response(ApiKey::Fetch, 12, 7, black_box(&response)).expect("encode")))
+        b.iter(|| {
+            black_box(encode_response(ApiKey::Fetch, 12, 7, black_box(&response)).expect("encode"))
+        })
     });
     group.finish();
 }

@@ -45,12 +45,20 @@ fn load_or_create_identity(data_dir: &Path, node_id: i32) -> io::Result<String> 
             .get("cluster.id")
             .filter(|id| !id.is_empty())
             .cloned()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{}: no cluster.id", path.display())))?;
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: no cluster.id", path.display()),
+                )
+            })?;
         if let Some(stored) = props.get("node.id").and_then(|n| n.parse::<i32>().ok()) {
             if stored != node_id {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("{} belongs to node {stored}, not node {node_id}", data_dir.display()),
+                    format!(
+                        "{} belongs to node {stored}, not node {node_id}",
+                        data_dir.display()
+                    ),
                 ));
             }
         }
@@ -70,13 +78,25 @@ fn load_or_create_identity(data_dir: &Path, node_id: i32) -> io::Result<String> 
 impl Broker {
     /// Opens the data directory: identity, then every topic, recovering each partition.
     pub fn open(config: BrokerConfig) -> io::Result<Broker> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", config.data_dir.display())))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("creating {}: {e}", config.data_dir.display()),
+            )
+        })?;
         let cluster_id = load_or_create_identity(&config.data_dir, config.node_id)?;
         let log = LogManager::open(&config.data_dir, config.log.clone())?;
-        let producer_ids = crate::txn::producer_ids::ProducerIds::open(&config.data_dir.join("meta"))?;
+        let producer_ids =
+            crate::txn::producer_ids::ProducerIds::open(&config.data_dir.join("meta"))?;
         let groups = crate::group::GroupCoordinator::load(config.group.clone(), &log)?;
-        Ok(Broker { config, cluster_id, log, fetch_sessions: Default::default(), producer_ids, groups })
+        Ok(Broker {
+            config,
+            cluster_id,
+            log,
+            fetch_sessions: Default::default(),
+            producer_ids,
+            groups,
+        })
     }
 
     pub fn close(&self) -> io::Result<()> {
@@ -93,9 +113,13 @@ impl Broker {
     pub fn test_config() -> BrokerConfig {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("odradek-broker-test-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("odradek-broker-test-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut config = BrokerConfig { data_dir: dir, ..BrokerConfig::default() };
+        let mut config = BrokerConfig {
+            data_dir: dir,
+            ..BrokerConfig::default()
+        };
         config.group.initial_rebalance_delay_ms = 0;
         config
     }
@@ -109,7 +133,9 @@ mod tests {
     fn cluster_ids_look_like_kafkas() {
         let id = encode_cluster_id(&[0xff; 16]);
         assert_eq!(id.len(), 22);
-        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_eq!(encode_cluster_id(&[0; 16]), "AAAAAAAAAAAAAAAAAAAAAA");
     }
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ODRADEK_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("ODRADEK_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -22,7 +23,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("odradek: cannot start the runtime: {e}");
@@ -41,7 +45,9 @@ fn main() -> ExitCode {
 }
 
 async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> {
-    let listener = Server::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = Server::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     // The bound address (a port of 0 resolved) is what clients are told.
     config.listen = listener.local_addr().map_err(|e| e.to_string())?;
     let broker = Arc::new(Broker::open(config).map_err(|e| e.to_string())?);
@@ -54,7 +60,9 @@ async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> 
         broker.config.data_dir.display()
     );
     server.run(shutdown_signal()).await;
-    broker.close().map_err(|e| format!("closing the log: {e}"))?;
+    broker
+        .close()
+        .map_err(|e| format!("closing the log: {e}"))?;
     Ok(())
 }
 
@@ -62,13 +70,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

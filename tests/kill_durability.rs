@@ -30,7 +30,9 @@ const TASKS: usize = 4;
 
 /// FNV-1a, to derive a payload from its id.
 fn hash(id: &str) -> u64 {
-    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The records of payload `id`: 1 to 4 records with distinct, id-derived values.
@@ -68,15 +70,20 @@ fn log_config() -> LogConfig {
 
 /// The child: appends forever until killed.
 fn run_child(dir: PathBuf, round: String) -> ! {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
         let manager = Arc::new(LogManager::open(&dir, log_config()).unwrap());
         if manager.topic(TOPIC).is_none() {
             // Small segments, so kills also land around segment rolls.
-            let configs: BTreeMap<String, String> = [("segment.bytes", "16384"), ("index.interval.bytes", "512")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            let configs: BTreeMap<String, String> =
+                [("segment.bytes", "16384"), ("index.interval.bytes", "512")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
             manager.create_topic(TOPIC, PARTITIONS, configs).unwrap();
         }
         let tasks: Vec<_> = (0..TASKS)
@@ -89,7 +96,12 @@ fn run_child(dir: PathBuf, round: String) -> ! {
                         let index = partition_of(&id);
                         let partition = manager.partition(TOPIC, index).unwrap();
                         let batch = build(&id, odradek::log::now_ms());
-                        let appended = manager.append(&partition, &batch).unwrap().wait().await.unwrap();
+                        let appended = manager
+                            .append(&partition, &batch)
+                            .unwrap()
+                            .wait()
+                            .await
+                            .unwrap();
                         // One println! is one locked, line-buffered write.
                         println!("ACK {index} {} {id}", appended.base_offset);
                     }
@@ -118,7 +130,11 @@ fn parse_ack(line: &str) -> Option<Ack> {
     let partition = fields.next()?.parse().ok()?;
     let base_offset = fields.next()?.parse().ok()?;
     let id = fields.next()?.to_string();
-    Some(Ack { partition, base_offset, id })
+    Some(Ack {
+        partition,
+        base_offset,
+        id,
+    })
 }
 
 /// Everything the test writes (log, children's stderr), removed on drop.
@@ -191,7 +207,8 @@ fn round(dir: &Path, round: usize, when: &KillWhen, deadline: Instant) -> Vec<Ac
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = child.0.wait().unwrap();
-                let log = std::fs::read_to_string(dir.with_file_name(format!("stderr-{round}"))).unwrap_or_default();
+                let log = std::fs::read_to_string(dir.with_file_name(format!("stderr-{round}")))
+                    .unwrap_or_default();
                 panic!("round {round}: the child exited by itself ({status}):\n{log}");
             }
         }
@@ -210,24 +227,39 @@ fn round(dir: &Path, round: usize, when: &KillWhen, deadline: Instant) -> Vec<Ac
 fn verify(dir: &Path, acked: &[Ack]) {
     let manager = LogManager::open(dir, log_config()).unwrap();
     let Some(topic) = manager.topic(TOPIC) else {
-        assert!(acked.is_empty(), "the topic vanished after {} acks", acked.len());
+        assert!(
+            acked.is_empty(),
+            "the topic vanished after {} acks",
+            acked.len()
+        );
         return;
     };
     assert_eq!(topic.partitions.len(), PARTITIONS as usize);
     let mut seen = HashSet::new();
     for ack in acked {
-        assert!(seen.insert((ack.partition, ack.base_offset)), "two acks for one offset: {ack:?}");
+        assert!(
+            seen.insert((ack.partition, ack.base_offset)),
+            "two acks for one offset: {ack:?}"
+        );
         let partition = manager.partition(TOPIC, ack.partition).unwrap();
         assert_eq!(partition_of(&ack.id), ack.partition);
         let read = partition.read(ack.base_offset, 1).unwrap_or_else(|e| {
-            panic!("acknowledged {ack:?} is not readable: {e:?} (offsets {:?})", partition.offsets())
+            panic!(
+                "acknowledged {ack:?} is not readable: {e:?} (offsets {:?})",
+                partition.offsets()
+            )
         });
         let batches = split_batches(read.records).unwrap();
-        let batch = batches.first().unwrap_or_else(|| panic!("acknowledged {ack:?}: empty read"));
+        let batch = batches
+            .first()
+            .unwrap_or_else(|| panic!("acknowledged {ack:?}: empty read"));
         assert_eq!(batch.base_offset(), ack.base_offset, "{ack:?}");
         batch.verify_crc().unwrap();
-        let got: Vec<(Bytes, Bytes)> =
-            batch.records().map(|r| r.unwrap()).map(|r| (r.key.unwrap(), r.value.unwrap())).collect();
+        let got: Vec<(Bytes, Bytes)> = batch
+            .records()
+            .map(|r| r.unwrap())
+            .map(|r| (r.key.unwrap(), r.value.unwrap()))
+            .collect();
         assert_eq!(got, payload(&ack.id), "{ack:?}: the exact payload");
     }
     // Every partition is one contiguous run of whole batches up to its end.
@@ -253,7 +285,9 @@ fn acknowledged_appends_survive_kill_minus_nine() {
     if let Some(dir) = std::env::var_os(CHILD_DIR) {
         run_child(PathBuf::from(dir), std::env::var(CHILD_ROUND).unwrap());
     }
-    let root = TempRoot(std::env::temp_dir().join(format!("odradek-kill-durability-{}", std::process::id())));
+    let root = TempRoot(
+        std::env::temp_dir().join(format!("odradek-kill-durability-{}", std::process::id())),
+    );
     let _ = std::fs::remove_dir_all(&root.0);
     std::fs::create_dir_all(&root.0).unwrap();
     let dir = root.0.join("data");
@@ -280,6 +314,13 @@ fn acknowledged_appends_survive_kill_minus_nine() {
             break;
         }
     }
-    eprintln!("acks per round: {per_round:?}; {} in all, {:?}", acked.len(), started.elapsed());
-    assert!(acked.len() >= 100, "too few acknowledgements to mean anything: {per_round:?}");
+    eprintln!(
+        "acks per round: {per_round:?}; {} in all, {:?}",
+        acked.len(),
+        started.elapsed()
+    );
+    assert!(
+        acked.len() >= 100,
+        "too few acknowledgements to mean anything: {per_round:?}"
+    );
 }

@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "odradek", version, about = "An event-streaming broker that speaks the Apache Kafka protocol")]
+#[command(
+    name = "odradek",
+    version,
+    about = "An event-streaming broker that speaks the Apache Kafka protocol"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -43,8 +47,11 @@ impl ServeArgs {
     pub fn to_config(&self) -> Result<BrokerConfig, String> {
         let mut config = BrokerConfig::default();
         if let Some(path) = &self.config {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-            config.apply_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            config
+                .apply_toml(&text)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
         }
         for setting in &self.settings {
             config.set(setting).map_err(|e| e.to_string())?;
@@ -62,7 +69,9 @@ impl ServeArgs {
             let (host, port) = advertised
                 .rsplit_once(':')
                 .ok_or_else(|| format!("--advertised-listener '{advertised}' is not HOST:PORT"))?;
-            let port = port.parse::<u16>().map_err(|e| format!("--advertised-listener port '{port}': {e}"))?;
+            let port = port
+                .parse::<u16>()
+                .map_err(|e| format!("--advertised-listener port '{port}': {e}"))?;
             config.advertised = Some((host.trim_matches(['[', ']']).to_string(), port));
         }
         Ok(config)

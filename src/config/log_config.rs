@@ -68,7 +68,10 @@ pub const TOPIC_CONFIG_NAMES: &[&str] = &[
 ];
 
 fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
-    value.trim().parse::<T>().map_err(|_| format!("{name}: '{value}' is not a valid number"))
+    value
+        .trim()
+        .parse::<T>()
+        .map_err(|_| format!("{name}: '{value}' is not a valid number"))
 }
 
 fn at_least(name: &str, value: i64, min: i64) -> Result<i64, String> {
@@ -82,24 +85,37 @@ impl LogConfig {
     /// Applies one setting by its topic-level name.
     pub fn apply(&mut self, name: &str, value: &str) -> Result<(), String> {
         match name {
-            "segment.bytes" => self.segment_bytes = at_least(name, number(name, value)?, 14)? as u64,
+            "segment.bytes" => {
+                self.segment_bytes = at_least(name, number(name, value)?, 14)? as u64
+            }
             "segment.ms" => self.segment_ms = at_least(name, number(name, value)?, 1)?,
             "retention.ms" => self.retention_ms = at_least(name, number(name, value)?, -1)?,
             "retention.bytes" => self.retention_bytes = at_least(name, number(name, value)?, -1)?,
-            "max.message.bytes" => self.max_message_bytes = at_least(name, number(name, value)?, 0)? as usize,
-            "index.interval.bytes" => self.index_interval_bytes = at_least(name, number(name, value)?, 0)? as usize,
+            "max.message.bytes" => {
+                self.max_message_bytes = at_least(name, number(name, value)?, 0)? as usize
+            }
+            "index.interval.bytes" => {
+                self.index_interval_bytes = at_least(name, number(name, value)?, 0)? as usize
+            }
             "message.timestamp.type" => {
                 self.timestamp_type = match value.trim() {
                     "CreateTime" => TimestampType::CreateTime,
                     "LogAppendTime" => TimestampType::LogAppendTime,
-                    other => return Err(format!("{name}: '{other}' is not CreateTime or LogAppendTime")),
+                    other => {
+                        return Err(format!(
+                            "{name}: '{other}' is not CreateTime or LogAppendTime"
+                        ))
+                    }
                 }
             }
-            "flush.messages" => self.flush_messages = Some(at_least(name, number(name, value)?, 1)? as u64),
+            "flush.messages" => {
+                self.flush_messages = Some(at_least(name, number(name, value)?, 1)? as u64)
+            }
             "flush.ms" => self.flush_ms = Some(at_least(name, number(name, value)?, 0)? as u64),
             "cleanup.policy" => {
                 let policies: Vec<&str> = value.split(',').map(str::trim).collect();
-                if policies.is_empty() || policies.iter().any(|p| *p != "delete" && *p != "compact") {
+                if policies.is_empty() || policies.iter().any(|p| *p != "delete" && *p != "compact")
+                {
                     return Err(format!("{name}: '{value}' is not delete, compact or both"));
                 }
                 self.cleanup_policy = value.trim().to_string();
@@ -110,7 +126,10 @@ impl LogConfig {
     }
 
     /// Defaults overridden by a topic's configs.
-    pub fn with_overrides(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, String> {
+    pub fn with_overrides(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<LogConfig, String> {
         let mut config = self.clone();
         for (name, value) in overrides {
             config.apply(name, value)?;
@@ -148,12 +167,21 @@ mod tests {
     #[test]
     fn overrides_are_validated_by_name_and_value() {
         let base = LogConfig::default();
-        let ok: BTreeMap<String, String> = [("retention.ms".to_string(), "1000".to_string())].into();
+        let ok: BTreeMap<String, String> =
+            [("retention.ms".to_string(), "1000".to_string())].into();
         assert_eq!(base.with_overrides(&ok).unwrap().retention_ms, 1000);
-        let unknown: BTreeMap<String, String> = [("retention.msx".to_string(), "1".to_string())].into();
-        assert!(base.with_overrides(&unknown).unwrap_err().contains("retention.msx"));
-        let bad: BTreeMap<String, String> = [("segment.bytes".to_string(), "abc".to_string())].into();
-        assert!(base.with_overrides(&bad).unwrap_err().contains("segment.bytes"));
+        let unknown: BTreeMap<String, String> =
+            [("retention.msx".to_string(), "1".to_string())].into();
+        assert!(base
+            .with_overrides(&unknown)
+            .unwrap_err()
+            .contains("retention.msx"));
+        let bad: BTreeMap<String, String> =
+            [("segment.bytes".to_string(), "abc".to_string())].into();
+        assert!(base
+            .with_overrides(&bad)
+            .unwrap_err()
+            .contains("segment.bytes"));
         assert!(base.durable());
     }
 }

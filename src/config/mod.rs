@@ -88,7 +88,11 @@ impl Default for BrokerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
     UnknownName(String),
-    InvalidValue { name: String, value: String, reason: String },
+    InvalidValue {
+        name: String,
+        value: String,
+        reason: String,
+    },
     Malformed(String),
 }
 
@@ -96,7 +100,11 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::UnknownName(name) => write!(f, "unknown broker config '{name}'"),
-            ConfigError::InvalidValue { name, value, reason } => write!(f, "invalid value '{value}' for {name}: {reason}"),
+            ConfigError::InvalidValue {
+                name,
+                value,
+                reason,
+            } => write!(f, "invalid value '{value}' for {name}: {reason}"),
             ConfigError::Malformed(text) => write!(f, "expected name=value, got '{text}'"),
         }
     }
@@ -108,18 +116,29 @@ fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Conf
 where
     T::Err: fmt::Display,
 {
-    value.trim().parse::<T>().map_err(|e| ConfigError::InvalidValue {
-        name: name.to_string(),
-        value: value.to_string(),
-        reason: e.to_string(),
-    })
+    value
+        .trim()
+        .parse::<T>()
+        .map_err(|e| ConfigError::InvalidValue {
+            name: name.to_string(),
+            value: value.to_string(),
+            reason: e.to_string(),
+        })
 }
 
-fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) -> Result<(), ConfigError> {
+fn flatten(
+    prefix: &str,
+    value: &toml::Value,
+    out: &mut Vec<(String, String)>,
+) -> Result<(), ConfigError> {
     let scalar = match value {
         toml::Value::Table(table) => {
             for (key, inner) in table {
-                let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let name = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 flatten(&name, inner, out)?;
             }
             return Ok(());
@@ -128,38 +147,69 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) -
         toml::Value::Integer(i) => i.to_string(),
         toml::Value::Float(f) => f.to_string(),
         toml::Value::Boolean(b) => b.to_string(),
-        other => return Err(invalid(prefix, other.type_str(), "expected a string, number or boolean")),
+        other => {
+            return Err(invalid(
+                prefix,
+                other.type_str(),
+                "expected a string, number or boolean",
+            ))
+        }
     };
     out.push((prefix.to_string(), scalar));
     Ok(())
 }
 
 fn invalid(name: &str, value: &str, reason: &str) -> ConfigError {
-    ConfigError::InvalidValue { name: name.to_string(), value: value.to_string(), reason: reason.to_string() }
+    ConfigError::InvalidValue {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 fn hours_to_ms(name: &str, value: &str) -> Result<String, ConfigError> {
     let hours: i64 = parse_number(name, value)?;
-    Ok(if hours < 0 { "-1".into() } else { (hours * 3_600_000).to_string() })
+    Ok(if hours < 0 {
+        "-1".into()
+    } else {
+        (hours * 3_600_000).to_string()
+    })
 }
 
 fn minutes_to_ms(name: &str, value: &str) -> Result<String, ConfigError> {
     let minutes: i64 = parse_number(name, value)?;
-    Ok(if minutes < 0 { "-1".into() } else { (minutes * 60_000).to_string() })
+    Ok(if minutes < 0 {
+        "-1".into()
+    } else {
+        (minutes * 60_000).to_string()
+    })
 }
 
 impl BrokerConfig {
-    fn set_log(&mut self, broker_name: &str, topic_name: &str, value: &str) -> Result<(), ConfigError> {
-        self.log.apply(topic_name, value).map_err(|reason| invalid(broker_name, value, &reason))
+    fn set_log(
+        &mut self,
+        broker_name: &str,
+        topic_name: &str,
+        value: &str,
+    ) -> Result<(), ConfigError> {
+        self.log
+            .apply(topic_name, value)
+            .map_err(|reason| invalid(broker_name, value, &reason))
     }
 
     /// Applies one `name=value` setting.
     pub fn set(&mut self, assignment: &str) -> Result<(), ConfigError> {
-        let (name, value) = assignment.split_once('=').ok_or_else(|| ConfigError::Malformed(assignment.to_string()))?;
+        let (name, value) = assignment
+            .split_once('=')
+            .ok_or_else(|| ConfigError::Malformed(assignment.to_string()))?;
         let name = name.trim();
         match name {
-            "socket.request.max.bytes" => self.socket_request_max_bytes = parse_number(name, value)?,
-            "connections.max.idle.ms" => self.connections_max_idle = Duration::from_millis(parse_number(name, value)?),
+            "socket.request.max.bytes" => {
+                self.socket_request_max_bytes = parse_number(name, value)?
+            }
+            "connections.max.idle.ms" => {
+                self.connections_max_idle = Duration::from_millis(parse_number(name, value)?)
+            }
             "node.id" | "broker.id" => self.node_id = parse_number(name, value)?,
             "log.dirs" | "log.dir" => self.data_dir = PathBuf::from(value.trim()),
             "num.partitions" => {
@@ -172,24 +222,45 @@ impl BrokerConfig {
             "log.retention.check.interval.ms" => {
                 self.retention_check_interval = Duration::from_millis(parse_number(name, value)?)
             }
-            "log.retention.hours" => self.set_log(name, "retention.ms", &hours_to_ms(name, value)?)?,
-            "log.retention.minutes" => self.set_log(name, "retention.ms", &minutes_to_ms(name, value)?)?,
-            "group.initial.rebalance.delay.ms" => self.group.initial_rebalance_delay_ms = parse_number(name, value)?,
-            "group.min.session.timeout.ms" => self.group.min_session_timeout_ms = parse_number(name, value)?,
-            "group.max.session.timeout.ms" => self.group.max_session_timeout_ms = parse_number(name, value)?,
+            "log.retention.hours" => {
+                self.set_log(name, "retention.ms", &hours_to_ms(name, value)?)?
+            }
+            "log.retention.minutes" => {
+                self.set_log(name, "retention.ms", &minutes_to_ms(name, value)?)?
+            }
+            "group.initial.rebalance.delay.ms" => {
+                self.group.initial_rebalance_delay_ms = parse_number(name, value)?
+            }
+            "group.min.session.timeout.ms" => {
+                self.group.min_session_timeout_ms = parse_number(name, value)?
+            }
+            "group.max.session.timeout.ms" => {
+                self.group.max_session_timeout_ms = parse_number(name, value)?
+            }
             "offsets.topic.num.partitions" => {
                 self.group.offsets_topic_num_partitions = parse_number(name, value)?;
                 if self.group.offsets_topic_num_partitions < 1 {
                     return Err(invalid(name, value, "must be at least 1"));
                 }
             }
-            "offsets.retention.minutes" => self.group.offsets_retention_ms = parse_number::<i64>(name, value)?.saturating_mul(60_000),
-            "offsets.retention.check.interval.ms" => self.group.offsets_retention_check_interval_ms = parse_number(name, value)?,
-            "offset.metadata.max.bytes" => self.group.offset_metadata_max_bytes = parse_number(name, value)?,
-            "producer.id.expiration.ms" => self.log.producer_id_expiration_ms = parse_number(name, value)?,
+            "offsets.retention.minutes" => {
+                self.group.offsets_retention_ms =
+                    parse_number::<i64>(name, value)?.saturating_mul(60_000)
+            }
+            "offsets.retention.check.interval.ms" => {
+                self.group.offsets_retention_check_interval_ms = parse_number(name, value)?
+            }
+            "offset.metadata.max.bytes" => {
+                self.group.offset_metadata_max_bytes = parse_number(name, value)?
+            }
+            "producer.id.expiration.ms" => {
+                self.log.producer_id_expiration_ms = parse_number(name, value)?
+            }
             "log.roll.hours" => self.set_log(name, "segment.ms", &hours_to_ms(name, value)?)?,
             // Single-node broker: replication settings are accepted only at 1.
-            "default.replication.factor" | "offsets.topic.replication.factor" | "transaction.state.log.replication.factor"
+            "default.replication.factor"
+            | "offsets.topic.replication.factor"
+            | "transaction.state.log.replication.factor"
             | "min.insync.replicas" => {
                 if parse_number::<i32>(name, value)? != 1 {
                     return Err(invalid(name, value, "this broker keeps one replica"));
@@ -208,7 +279,9 @@ impl BrokerConfig {
     /// (`log.retention.ms = 1000`, `[log] retention.ms = 1000`): both flatten
     /// back to the Kafka name.
     pub fn apply_toml(&mut self, text: &str) -> Result<(), ConfigError> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Malformed(e.message().to_string()))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Malformed(e.message().to_string()))?;
         let mut settings = Vec::new();
         flatten("", &toml::Value::Table(table), &mut settings)?;
         for (name, value) in settings {
@@ -246,9 +319,18 @@ mod tests {
         let mut config = BrokerConfig::default();
         config.set("socket.request.max.bytes=1024").unwrap();
         assert_eq!(config.socket_request_max_bytes, 1024);
-        assert_eq!(config.set("no.such.setting=1"), Err(ConfigError::UnknownName("no.such.setting".into())));
-        assert!(matches!(config.set("node.id=abc"), Err(ConfigError::InvalidValue { .. })));
-        assert!(matches!(config.set("node.id"), Err(ConfigError::Malformed(_))));
+        assert_eq!(
+            config.set("no.such.setting=1"),
+            Err(ConfigError::UnknownName("no.such.setting".into()))
+        );
+        assert!(matches!(
+            config.set("node.id=abc"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            config.set("node.id"),
+            Err(ConfigError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -276,7 +358,13 @@ mod tests {
         assert_eq!(config.log.segment_bytes, 4096);
         assert!(!config.auto_create_topics);
         let mut config = BrokerConfig::default();
-        assert_eq!(config.apply_toml("no.such = 1"), Err(ConfigError::UnknownName("no.such".into())));
-        assert!(matches!(config.apply_toml("num.partitions = "), Err(ConfigError::Malformed(_))));
+        assert_eq!(
+            config.apply_toml("no.such = 1"),
+            Err(ConfigError::UnknownName("no.such".into()))
+        );
+        assert!(matches!(
+            config.apply_toml("num.partitions = "),
+            Err(ConfigError::Malformed(_))
+        ));
     }
 }

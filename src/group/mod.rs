@@ -73,7 +73,11 @@ impl<T> Pending<T> {
     pub fn try_now(&mut self) -> Option<T> {
         match self {
             Pending::Ready(_) => {
-                let Pending::Ready(value) = std::mem::replace(self, Pending::Wait(oneshot::channel().1)) else { unreachable!() };
+                let Pending::Ready(value) =
+                    std::mem::replace(self, Pending::Wait(oneshot::channel().1))
+                else {
+                    unreachable!()
+                };
                 Some(value)
             }
             Pending::Wait(rx) => rx.try_recv().ok(),
@@ -149,7 +153,12 @@ pub struct SyncResult {
 
 impl SyncResult {
     pub fn failed(error: ErrorCode) -> Self {
-        SyncResult { error, protocol_type: None, protocol_name: None, assignment: Bytes::new() }
+        SyncResult {
+            error,
+            protocol_type: None,
+            protocol_name: None,
+            assignment: Bytes::new(),
+        }
     }
 }
 
@@ -197,7 +206,10 @@ impl Member {
     }
 
     fn metadata(&self, protocol: Option<&str>) -> Bytes {
-        protocol.and_then(|p| self.protocols.iter().find(|(name, _)| name == p)).map(|(_, m)| m.clone()).unwrap_or_default()
+        protocol
+            .and_then(|p| self.protocols.iter().find(|(name, _)| name == p))
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -264,17 +276,26 @@ impl Group {
     }
 
     fn is_removable(&self) -> bool {
-        self.state == GroupState::Empty && self.members.is_empty() && self.pending.is_empty() && self.offsets.is_empty()
+        self.state == GroupState::Empty
+            && self.members.is_empty()
+            && self.pending.is_empty()
+            && self.offsets.is_empty()
     }
 
     /// Protocols every member supports, in the order of the earliest member's list.
     fn candidate_protocols(&self) -> Vec<String> {
-        let Some(first) = self.members.values().min_by_key(|m| m.seq) else { return Vec::new() };
+        let Some(first) = self.members.values().min_by_key(|m| m.seq) else {
+            return Vec::new();
+        };
         first
             .protocols
             .iter()
             .map(|(name, _)| name.clone())
-            .filter(|name| self.members.values().all(|m| m.protocols.iter().any(|(n, _)| n == name)))
+            .filter(|name| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(n, _)| n == name))
+            })
             .collect()
     }
 
@@ -283,7 +304,8 @@ impl Group {
             return !protocol_type.is_empty() && !protocols.is_empty();
         }
         let candidates = self.candidate_protocols();
-        self.protocol_type.as_deref() == Some(protocol_type) && protocols.iter().any(|(name, _)| candidates.contains(name))
+        self.protocol_type.as_deref() == Some(protocol_type)
+            && protocols.iter().any(|(name, _)| candidates.contains(name))
     }
 
     /// Each member votes for its most preferred candidate; the most votes win
@@ -292,16 +314,27 @@ impl Group {
         let candidates = self.candidate_protocols();
         let mut votes = vec![0usize; candidates.len()];
         for member in self.members.values() {
-            if let Some(i) = member.protocols.iter().find_map(|(name, _)| candidates.iter().position(|c| c == name)) {
+            if let Some(i) = member
+                .protocols
+                .iter()
+                .find_map(|(name, _)| candidates.iter().position(|c| c == name))
+            {
                 votes[i] += 1;
             }
         }
         let best = votes.iter().copied().max()?;
-        candidates.into_iter().zip(votes).find(|(_, v)| *v == best).map(|(c, _)| c)
+        candidates
+            .into_iter()
+            .zip(votes)
+            .find(|(_, v)| *v == best)
+            .map(|(c, _)| c)
     }
 
     fn earliest_member(&self) -> Option<String> {
-        self.members.values().min_by_key(|m| m.seq).map(|m| m.id.clone())
+        self.members
+            .values()
+            .min_by_key(|m| m.seq)
+            .map(|m| m.id.clone())
     }
 
     fn all_joined(&self) -> bool {
@@ -309,7 +342,9 @@ impl Group {
     }
 
     fn is_fenced(&self, instance_id: Option<&str>, member_id: &str) -> bool {
-        instance_id.and_then(|i| self.statics.get(i)).is_some_and(|known| known != member_id)
+        instance_id
+            .and_then(|i| self.statics.get(i))
+            .is_some_and(|known| known != member_id)
     }
 
     fn stored(&self) -> GroupValue {
@@ -375,7 +410,14 @@ impl Group {
                 }
             }
         }
-        let rebalance_timeout = i64::from(self.members.values().map(|m| m.rebalance_timeout).max().unwrap_or(0).max(0));
+        let rebalance_timeout = i64::from(
+            self.members
+                .values()
+                .map(|m| m.rebalance_timeout)
+                .max()
+                .unwrap_or(0)
+                .max(0),
+        );
         if self.state == GroupState::Empty {
             let delay = config.initial_rebalance_delay_ms.min(rebalance_timeout);
             self.delay_deadline = (delay > 0).then_some(now + delay);
@@ -388,7 +430,10 @@ impl Group {
     }
 
     fn try_complete_join(&mut self, now: i64) -> Writes {
-        if self.state == GroupState::PreparingRebalance && self.delay_deadline.is_none() && self.all_joined() {
+        if self.state == GroupState::PreparingRebalance
+            && self.delay_deadline.is_none()
+            && self.all_joined()
+        {
             self.complete_join(now)
         } else {
             Vec::new()
@@ -398,7 +443,12 @@ impl Group {
     /// Ends the join phase: members that did not rejoin are dropped, the
     /// generation advances, and every waiting member gets its answer.
     fn complete_join(&mut self, now: i64) -> Writes {
-        let gone: Vec<String> = self.members.values().filter(|m| m.join_waiter.is_none()).map(|m| m.id.clone()).collect();
+        let gone: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none())
+            .map(|m| m.id.clone())
+            .collect();
         for id in gone {
             self.drop_member(&id);
         }
@@ -412,11 +462,22 @@ impl Group {
             return vec![Entry::Group(Some(self.stored()))];
         }
         self.protocol = self.select_protocol();
-        if self.leader.as_ref().is_none_or(|l| !self.members.contains_key(l)) {
+        if self
+            .leader
+            .as_ref()
+            .is_none_or(|l| !self.members.contains_key(l))
+        {
             self.leader = self.earliest_member();
         }
         self.transition(GroupState::CompletingRebalance, now);
-        let rebalance_timeout = i64::from(self.members.values().map(|m| m.rebalance_timeout).max().unwrap_or(0).max(0));
+        let rebalance_timeout = i64::from(
+            self.members
+                .values()
+                .map(|m| m.rebalance_timeout)
+                .max()
+                .unwrap_or(0)
+                .max(0),
+        );
         self.sync_deadline = Some(now + rebalance_timeout);
         for member in self.members.values_mut() {
             member.synced = false;
@@ -436,14 +497,19 @@ impl Group {
 
     /// Removes a member from the maps, answering anything it waits for.
     fn drop_member(&mut self, id: &str) {
-        let Some(mut member) = self.members.remove(id) else { return };
+        let Some(mut member) = self.members.remove(id) else {
+            return;
+        };
         if let Some(instance) = &member.instance_id {
             if self.statics.get(instance).is_some_and(|m| m == id) {
                 self.statics.remove(instance);
             }
         }
         if let Some(waiter) = member.join_waiter.take() {
-            let _ = waiter.send(JoinResult::failed(ErrorCode::UnknownMemberId, id.to_string()));
+            let _ = waiter.send(JoinResult::failed(
+                ErrorCode::UnknownMemberId,
+                id.to_string(),
+            ));
         }
         if let Some(waiter) = member.sync_waiter.take() {
             let _ = waiter.send(SyncResult::failed(ErrorCode::UnknownMemberId));
@@ -466,7 +532,13 @@ impl Group {
         }
     }
 
-    fn add_member_and_rebalance(&mut self, id: String, req: &JoinRequest, config: &GroupConfig, now: i64) -> (Pending<JoinResult>, Writes) {
+    fn add_member_and_rebalance(
+        &mut self,
+        id: String,
+        req: &JoinRequest,
+        config: &GroupConfig,
+        now: i64,
+    ) -> (Pending<JoinResult>, Writes) {
         let (tx, rx) = oneshot::channel();
         if self.members.is_empty() {
             self.protocol_type = Some(req.protocol_type.clone());
@@ -514,7 +586,13 @@ impl Group {
     ) -> (Pending<JoinResult>, Writes) {
         let (tx, rx) = oneshot::channel();
         let Some(member) = self.members.get_mut(id) else {
-            return (Pending::Ready(JoinResult::failed(ErrorCode::UnknownMemberId, id.to_string())), Vec::new());
+            return (
+                Pending::Ready(JoinResult::failed(
+                    ErrorCode::UnknownMemberId,
+                    id.to_string(),
+                )),
+                Vec::new(),
+            );
         };
         member.protocols = req.protocols.clone();
         member.session_timeout = req.session_timeout_ms;
@@ -541,10 +619,16 @@ impl Group {
         now: i64,
     ) -> (Pending<JoinResult>, Writes) {
         let Some(mut member) = self.members.remove(old_id) else {
-            return (Pending::Ready(JoinResult::failed(ErrorCode::UnknownMemberId, new_id)), Vec::new());
+            return (
+                Pending::Ready(JoinResult::failed(ErrorCode::UnknownMemberId, new_id)),
+                Vec::new(),
+            );
         };
         if let Some(waiter) = member.join_waiter.take() {
-            let _ = waiter.send(JoinResult::failed(ErrorCode::FencedInstanceId, old_id.to_string()));
+            let _ = waiter.send(JoinResult::failed(
+                ErrorCode::FencedInstanceId,
+                old_id.to_string(),
+            ));
         }
         if let Some(waiter) = member.sync_waiter.take() {
             let _ = waiter.send(SyncResult::failed(ErrorCode::FencedInstanceId));
@@ -563,12 +647,20 @@ impl Group {
             let is_leader = self.leader.as_deref() == Some(new_id.as_str());
             let mut result = self.join_result(&new_id, is_leader);
             result.skip_assignment = is_leader;
-            return (Pending::Ready(result), vec![Entry::Group(Some(self.stored()))]);
+            return (
+                Pending::Ready(result),
+                vec![Entry::Group(Some(self.stored()))],
+            );
         }
         self.update_member_and_rebalance(&new_id, req, config, now)
     }
 
-    fn join_new(&mut self, req: &JoinRequest, config: &GroupConfig, now: i64) -> (Pending<JoinResult>, Writes) {
+    fn join_new(
+        &mut self,
+        req: &JoinRequest,
+        config: &GroupConfig,
+        now: i64,
+    ) -> (Pending<JoinResult>, Writes) {
         let prefix = req.group_instance_id.as_deref().unwrap_or(&req.client_id);
         let new_id = format!("{prefix}-{}", new_uuid());
         if let Some(instance) = &req.group_instance_id {
@@ -578,34 +670,56 @@ impl Group {
             return self.add_member_and_rebalance(new_id, req, config, now);
         }
         if req.require_known_member_id {
-            self.pending.insert(new_id.clone(), now + i64::from(req.session_timeout_ms));
-            return (Pending::Ready(JoinResult::failed(ErrorCode::MemberIdRequired, new_id)), Vec::new());
+            self.pending
+                .insert(new_id.clone(), now + i64::from(req.session_timeout_ms));
+            return (
+                Pending::Ready(JoinResult::failed(ErrorCode::MemberIdRequired, new_id)),
+                Vec::new(),
+            );
         }
         self.add_member_and_rebalance(new_id, req, config, now)
     }
 
-    fn join_known(&mut self, req: &JoinRequest, config: &GroupConfig, now: i64) -> (Pending<JoinResult>, Writes) {
+    fn join_known(
+        &mut self,
+        req: &JoinRequest,
+        config: &GroupConfig,
+        now: i64,
+    ) -> (Pending<JoinResult>, Writes) {
         let id = req.member_id.clone();
-        let fail = |code| (Pending::Ready(JoinResult::failed(code, id.clone())), Vec::new());
+        let fail = |code| {
+            (
+                Pending::Ready(JoinResult::failed(code, id.clone())),
+                Vec::new(),
+            )
+        };
         if self.pending.remove(&id).is_some() {
             return self.add_member_and_rebalance(id.clone(), req, config, now);
         }
         if self.is_fenced(req.group_instance_id.as_deref(), &id) {
             return fail(ErrorCode::FencedInstanceId);
         }
-        let Some(member) = self.members.get(&id) else { return fail(ErrorCode::UnknownMemberId) };
+        let Some(member) = self.members.get(&id) else {
+            return fail(ErrorCode::UnknownMemberId);
+        };
         let same = member.protocols == req.protocols;
         let is_leader = self.leader.as_deref() == Some(id.as_str());
         match self.state {
-            GroupState::PreparingRebalance => self.update_member_and_rebalance(&id, req, config, now),
-            GroupState::CompletingRebalance if same => (Pending::Ready(self.join_result(&id, is_leader)), Vec::new()),
+            GroupState::PreparingRebalance => {
+                self.update_member_and_rebalance(&id, req, config, now)
+            }
+            GroupState::CompletingRebalance if same => {
+                (Pending::Ready(self.join_result(&id, is_leader)), Vec::new())
+            }
             GroupState::Stable if same && !is_leader => {
                 if let Some(member) = self.members.get_mut(&id) {
                     member.deadline = now + i64::from(member.session_timeout);
                 }
                 (Pending::Ready(self.join_result(&id, false)), Vec::new())
             }
-            GroupState::CompletingRebalance | GroupState::Stable => self.update_member_and_rebalance(&id, req, config, now),
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                self.update_member_and_rebalance(&id, req, config, now)
+            }
             GroupState::Empty | GroupState::Dead => fail(ErrorCode::UnknownMemberId),
         }
     }
@@ -619,26 +733,42 @@ impl Group {
             match self.delay_deadline {
                 Some(deadline) if deadline <= now => {
                     if self.joined_during_delay && deadline < self.delay_cap {
-                        self.delay_deadline = Some((deadline + config.initial_rebalance_delay_ms).min(self.delay_cap));
+                        self.delay_deadline = Some(
+                            (deadline + config.initial_rebalance_delay_ms).min(self.delay_cap),
+                        );
                         self.joined_during_delay = false;
                     } else {
                         writes.extend(self.complete_join(now));
                     }
                 }
                 Some(_) => {}
-                None if self.rebalance_deadline.is_some_and(|d| d <= now) => writes.extend(self.complete_join(now)),
+                None if self.rebalance_deadline.is_some_and(|d| d <= now) => {
+                    writes.extend(self.complete_join(now))
+                }
                 None => {}
             }
         }
-        if self.state == GroupState::CompletingRebalance && self.sync_deadline.is_some_and(|d| d <= now) {
-            let unsynced: Vec<String> = self.members.values().filter(|m| !m.synced).map(|m| m.id.clone()).collect();
+        if self.state == GroupState::CompletingRebalance
+            && self.sync_deadline.is_some_and(|d| d <= now)
+        {
+            let unsynced: Vec<String> = self
+                .members
+                .values()
+                .filter(|m| !m.synced)
+                .map(|m| m.id.clone())
+                .collect();
             for id in &unsynced {
                 tracing::info!(group = %self.id, member = %id, "member did not sync in time");
                 self.drop_member(id);
             }
             self.prepare_rebalance(config, now);
         }
-        let expired: Vec<String> = self.members.values().filter(|m| !m.awaiting() && m.deadline <= now).map(|m| m.id.clone()).collect();
+        let expired: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| !m.awaiting() && m.deadline <= now)
+            .map(|m| m.id.clone())
+            .collect();
         for id in expired {
             tracing::info!(group = %self.id, member = %id, "member session expired");
             writes.extend(self.remove_member(&id, config, now));
@@ -659,8 +789,11 @@ impl Group {
                 if c.value.expire_timestamp >= 0 {
                     return c.value.expire_timestamp <= now;
                 }
-                let base =
-                    if self.protocol_type.is_some() { c.value.commit_timestamp.max(self.state_since) } else { c.value.commit_timestamp };
+                let base = if self.protocol_type.is_some() {
+                    c.value.commit_timestamp.max(self.state_since)
+                } else {
+                    c.value.commit_timestamp
+                };
                 base.saturating_add(retention_ms) <= now
             })
             .map(|(k, _)| k.clone())
@@ -669,16 +802,25 @@ impl Group {
 }
 
 fn new_uuid() -> String {
-    let bytes = crate::log::topic::random_uuid().map(|u| u.0).unwrap_or_else(|_| {
-        static COUNTER: AtomicI64 = AtomicI64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&crate::log::now_ms().to_be_bytes());
-        b[8..].copy_from_slice(&n.to_be_bytes());
-        b
-    });
+    let bytes = crate::log::topic::random_uuid()
+        .map(|u| u.0)
+        .unwrap_or_else(|_| {
+            static COUNTER: AtomicI64 = AtomicI64::new(0);
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let mut b = [0u8; 16];
+            b[..8].copy_from_slice(&crate::log::now_ms().to_be_bytes());
+            b[8..].copy_from_slice(&n.to_be_bytes());
+            b
+        });
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// Who commits offsets: the group, and the member and generation it claims.
@@ -716,11 +858,21 @@ impl GroupCoordinator {
         let mut metadata: HashMap<String, Option<GroupValue>> = HashMap::new();
         let mut offsets: HashMap<String, BTreeMap<(String, i32), Committed>> = HashMap::new();
         store::replay(log, |record| match record.key {
-            store::Key::Offset { group, topic, partition } => {
+            store::Key::Offset {
+                group,
+                topic,
+                partition,
+            } => {
                 let entries = offsets.entry(group).or_default();
                 match record.value.map(store::decode_offset) {
                     Some(Ok(value)) => {
-                        entries.insert((topic, partition), Committed { value, log_offset: record.offset });
+                        entries.insert(
+                            (topic, partition),
+                            Committed {
+                                value,
+                                log_offset: record.offset,
+                            },
+                        );
                     }
                     Some(Err(e)) => tracing::warn!(error = %e, "skipping unreadable offset commit"),
                     None => {
@@ -750,9 +902,15 @@ impl GroupCoordinator {
             for stored in value.members {
                 group.next_seq += 1;
                 if let Some(instance) = &stored.group_instance_id {
-                    group.statics.insert(instance.clone(), stored.member_id.clone());
+                    group
+                        .statics
+                        .insert(instance.clone(), stored.member_id.clone());
                 }
-                let protocols = group.protocol.clone().map(|p| vec![(p, stored.subscription.clone())]).unwrap_or_default();
+                let protocols = group
+                    .protocol
+                    .clone()
+                    .map(|p| vec![(p, stored.subscription.clone())])
+                    .unwrap_or_default();
                 group.members.insert(
                     stored.member_id.clone(),
                     Member {
@@ -774,7 +932,11 @@ impl GroupCoordinator {
             }
             if !group.members.is_empty() {
                 group.state = GroupState::Stable;
-                if group.leader.as_ref().is_none_or(|l| !group.members.contains_key(l)) {
+                if group
+                    .leader
+                    .as_ref()
+                    .is_none_or(|l| !group.members.contains_key(l))
+                {
                     group.leader = group.earliest_member();
                 }
             }
@@ -784,12 +946,19 @@ impl GroupCoordinator {
             if entries.is_empty() {
                 continue;
             }
-            groups.entry(id.clone()).or_insert_with(|| Group::new(&id, now)).offsets = entries;
+            groups
+                .entry(id.clone())
+                .or_insert_with(|| Group::new(&id, now))
+                .offsets = entries;
         }
         if !groups.is_empty() {
             tracing::info!(groups = groups.len(), "loaded consumer groups");
         }
-        Ok(GroupCoordinator { config, groups: Mutex::new(groups), last_retention_check: AtomicI64::new(now) })
+        Ok(GroupCoordinator {
+            config,
+            groups: Mutex::new(groups),
+            last_retention_check: AtomicI64::new(now),
+        })
     }
 
     pub fn config(&self) -> &GroupConfig {
@@ -802,11 +971,23 @@ impl GroupCoordinator {
 
     /// Appends `writes` while the caller still holds the lock, so the log
     /// order is the order of the state changes.
-    fn write(&self, log: &LogManager, group: &str, writes: &[Entry], now: i64) -> Option<crate::log::PendingAppend> {
+    fn write(
+        &self,
+        log: &LogManager,
+        group: &str,
+        writes: &[Entry],
+        now: i64,
+    ) -> Option<crate::log::PendingAppend> {
         if writes.is_empty() {
             return None;
         }
-        match store::append(log, self.config.offsets_topic_num_partitions, group, writes, now) {
+        match store::append(
+            log,
+            self.config.offsets_topic_num_partitions,
+            group,
+            writes,
+            now,
+        ) {
             Ok(pending) => Some(pending),
             Err(e) => {
                 tracing::error!(group, error = %e, "writing group state failed");
@@ -820,7 +1001,9 @@ impl GroupCoordinator {
         if req.group_id.is_empty() {
             return fail(ErrorCode::InvalidGroupId);
         }
-        if req.session_timeout_ms < self.config.min_session_timeout_ms || req.session_timeout_ms > self.config.max_session_timeout_ms {
+        if req.session_timeout_ms < self.config.min_session_timeout_ms
+            || req.session_timeout_ms > self.config.max_session_timeout_ms
+        {
             return fail(ErrorCode::InvalidSessionTimeout);
         }
         let mut groups = self.lock();
@@ -840,8 +1023,11 @@ impl GroupCoordinator {
             }
             return fail(ErrorCode::InconsistentGroupProtocol);
         }
-        let (outcome, writes) =
-            if req.member_id.is_empty() { group.join_new(&req, &self.config, now) } else { group.join_known(&req, &self.config, now) };
+        let (outcome, writes) = if req.member_id.is_empty() {
+            group.join_new(&req, &self.config, now)
+        } else {
+            group.join_known(&req, &self.config, now)
+        };
         self.write(log, &req.group_id, &writes, now);
         outcome
     }
@@ -852,7 +1038,9 @@ impl GroupCoordinator {
             return fail(ErrorCode::InvalidGroupId);
         }
         let mut groups = self.lock();
-        let Some(group) = groups.get_mut(&req.group_id) else { return fail(ErrorCode::UnknownMemberId) };
+        let Some(group) = groups.get_mut(&req.group_id) else {
+            return fail(ErrorCode::UnknownMemberId);
+        };
         if group.state == GroupState::Dead {
             return fail(ErrorCode::CoordinatorNotAvailable);
         }
@@ -865,8 +1053,14 @@ impl GroupCoordinator {
         if req.generation != group.generation {
             return fail(ErrorCode::IllegalGeneration);
         }
-        if req.protocol_type.as_ref().is_some_and(|t| group.protocol_type.as_ref() != Some(t))
-            || req.protocol_name.as_ref().is_some_and(|p| group.protocol.as_ref() != Some(p))
+        if req
+            .protocol_type
+            .as_ref()
+            .is_some_and(|t| group.protocol_type.as_ref() != Some(t))
+            || req
+                .protocol_name
+                .as_ref()
+                .is_some_and(|p| group.protocol.as_ref() != Some(p))
         {
             return fail(ErrorCode::InconsistentGroupProtocol);
         }
@@ -880,14 +1074,20 @@ impl GroupCoordinator {
             GroupState::Empty | GroupState::Dead => fail(ErrorCode::UnknownMemberId),
             GroupState::PreparingRebalance => fail(ErrorCode::RebalanceInProgress),
             GroupState::Stable => {
-                let member = group.members.get_mut(&req.member_id).expect("member present");
+                let member = group
+                    .members
+                    .get_mut(&req.member_id)
+                    .expect("member present");
                 member.deadline = now + i64::from(member.session_timeout);
                 let assignment = member.assignment.clone();
                 Pending::Ready(ok(group, assignment))
             }
             GroupState::CompletingRebalance => {
                 let (tx, rx) = oneshot::channel();
-                let member = group.members.get_mut(&req.member_id).expect("member present");
+                let member = group
+                    .members
+                    .get_mut(&req.member_id)
+                    .expect("member present");
                 member.deadline = now + i64::from(member.session_timeout);
                 member.sync_waiter = Some(tx);
                 member.synced = true;
@@ -917,12 +1117,21 @@ impl GroupCoordinator {
         }
     }
 
-    pub fn heartbeat(&self, group_id: &str, generation: i32, member_id: &str, instance_id: Option<&str>, now: i64) -> ErrorCode {
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now: i64,
+    ) -> ErrorCode {
         if group_id.is_empty() {
             return ErrorCode::InvalidGroupId;
         }
         let mut groups = self.lock();
-        let Some(group) = groups.get_mut(group_id) else { return ErrorCode::UnknownMemberId };
+        let Some(group) = groups.get_mut(group_id) else {
+            return ErrorCode::UnknownMemberId;
+        };
         if group.state == GroupState::Dead {
             return ErrorCode::CoordinatorNotAvailable;
         }
@@ -931,7 +1140,9 @@ impl GroupCoordinator {
         }
         let state = group.state;
         let current = group.generation;
-        let Some(member) = group.members.get_mut(member_id) else { return ErrorCode::UnknownMemberId };
+        let Some(member) = group.members.get_mut(member_id) else {
+            return ErrorCode::UnknownMemberId;
+        };
         if generation != current {
             return ErrorCode::IllegalGeneration;
         }
@@ -955,7 +1166,9 @@ impl GroupCoordinator {
             return Err(ErrorCode::InvalidGroupId);
         }
         let mut groups = self.lock();
-        let Some(group) = groups.get_mut(group_id) else { return Ok(vec![ErrorCode::UnknownMemberId; leaving.len()]) };
+        let Some(group) = groups.get_mut(group_id) else {
+            return Ok(vec![ErrorCode::UnknownMemberId; leaving.len()]);
+        };
         if group.state == GroupState::Dead {
             return Err(ErrorCode::CoordinatorNotAvailable);
         }
@@ -965,7 +1178,9 @@ impl GroupCoordinator {
             let target = match instance_id {
                 Some(instance) => match group.statics.get(instance) {
                     None => Err(ErrorCode::UnknownMemberId),
-                    Some(known) if !member_id.is_empty() && known != member_id => Err(ErrorCode::FencedInstanceId),
+                    Some(known) if !member_id.is_empty() && known != member_id => {
+                        Err(ErrorCode::FencedInstanceId)
+                    }
                     Some(known) => Ok(known.clone()),
                 },
                 None if group.pending.remove(member_id).is_some() => {
@@ -1006,7 +1221,11 @@ impl GroupCoordinator {
             group_id: group.id.clone(),
             state: group.state,
             protocol_type: group.protocol_type.clone().unwrap_or_default(),
-            protocol: if stable { group.protocol.clone().unwrap_or_default() } else { String::new() },
+            protocol: if stable {
+                group.protocol.clone().unwrap_or_default()
+            } else {
+                String::new()
+            },
             members: members
                 .into_iter()
                 .map(|m| MemberDescription {
@@ -1014,8 +1233,16 @@ impl GroupCoordinator {
                     group_instance_id: m.instance_id.clone(),
                     client_id: m.client_id.clone(),
                     client_host: m.client_host.clone(),
-                    metadata: if stable { m.metadata(group.protocol.as_deref()) } else { Bytes::new() },
-                    assignment: if stable { m.assignment.clone() } else { Bytes::new() },
+                    metadata: if stable {
+                        m.metadata(group.protocol.as_deref())
+                    } else {
+                        Bytes::new()
+                    },
+                    assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        Bytes::new()
+                    },
                 })
                 .collect(),
         }
@@ -1024,7 +1251,16 @@ impl GroupCoordinator {
     /// Every group: id, protocol type, state.
     pub fn list(&self) -> Vec<(String, String, GroupState)> {
         let groups = self.lock();
-        let mut all: Vec<_> = groups.values().map(|g| (g.id.clone(), g.protocol_type.clone().unwrap_or_default(), g.state)).collect();
+        let mut all: Vec<_> = groups
+            .values()
+            .map(|g| {
+                (
+                    g.id.clone(),
+                    g.protocol_type.clone().unwrap_or_default(),
+                    g.state,
+                )
+            })
+            .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
@@ -1033,7 +1269,9 @@ impl GroupCoordinator {
     pub async fn delete_group(&self, log: &LogManager, group_id: &str, now: i64) -> ErrorCode {
         let pending = {
             let mut groups = self.lock();
-            let Some(group) = groups.get(group_id) else { return ErrorCode::GroupIdNotFound };
+            let Some(group) = groups.get(group_id) else {
+                return ErrorCode::GroupIdNotFound;
+            };
             if group.state == GroupState::Dead {
                 return ErrorCode::GroupIdNotFound;
             }
@@ -1043,10 +1281,20 @@ impl GroupCoordinator {
             let mut writes: Writes = group
                 .offsets
                 .keys()
-                .map(|(topic, partition)| Entry::Offset { topic: topic.clone(), partition: *partition, value: None })
+                .map(|(topic, partition)| Entry::Offset {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    value: None,
+                })
                 .collect();
             writes.push(Entry::Group(None));
-            let pending = store::append(log, self.config.offsets_topic_num_partitions, group_id, &writes, now);
+            let pending = store::append(
+                log,
+                self.config.offsets_topic_num_partitions,
+                group_id,
+                &writes,
+                now,
+            );
             if pending.is_ok() {
                 groups.remove(group_id);
             }
@@ -1076,7 +1324,9 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         now: i64,
     ) -> Result<(), ErrorCode> {
-        let Some(group) = group else { return Err(ErrorCode::IllegalGeneration) };
+        let Some(group) = group else {
+            return Err(ErrorCode::IllegalGeneration);
+        };
         if group.state == GroupState::Dead {
             return Err(ErrorCode::CoordinatorNotAvailable);
         }
@@ -1088,7 +1338,9 @@ impl GroupCoordinator {
         }
         let state = group.state;
         let current = group.generation;
-        let Some(member) = group.members.get_mut(member_id) else { return Err(ErrorCode::UnknownMemberId) };
+        let Some(member) = group.members.get_mut(member_id) else {
+            return Err(ErrorCode::UnknownMemberId);
+        };
         if generation != current {
             return Err(ErrorCode::IllegalGeneration);
         }
@@ -1111,7 +1363,12 @@ impl GroupCoordinator {
         offsets: Vec<(String, i32, OffsetValue)>,
         now: i64,
     ) -> Result<(), ErrorCode> {
-        let Committer { group_id, generation, member_id, instance_id } = by;
+        let Committer {
+            group_id,
+            generation,
+            member_id,
+            instance_id,
+        } = by;
         if offsets.is_empty() {
             return Ok(());
         }
@@ -1120,12 +1377,29 @@ impl GroupCoordinator {
             if !groups.contains_key(group_id) && generation < 0 {
                 groups.insert(group_id.to_string(), Group::new(group_id, now));
             }
-            Self::check_commit(groups.get_mut(group_id), generation, member_id, instance_id, now)?;
+            Self::check_commit(
+                groups.get_mut(group_id),
+                generation,
+                member_id,
+                instance_id,
+                now,
+            )?;
             let writes: Writes = offsets
                 .iter()
-                .map(|(topic, partition, value)| Entry::Offset { topic: topic.clone(), partition: *partition, value: Some(value.clone()) })
+                .map(|(topic, partition, value)| Entry::Offset {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    value: Some(value.clone()),
+                })
                 .collect();
-            store::append(log, self.config.offsets_topic_num_partitions, group_id, &writes, now).map_err(|e| {
+            store::append(
+                log,
+                self.config.offsets_topic_num_partitions,
+                group_id,
+                &writes,
+                now,
+            )
+            .map_err(|e| {
                 tracing::error!(group = group_id, error = %e, "offset commit failed");
                 ErrorCode::CoordinatorNotAvailable
             })?
@@ -1139,7 +1413,11 @@ impl GroupCoordinator {
             for (i, (topic, partition, value)) in offsets.into_iter().enumerate() {
                 let log_offset = appended.base_offset + i as i64;
                 let key = (topic, partition);
-                if group.offsets.get(&key).is_none_or(|c| c.log_offset < log_offset) {
+                if group
+                    .offsets
+                    .get(&key)
+                    .is_none_or(|c| c.log_offset < log_offset)
+                {
                     group.offsets.insert(key, Committed { value, log_offset });
                 }
             }
@@ -1149,28 +1427,41 @@ impl GroupCoordinator {
 
     /// OffsetFetch: the committed offsets of the partitions asked for
     /// (`None` for an offset never committed), or of every partition with one.
-    pub fn fetch_offsets(&self, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> TopicOffsets {
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        wanted: Option<Vec<(String, Vec<i32>)>>,
+    ) -> TopicOffsets {
         let groups = self.lock();
         let group = groups.get(group_id);
         let lookup = |topic: &str, partition: i32| {
-            group.and_then(|g| g.offsets.get(&(topic.to_string(), partition))).map(|c| FetchedOffset {
-                partition,
-                offset: c.value.offset,
-                leader_epoch: c.value.leader_epoch,
-                metadata: c.value.metadata.clone(),
-            })
+            group
+                .and_then(|g| g.offsets.get(&(topic.to_string(), partition)))
+                .map(|c| FetchedOffset {
+                    partition,
+                    offset: c.value.offset,
+                    leader_epoch: c.value.leader_epoch,
+                    metadata: c.value.metadata.clone(),
+                })
         };
         match wanted {
             Some(topics) => topics
                 .into_iter()
                 .map(|(topic, partitions)| {
-                    let found = partitions.into_iter().map(|p| (p, lookup(&topic, p))).collect();
+                    let found = partitions
+                        .into_iter()
+                        .map(|p| (p, lookup(&topic, p)))
+                        .collect();
                     (topic, found)
                 })
                 .collect(),
             None => {
-                let mut by_topic: BTreeMap<String, Vec<(i32, Option<FetchedOffset>)>> = BTreeMap::new();
-                for (topic, partition) in group.map(|g| g.offsets.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+                let mut by_topic: BTreeMap<String, Vec<(i32, Option<FetchedOffset>)>> =
+                    BTreeMap::new();
+                for (topic, partition) in group
+                    .map(|g| g.offsets.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                {
                     let found = lookup(&topic, partition);
                     by_topic.entry(topic).or_default().push((partition, found));
                 }
@@ -1190,7 +1481,9 @@ impl GroupCoordinator {
     ) -> Result<Vec<ErrorCode>, ErrorCode> {
         let (pending, errors, deleted) = {
             let groups = self.lock();
-            let Some(group) = groups.get(group_id) else { return Err(ErrorCode::GroupIdNotFound) };
+            let Some(group) = groups.get(group_id) else {
+                return Err(ErrorCode::GroupIdNotFound);
+            };
             if group.state == GroupState::Dead {
                 return Err(ErrorCode::GroupIdNotFound);
             }
@@ -1209,7 +1502,9 @@ impl GroupCoordinator {
             } else {
                 None
             };
-            let Some(subscribed) = subscribed else { return Err(ErrorCode::NonEmptyGroup) };
+            let Some(subscribed) = subscribed else {
+                return Err(ErrorCode::NonEmptyGroup);
+            };
             let mut errors = Vec::new();
             let mut writes = Vec::new();
             let mut deleted = Vec::new();
@@ -1220,26 +1515,46 @@ impl GroupCoordinator {
                 }
                 errors.push(ErrorCode::None);
                 if group.offsets.contains_key(&(topic.clone(), partition)) {
-                    writes.push(Entry::Offset { topic: topic.clone(), partition, value: None });
+                    writes.push(Entry::Offset {
+                        topic: topic.clone(),
+                        partition,
+                        value: None,
+                    });
                     deleted.push((topic, partition));
                 }
             }
             let pending = if writes.is_empty() {
                 None
             } else {
-                Some(store::append(log, self.config.offsets_topic_num_partitions, group_id, &writes, now).map_err(|e| {
-                    tracing::error!(group = group_id, error = %e, "offset delete failed");
-                    ErrorCode::CoordinatorNotAvailable
-                })?)
+                Some(
+                    store::append(
+                        log,
+                        self.config.offsets_topic_num_partitions,
+                        group_id,
+                        &writes,
+                        now,
+                    )
+                    .map_err(|e| {
+                        tracing::error!(group = group_id, error = %e, "offset delete failed");
+                        ErrorCode::CoordinatorNotAvailable
+                    })?,
+                )
             };
             (pending, errors, deleted)
         };
         if let Some(pending) = pending {
-            let appended = pending.wait().await.map_err(|_| ErrorCode::UnknownServerError)?;
+            let appended = pending
+                .wait()
+                .await
+                .map_err(|_| ErrorCode::UnknownServerError)?;
             let mut groups = self.lock();
             if let Some(group) = groups.get_mut(group_id) {
                 for key in deleted {
-                    if group.offsets.get(&key).is_some_and(|c| c.log_offset < appended.base_offset) {
+                    if group
+                        .offsets
+                        .get(&key)
+                        .is_some_and(|c| c.log_offset < appended.base_offset)
+                    {
                         group.offsets.remove(&key);
                     }
                 }
@@ -1267,7 +1582,11 @@ impl GroupCoordinator {
             if retention {
                 for key in group.expired_offsets(self.config.offsets_retention_ms, now) {
                     group.offsets.remove(&key);
-                    writes.push(Entry::Offset { topic: key.0, partition: key.1, value: None });
+                    writes.push(Entry::Offset {
+                        topic: key.0,
+                        partition: key.1,
+                        value: None,
+                    });
                 }
                 if group.is_removable() {
                     writes.push(Entry::Group(None));

@@ -78,8 +78,14 @@ pub struct GroupValue {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
-    Offset { group: String, topic: String, partition: i32 },
-    Group { group: String },
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+    },
+    Group {
+        group: String,
+    },
 }
 
 impl Key {
@@ -93,7 +99,11 @@ impl Key {
 /// One record to write: a key and its value, or `None` for a tombstone.
 #[derive(Clone, Debug)]
 pub enum Entry {
-    Offset { topic: String, partition: i32, value: Option<OffsetValue> },
+    Offset {
+        topic: String,
+        partition: i32,
+        value: Option<OffsetValue>,
+    },
     Group(Option<GroupValue>),
 }
 
@@ -116,7 +126,10 @@ fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
 }
 
 fn short() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, "truncated __consumer_offsets record")
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "truncated __consumer_offsets record",
+    )
 }
 
 fn get_i16(buf: &mut Bytes) -> io::Result<i16> {
@@ -150,7 +163,9 @@ fn get_opt_str(buf: &mut Bytes) -> io::Result<Option<String>> {
         return Err(short());
     }
     let raw = buf.split_to(len);
-    String::from_utf8(raw.to_vec()).map(Some).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "invalid UTF-8"))
+    String::from_utf8(raw.to_vec())
+        .map(Some)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "invalid UTF-8"))
 }
 
 fn get_str(buf: &mut Bytes) -> io::Result<String> {
@@ -168,7 +183,11 @@ fn get_bytes(buf: &mut Bytes) -> io::Result<Bytes> {
 pub fn encode_key(key: &Key) -> Bytes {
     let mut buf = BytesMut::new();
     match key {
-        Key::Offset { group, topic, partition } => {
+        Key::Offset {
+            group,
+            topic,
+            partition,
+        } => {
             buf.put_i16(OFFSET_KEY);
             put_str(&mut buf, group);
             put_str(&mut buf, topic);
@@ -184,9 +203,18 @@ pub fn encode_key(key: &Key) -> Bytes {
 
 pub fn decode_key(mut buf: Bytes) -> io::Result<Key> {
     match get_i16(&mut buf)? {
-        OFFSET_KEY => Ok(Key::Offset { group: get_str(&mut buf)?, topic: get_str(&mut buf)?, partition: get_i32(&mut buf)? }),
-        GROUP_KEY => Ok(Key::Group { group: get_str(&mut buf)? }),
-        other => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown key version {other}"))),
+        OFFSET_KEY => Ok(Key::Offset {
+            group: get_str(&mut buf)?,
+            topic: get_str(&mut buf)?,
+            partition: get_i32(&mut buf)?,
+        }),
+        GROUP_KEY => Ok(Key::Group {
+            group: get_str(&mut buf)?,
+        }),
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unknown key version {other}"),
+        )),
     }
 }
 
@@ -204,7 +232,10 @@ pub fn encode_offset(value: &OffsetValue) -> Bytes {
 pub fn decode_offset(mut buf: Bytes) -> io::Result<OffsetValue> {
     let version = get_i16(&mut buf)?;
     if version != VALUE_VERSION {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown offset value version {version}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unknown offset value version {version}"),
+        ));
     }
     Ok(OffsetValue {
         offset: get_i64(&mut buf)?,
@@ -240,7 +271,10 @@ pub fn encode_group(value: &GroupValue) -> Bytes {
 pub fn decode_group(mut buf: Bytes) -> io::Result<GroupValue> {
     let version = get_i16(&mut buf)?;
     if version != VALUE_VERSION {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown group value version {version}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unknown group value version {version}"),
+        ));
     }
     let protocol_type = get_str(&mut buf)?;
     let generation = get_i32(&mut buf)?;
@@ -261,12 +295,20 @@ pub fn decode_group(mut buf: Bytes) -> io::Result<GroupValue> {
             assignment: get_bytes(&mut buf)?,
         });
     }
-    Ok(GroupValue { protocol_type, generation, protocol, leader, state_timestamp, members })
+    Ok(GroupValue {
+        protocol_type,
+        generation,
+        protocol,
+        leader,
+        state_timestamp,
+        members,
+    })
 }
 
 /// Java's `String.hashCode`, so groups land where Kafka would put them.
 pub fn java_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
 pub fn partition_for(group: &str, partitions: i32) -> i32 {
@@ -295,24 +337,52 @@ pub fn ensure_topic(log: &LogManager, partitions: i32) -> io::Result<()> {
 
 /// Appends `entries` of `group` as one batch to the group's partition. The
 /// append is in the log when this returns; wait on the result for durability.
-pub fn append(log: &LogManager, partitions: i32, group: &str, entries: &[Entry], now: i64) -> io::Result<PendingAppend> {
+pub fn append(
+    log: &LogManager,
+    partitions: i32,
+    group: &str,
+    entries: &[Entry],
+    now: i64,
+) -> io::Result<PendingAppend> {
     ensure_topic(log, partitions)?;
-    let topic = log.topic(OFFSETS_TOPIC).ok_or_else(|| io::Error::other("offsets topic vanished"))?;
+    let topic = log
+        .topic(OFFSETS_TOPIC)
+        .ok_or_else(|| io::Error::other("offsets topic vanished"))?;
     let count = i32::try_from(topic.partitions.len()).unwrap_or(1);
     let partition = usize::try_from(partition_for(group, count)).unwrap_or(0);
-    let partition = topic.partitions.get(partition).ok_or_else(|| io::Error::other("no offsets partition"))?;
+    let partition = topic
+        .partitions
+        .get(partition)
+        .ok_or_else(|| io::Error::other("no offsets partition"))?;
     let mut builder = BatchBuilder::new(0);
     for entry in entries {
         let (key, value) = match entry {
-            Entry::Offset { topic, partition, value } => {
-                (Key::Offset { group: group.to_string(), topic: topic.clone(), partition: *partition }, value.as_ref().map(encode_offset))
-            }
-            Entry::Group(value) => (Key::Group { group: group.to_string() }, value.as_ref().map(encode_group)),
+            Entry::Offset {
+                topic,
+                partition,
+                value,
+            } => (
+                Key::Offset {
+                    group: group.to_string(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                },
+                value.as_ref().map(encode_offset),
+            ),
+            Entry::Group(value) => (
+                Key::Group {
+                    group: group.to_string(),
+                },
+                value.as_ref().map(encode_group),
+            ),
         };
         builder.push(NewRecord::new(now, Some(encode_key(&key)), value));
     }
-    let batch = builder.build().map_err(|e| io::Error::other(e.to_string()))?;
-    log.append(partition, &batch).map_err(|e| io::Error::other(e.to_string()))
+    let batch = builder
+        .build()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    log.append(partition, &batch)
+        .map_err(|e| io::Error::other(e.to_string()))
 }
 
 /// One replayed record: its key and value (None: tombstone).
@@ -326,7 +396,9 @@ pub struct Replayed {
 /// Reads every partition of `__consumer_offsets` from log start to high
 /// watermark, in order, skipping records it cannot parse.
 pub fn replay(log: &LogManager, mut visit: impl FnMut(Replayed)) -> io::Result<()> {
-    let Some(topic) = log.topic(OFFSETS_TOPIC) else { return Ok(()) };
+    let Some(topic) = log.topic(OFFSETS_TOPIC) else {
+        return Ok(());
+    };
     for partition in &topic.partitions {
         let (mut offset, _, _) = partition.offsets();
         loop {
@@ -349,8 +421,14 @@ pub fn replay(log: &LogManager, mut visit: impl FnMut(Replayed)) -> io::Result<(
                     let Ok(record) = record else { break };
                     let Some(key) = record.key else { continue };
                     match decode_key(key) {
-                        Ok(key) => visit(Replayed { offset: record.offset, key, value: record.value }),
-                        Err(e) => tracing::warn!(error = %e, "skipping unreadable __consumer_offsets key"),
+                        Ok(key) => visit(Replayed {
+                            offset: record.offset,
+                            key,
+                            value: record.value,
+                        }),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "skipping unreadable __consumer_offsets key")
+                        }
                     }
                 }
             }

@@ -4,7 +4,10 @@ use crate::broker::Broker;
 const T0: i64 = 1_000_000;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn req(group: &str, member: &str) -> JoinRequest {
@@ -23,7 +26,10 @@ fn req(group: &str, member: &str) -> JoinRequest {
 }
 
 fn static_req(group: &str, member: &str, instance: &str) -> JoinRequest {
-    JoinRequest { group_instance_id: Some(instance.into()), ..req(group, member) }
+    JoinRequest {
+        group_instance_id: Some(instance.into()),
+        ..req(group, member)
+    }
 }
 
 fn ready<T>(mut pending: Pending<T>) -> T {
@@ -36,10 +42,20 @@ fn join_new(broker: &Broker, group: &str, now: i64) -> (String, Pending<JoinResu
     assert_eq!(first.error, ErrorCode::MemberIdRequired);
     assert!(first.member_id.starts_with("client-"));
     let id = first.member_id.clone();
-    (id.clone(), broker.groups.join(&broker.log, req(group, &id), now))
+    (
+        id.clone(),
+        broker.groups.join(&broker.log, req(group, &id), now),
+    )
 }
 
-fn sync(broker: &Broker, group: &str, generation: i32, member: &str, assignments: Vec<(String, Bytes)>, now: i64) -> Pending<SyncResult> {
+fn sync(
+    broker: &Broker,
+    group: &str,
+    generation: i32,
+    member: &str,
+    assignments: Vec<(String, Bytes)>,
+    now: i64,
+) -> Pending<SyncResult> {
     broker.groups.sync(
         &broker.log,
         SyncRequest {
@@ -64,7 +80,14 @@ fn stable_single(broker: &Broker, group: &str) -> (String, i32) {
     let (id, pending) = join_new(broker, group, T0);
     let joined = ready(pending);
     assert_eq!(joined.error, ErrorCode::None);
-    let synced = ready(sync(broker, group, joined.generation, &id, vec![(id.clone(), Bytes::from_static(b"a"))], T0));
+    let synced = ready(sync(
+        broker,
+        group,
+        joined.generation,
+        &id,
+        vec![(id.clone(), Bytes::from_static(b"a"))],
+        T0,
+    ));
     assert_eq!(synced.error, ErrorCode::None);
     (id, joined.generation)
 }
@@ -80,15 +103,31 @@ fn one_member_joins_syncs_and_heartbeats() {
     assert_eq!(joined.protocol_name.as_deref(), Some("range"));
     assert_eq!(joined.members.len(), 1);
     assert_eq!(state(&broker, "g"), GroupState::CompletingRebalance);
-    assert_eq!(broker.groups.heartbeat("g", 1, &id, None, T0), ErrorCode::None);
-    let synced = ready(sync(&broker, "g", 1, &id, vec![(id.clone(), Bytes::from_static(b"assign"))], T0));
+    assert_eq!(
+        broker.groups.heartbeat("g", 1, &id, None, T0),
+        ErrorCode::None
+    );
+    let synced = ready(sync(
+        &broker,
+        "g",
+        1,
+        &id,
+        vec![(id.clone(), Bytes::from_static(b"assign"))],
+        T0,
+    ));
     assert_eq!(synced.error, ErrorCode::None);
     assert_eq!(synced.assignment, Bytes::from_static(b"assign"));
     assert_eq!(state(&broker, "g"), GroupState::Stable);
-    assert_eq!(broker.groups.heartbeat("g", 1, &id, None, T0 + 1000), ErrorCode::None);
+    assert_eq!(
+        broker.groups.heartbeat("g", 1, &id, None, T0 + 1000),
+        ErrorCode::None
+    );
     let described = broker.groups.describe("g");
     assert_eq!(described.protocol, "range");
-    assert_eq!(described.members[0].assignment, Bytes::from_static(b"assign"));
+    assert_eq!(
+        described.members[0].assignment,
+        Bytes::from_static(b"assign")
+    );
 }
 
 #[test]
@@ -101,7 +140,10 @@ fn three_members_followers_wait_for_the_leaders_assignment() {
     // b and c join: a rebalance; a must rejoin before it completes.
     let (b, mut pb) = join_new(&broker, "g", T0);
     assert_eq!(state(&broker, "g"), GroupState::PreparingRebalance);
-    assert_eq!(broker.groups.heartbeat("g", 1, &a, None, T0), ErrorCode::RebalanceInProgress);
+    assert_eq!(
+        broker.groups.heartbeat("g", 1, &a, None, T0),
+        ErrorCode::RebalanceInProgress
+    );
     let (c, mut pc) = join_new(&broker, "g", T0);
     assert!(pb.try_now().is_none() && pc.try_now().is_none());
     let ra = ready(broker.groups.join(&broker.log, req("g", &a), T0));
@@ -114,8 +156,11 @@ fn three_members_followers_wait_for_the_leaders_assignment() {
     let mut sb = sync(&broker, "g", 2, &b, vec![], T0);
     let mut sc = sync(&broker, "g", 2, &c, vec![], T0);
     assert!(sb.try_now().is_none() && sc.try_now().is_none());
-    let assignments =
-        vec![(a.clone(), Bytes::from_static(b"A")), (b.clone(), Bytes::from_static(b"B")), (c.clone(), Bytes::from_static(b"C"))];
+    let assignments = vec![
+        (a.clone(), Bytes::from_static(b"A")),
+        (b.clone(), Bytes::from_static(b"B")),
+        (c.clone(), Bytes::from_static(b"C")),
+    ];
     let sa = ready(sync(&broker, "g", 2, &a, assignments, T0));
     assert_eq!(sa.assignment, Bytes::from_static(b"A"));
     assert_eq!(sb.try_now().unwrap().assignment, Bytes::from_static(b"B"));
@@ -132,14 +177,32 @@ fn leaving_triggers_a_rebalance_and_the_last_leaver_empties_the_group() {
     assert_eq!(pb.try_now().unwrap().generation, 2);
     ready(sync(&broker, "g", 2, &a, vec![], T0));
     assert_eq!(ra.generation, 2);
-    assert_eq!(broker.groups.leave(&broker.log, "g", &[(b.clone(), None)], T0).unwrap(), vec![ErrorCode::None]);
+    assert_eq!(
+        broker
+            .groups
+            .leave(&broker.log, "g", &[(b.clone(), None)], T0)
+            .unwrap(),
+        vec![ErrorCode::None]
+    );
     assert_eq!(state(&broker, "g"), GroupState::PreparingRebalance);
     let ra = ready(broker.groups.join(&broker.log, req("g", &a), T0));
     assert_eq!(ra.generation, 3);
     assert_eq!(ra.members.len(), 1);
-    assert_eq!(broker.groups.leave(&broker.log, "g", &[(a.clone(), None)], T0).unwrap(), vec![ErrorCode::None]);
+    assert_eq!(
+        broker
+            .groups
+            .leave(&broker.log, "g", &[(a.clone(), None)], T0)
+            .unwrap(),
+        vec![ErrorCode::None]
+    );
     assert_eq!(state(&broker, "g"), GroupState::Empty);
-    assert_eq!(broker.groups.leave(&broker.log, "g", &[(a, None)], T0).unwrap(), vec![ErrorCode::UnknownMemberId]);
+    assert_eq!(
+        broker
+            .groups
+            .leave(&broker.log, "g", &[(a, None)], T0)
+            .unwrap(),
+        vec![ErrorCode::UnknownMemberId]
+    );
 }
 
 #[test]
@@ -152,10 +215,16 @@ fn expired_sessions_remove_members_and_rebalance() {
     ready(sync(&broker, "g", 2, &a, vec![], T0));
     ready(sync(&broker, "g", 2, &b, vec![], T0));
     // a heartbeats, b does not: b expires after its 10 s session.
-    assert_eq!(broker.groups.heartbeat("g", 2, &a, None, T0 + 8_000), ErrorCode::None);
+    assert_eq!(
+        broker.groups.heartbeat("g", 2, &a, None, T0 + 8_000),
+        ErrorCode::None
+    );
     broker.groups.tick(&broker.log, T0 + 10_001);
     assert_eq!(state(&broker, "g"), GroupState::PreparingRebalance);
-    assert_eq!(broker.groups.heartbeat("g", 2, &b, None, T0 + 10_001), ErrorCode::UnknownMemberId);
+    assert_eq!(
+        broker.groups.heartbeat("g", 2, &b, None, T0 + 10_001),
+        ErrorCode::UnknownMemberId
+    );
     let ra = ready(broker.groups.join(&broker.log, req("g", &a), T0 + 10_002));
     assert_eq!((ra.generation, ra.members.len()), (3, 1));
 }
@@ -168,12 +237,18 @@ fn rebalance_timeout_drops_members_that_do_not_rejoin() {
     assert!(pb.try_now().is_none());
     // a keeps heartbeating but never rejoins; the rebalance times out after 30 s.
     broker.groups.tick(&broker.log, T0 + 5_000);
-    assert_eq!(broker.groups.heartbeat("g", 1, &a, None, T0 + 5_000), ErrorCode::RebalanceInProgress);
+    assert_eq!(
+        broker.groups.heartbeat("g", 1, &a, None, T0 + 5_000),
+        ErrorCode::RebalanceInProgress
+    );
     broker.groups.tick(&broker.log, T0 + 30_000);
     let rb = pb.try_now().expect("join completed by the timeout");
     assert_eq!((rb.generation, rb.members.len()), (2, 1));
     assert_eq!(rb.leader, rb.member_id);
-    assert_eq!(broker.groups.heartbeat("g", 2, &a, None, T0 + 30_000), ErrorCode::UnknownMemberId);
+    assert_eq!(
+        broker.groups.heartbeat("g", 2, &a, None, T0 + 30_000),
+        ErrorCode::UnknownMemberId
+    );
 }
 
 #[test]
@@ -181,10 +256,14 @@ fn initial_rebalance_delay_holds_an_empty_groups_first_join() {
     let mut config = Broker::test_config();
     config.group.initial_rebalance_delay_ms = 3000;
     let broker = Broker::open(config).unwrap();
-    let mut pa = broker.groups.join(&broker.log, req("g", "").tap_known(false), T0);
+    let mut pa = broker
+        .groups
+        .join(&broker.log, req("g", "").tap_known(false), T0);
     assert!(pa.try_now().is_none());
     broker.groups.tick(&broker.log, T0 + 1000);
-    let mut pb = broker.groups.join(&broker.log, req("g", "").tap_known(false), T0 + 1000);
+    let mut pb = broker
+        .groups
+        .join(&broker.log, req("g", "").tap_known(false), T0 + 1000);
     broker.groups.tick(&broker.log, T0 + 3000); // a member joined during the delay: extended
     assert!(pa.try_now().is_none());
     broker.groups.tick(&broker.log, T0 + 6000);
@@ -208,13 +287,32 @@ impl Known for JoinRequest {
 #[test]
 fn static_members_rejoin_without_a_rebalance_and_stale_ids_are_fenced() {
     let broker = Broker::for_tests();
-    let joined = ready(broker.groups.join(&broker.log, static_req("g", "", "instance-1"), T0));
-    assert_eq!(joined.error, ErrorCode::None, "static members need no MEMBER_ID_REQUIRED round");
+    let joined = ready(
+        broker
+            .groups
+            .join(&broker.log, static_req("g", "", "instance-1"), T0),
+    );
+    assert_eq!(
+        joined.error,
+        ErrorCode::None,
+        "static members need no MEMBER_ID_REQUIRED round"
+    );
     let old = joined.member_id.clone();
     assert!(old.starts_with("instance-1-"));
-    ready(sync(&broker, "g", 1, &old, vec![(old.clone(), Bytes::from_static(b"A"))], T0));
+    ready(sync(
+        &broker,
+        "g",
+        1,
+        &old,
+        vec![(old.clone(), Bytes::from_static(b"A"))],
+        T0,
+    ));
     // Restarted with the same instance id and protocols: a new id, same generation.
-    let rejoined = ready(broker.groups.join(&broker.log, static_req("g", "", "instance-1"), T0 + 100));
+    let rejoined = ready(broker.groups.join(
+        &broker.log,
+        static_req("g", "", "instance-1"),
+        T0 + 100,
+    ));
     assert_eq!(rejoined.error, ErrorCode::None);
     assert_ne!(rejoined.member_id, old);
     assert_eq!(rejoined.generation, 1);
@@ -223,8 +321,17 @@ fn static_members_rejoin_without_a_rebalance_and_stale_ids_are_fenced() {
     let synced = ready(sync(&broker, "g", 1, &rejoined.member_id, vec![], T0 + 100));
     assert_eq!(synced.assignment, Bytes::from_static(b"A"));
     // The old member id is fenced.
-    assert_eq!(broker.groups.heartbeat("g", 1, &old, Some("instance-1"), T0 + 100), ErrorCode::FencedInstanceId);
-    let fenced = ready(broker.groups.join(&broker.log, static_req("g", &old, "instance-1"), T0 + 100));
+    assert_eq!(
+        broker
+            .groups
+            .heartbeat("g", 1, &old, Some("instance-1"), T0 + 100),
+        ErrorCode::FencedInstanceId
+    );
+    let fenced = ready(broker.groups.join(
+        &broker.log,
+        static_req("g", &old, "instance-1"),
+        T0 + 100,
+    ));
     assert_eq!(fenced.error, ErrorCode::FencedInstanceId);
     // Changed protocols force a rebalance.
     let mut changed = static_req("g", "", "instance-1");
@@ -237,28 +344,65 @@ fn static_members_rejoin_without_a_rebalance_and_stale_ids_are_fenced() {
 fn wrong_generations_unknown_members_and_bad_requests_are_refused() {
     let broker = Broker::for_tests();
     let (id, generation) = stable_single(&broker, "g");
-    assert_eq!(broker.groups.heartbeat("g", generation + 1, &id, None, T0), ErrorCode::IllegalGeneration);
-    assert_eq!(ready(sync(&broker, "g", generation - 1, &id, vec![], T0)).error, ErrorCode::IllegalGeneration);
-    assert_eq!(broker.groups.heartbeat("g", generation, "nobody", None, T0), ErrorCode::UnknownMemberId);
-    assert_eq!(broker.groups.heartbeat("nowhere", generation, &id, None, T0), ErrorCode::UnknownMemberId);
-    assert_eq!(ready(broker.groups.join(&broker.log, req("g", "nobody"), T0)).error, ErrorCode::UnknownMemberId);
-    assert_eq!(ready(broker.groups.join(&broker.log, req("fresh", "made-up"), T0)).error, ErrorCode::UnknownMemberId);
+    assert_eq!(
+        broker.groups.heartbeat("g", generation + 1, &id, None, T0),
+        ErrorCode::IllegalGeneration
+    );
+    assert_eq!(
+        ready(sync(&broker, "g", generation - 1, &id, vec![], T0)).error,
+        ErrorCode::IllegalGeneration
+    );
+    assert_eq!(
+        broker.groups.heartbeat("g", generation, "nobody", None, T0),
+        ErrorCode::UnknownMemberId
+    );
+    assert_eq!(
+        broker
+            .groups
+            .heartbeat("nowhere", generation, &id, None, T0),
+        ErrorCode::UnknownMemberId
+    );
+    assert_eq!(
+        ready(broker.groups.join(&broker.log, req("g", "nobody"), T0)).error,
+        ErrorCode::UnknownMemberId
+    );
+    assert_eq!(
+        ready(broker.groups.join(&broker.log, req("fresh", "made-up"), T0)).error,
+        ErrorCode::UnknownMemberId
+    );
     let mut short = req("g", "");
     short.session_timeout_ms = 10;
-    assert_eq!(ready(broker.groups.join(&broker.log, short, T0)).error, ErrorCode::InvalidSessionTimeout);
+    assert_eq!(
+        ready(broker.groups.join(&broker.log, short, T0)).error,
+        ErrorCode::InvalidSessionTimeout
+    );
     let mut other_type = req("g", "");
     other_type.protocol_type = "connect".into();
-    assert_eq!(ready(broker.groups.join(&broker.log, other_type, T0)).error, ErrorCode::InconsistentGroupProtocol);
+    assert_eq!(
+        ready(broker.groups.join(&broker.log, other_type, T0)).error,
+        ErrorCode::InconsistentGroupProtocol
+    );
     let mut no_common = req("g", "");
     no_common.protocols = vec![("roundrobin".into(), Bytes::new())];
-    assert_eq!(ready(broker.groups.join(&broker.log, no_common, T0)).error, ErrorCode::InconsistentGroupProtocol);
-    assert_eq!(ready(broker.groups.join(&broker.log, req("", ""), T0)).error, ErrorCode::InvalidGroupId);
+    assert_eq!(
+        ready(broker.groups.join(&broker.log, no_common, T0)).error,
+        ErrorCode::InconsistentGroupProtocol
+    );
+    assert_eq!(
+        ready(broker.groups.join(&broker.log, req("", ""), T0)).error,
+        ErrorCode::InvalidGroupId
+    );
 }
 
 #[test]
 fn the_protocol_most_members_prefer_wins() {
     let broker = Broker::for_tests();
-    let both = |first: &str, second: &str| vec![(first.to_string(), Bytes::new()), (second.to_string(), Bytes::new())];
+    let both = |first: &str, second: &str| {
+        vec![
+            (first.to_string(), Bytes::new()),
+            (second.to_string(), Bytes::new()),
+        ]
+    };
     let mut a = req("g", "").tap_known(false);
     a.protocols = both("range", "roundrobin");
     let mut pa = broker.groups.join(&broker.log, a, T0);
@@ -274,7 +418,10 @@ fn the_protocol_most_members_prefer_wins() {
     again.protocols = both("range", "roundrobin");
     let ra = ready(broker.groups.join(&broker.log, again, T0));
     assert_eq!(ra.protocol_name.as_deref(), Some("roundrobin"));
-    assert_eq!(pb.try_now().unwrap().protocol_name.as_deref(), Some("roundrobin"));
+    assert_eq!(
+        pb.try_now().unwrap().protocol_name.as_deref(),
+        Some("roundrobin")
+    );
     assert!(pc.try_now().is_some());
 }
 
@@ -282,17 +429,31 @@ fn the_protocol_most_members_prefer_wins() {
 fn pending_member_ids_and_unknown_ids_do_not_accumulate() {
     let broker = Broker::for_tests();
     for i in 0..2000 {
-        let unknown = ready(broker.groups.join(&broker.log, req(&format!("g{i}"), &format!("random-{i}")), T0));
+        let unknown = ready(broker.groups.join(
+            &broker.log,
+            req(&format!("g{i}"), &format!("random-{i}")),
+            T0,
+        ));
         assert_eq!(unknown.error, ErrorCode::UnknownMemberId);
         let required = ready(broker.groups.join(&broker.log, req("busy", ""), T0));
         assert_eq!(required.error, ErrorCode::MemberIdRequired);
     }
-    assert_eq!(broker.groups.list().len(), 1, "unknown member ids create no groups");
-    assert_eq!(broker.groups.lock().get("busy").unwrap().pending.len(), 2000);
+    assert_eq!(
+        broker.groups.list().len(),
+        1,
+        "unknown member ids create no groups"
+    );
+    assert_eq!(
+        broker.groups.lock().get("busy").unwrap().pending.len(),
+        2000
+    );
     broker.groups.tick(&broker.log, T0 + 10_001);
     assert!(broker.groups.lock().get("busy").unwrap().pending.is_empty());
     broker.groups.expire_now(&broker.log, T0 + 10_002);
-    assert!(broker.groups.list().is_empty(), "an empty group without offsets is removed");
+    assert!(
+        broker.groups.list().is_empty(),
+        "an empty group without offsets is removed"
+    );
 }
 
 #[test]
@@ -300,19 +461,39 @@ fn non_empty_groups_cannot_be_deleted() {
     let broker = Broker::for_tests();
     let rt = runtime();
     let (id, _) = stable_single(&broker, "g");
-    assert_eq!(rt.block_on(broker.groups.delete_group(&broker.log, "g", T0)), ErrorCode::NonEmptyGroup);
-    assert_eq!(rt.block_on(broker.groups.delete_group(&broker.log, "none", T0)), ErrorCode::GroupIdNotFound);
-    broker.groups.leave(&broker.log, "g", &[(id, None)], T0).unwrap();
-    assert_eq!(rt.block_on(broker.groups.delete_group(&broker.log, "g", T0)), ErrorCode::None);
+    assert_eq!(
+        rt.block_on(broker.groups.delete_group(&broker.log, "g", T0)),
+        ErrorCode::NonEmptyGroup
+    );
+    assert_eq!(
+        rt.block_on(broker.groups.delete_group(&broker.log, "none", T0)),
+        ErrorCode::GroupIdNotFound
+    );
+    broker
+        .groups
+        .leave(&broker.log, "g", &[(id, None)], T0)
+        .unwrap();
+    assert_eq!(
+        rt.block_on(broker.groups.delete_group(&broker.log, "g", T0)),
+        ErrorCode::None
+    );
     assert_eq!(state(&broker, "g"), GroupState::Dead);
 }
 
 fn offset(n: i64) -> OffsetValue {
-    OffsetValue { offset: n, leader_epoch: 3, metadata: Some(format!("m{n}")), commit_timestamp: T0, expire_timestamp: -1 }
+    OffsetValue {
+        offset: n,
+        leader_epoch: 3,
+        metadata: Some(format!("m{n}")),
+        commit_timestamp: T0,
+        expire_timestamp: -1,
+    }
 }
 
 fn committed(broker: &Broker, group: &str, topic: &str, partition: i32) -> Option<i64> {
-    let fetched = broker.groups.fetch_offsets(group, Some(vec![(topic.to_string(), vec![partition])]));
+    let fetched = broker
+        .groups
+        .fetch_offsets(group, Some(vec![(topic.to_string(), vec![partition])]));
     fetched[0].1[0].1.as_ref().map(|f| f.offset)
 }
 
@@ -320,39 +501,84 @@ fn committed(broker: &Broker, group: &str, topic: &str, partition: i32) -> Optio
 fn offsets_commit_fetch_and_delete() {
     let broker = Broker::for_tests();
     let rt = runtime();
-    let commit = |group: &str, generation: i32, member: &str, offsets: Vec<(String, i32, OffsetValue)>| {
-        rt.block_on(broker.groups.commit_offsets(
-            &broker.log,
-            Committer { group_id: group, generation, member_id: member, instance_id: None },
-            offsets,
-            T0,
-        ))
-    };
+    let commit =
+        |group: &str, generation: i32, member: &str, offsets: Vec<(String, i32, OffsetValue)>| {
+            rt.block_on(broker.groups.commit_offsets(
+                &broker.log,
+                Committer {
+                    group_id: group,
+                    generation,
+                    member_id: member,
+                    instance_id: None,
+                },
+                offsets,
+                T0,
+            ))
+        };
     // A simple consumer (no group membership) commits with generation -1.
-    commit("simple", -1, "", vec![("t".into(), 0, offset(5)), ("t".into(), 1, offset(7))]).unwrap();
+    commit(
+        "simple",
+        -1,
+        "",
+        vec![("t".into(), 0, offset(5)), ("t".into(), 1, offset(7))],
+    )
+    .unwrap();
     assert_eq!(committed(&broker, "simple", "t", 0), Some(5));
     assert_eq!(committed(&broker, "simple", "t", 2), None);
     assert_eq!(committed(&broker, "nobody", "t", 0), None);
     let all = broker.groups.fetch_offsets("simple", None);
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].1.len(), 2);
-    assert_eq!(all[0].1[1].1.as_ref().unwrap().metadata.as_deref(), Some("m7"));
+    assert_eq!(
+        all[0].1[1].1.as_ref().unwrap().metadata.as_deref(),
+        Some("m7")
+    );
     commit("simple", -1, "", vec![("t".into(), 0, offset(6))]).unwrap();
     assert_eq!(committed(&broker, "simple", "t", 0), Some(6));
     // A group member must be in the current generation.
     let (id, generation) = stable_single(&broker, "g");
-    assert_eq!(commit("g", generation + 1, &id, vec![("t".into(), 0, offset(1))]), Err(ErrorCode::IllegalGeneration));
-    assert_eq!(commit("g", generation, "stranger", vec![("t".into(), 0, offset(1))]), Err(ErrorCode::UnknownMemberId));
-    assert_eq!(commit("g", -1, "", vec![("t".into(), 0, offset(1))]), Err(ErrorCode::UnknownMemberId));
-    assert_eq!(commit("new", 4, "x", vec![("t".into(), 0, offset(1))]), Err(ErrorCode::IllegalGeneration));
+    assert_eq!(
+        commit("g", generation + 1, &id, vec![("t".into(), 0, offset(1))]),
+        Err(ErrorCode::IllegalGeneration)
+    );
+    assert_eq!(
+        commit(
+            "g",
+            generation,
+            "stranger",
+            vec![("t".into(), 0, offset(1))]
+        ),
+        Err(ErrorCode::UnknownMemberId)
+    );
+    assert_eq!(
+        commit("g", -1, "", vec![("t".into(), 0, offset(1))]),
+        Err(ErrorCode::UnknownMemberId)
+    );
+    assert_eq!(
+        commit("new", 4, "x", vec![("t".into(), 0, offset(1))]),
+        Err(ErrorCode::IllegalGeneration)
+    );
     commit("g", generation, &id, vec![("t".into(), 0, offset(11))]).unwrap();
     assert_eq!(committed(&broker, "g", "t", 0), Some(11));
     // OffsetDelete: the simple group is empty, so anything goes.
-    let errors = rt.block_on(broker.groups.delete_offsets(&broker.log, "simple", vec![("t".into(), 0)], T0)).unwrap();
+    let errors = rt
+        .block_on(
+            broker
+                .groups
+                .delete_offsets(&broker.log, "simple", vec![("t".into(), 0)], T0),
+        )
+        .unwrap();
     assert_eq!(errors, vec![ErrorCode::None]);
     assert_eq!(committed(&broker, "simple", "t", 0), None);
     assert_eq!(committed(&broker, "simple", "t", 1), Some(7));
-    assert_eq!(rt.block_on(broker.groups.delete_offsets(&broker.log, "missing", vec![], T0)), Err(ErrorCode::GroupIdNotFound));
+    assert_eq!(
+        rt.block_on(
+            broker
+                .groups
+                .delete_offsets(&broker.log, "missing", vec![], T0)
+        ),
+        Err(ErrorCode::GroupIdNotFound)
+    );
 }
 
 #[test]
@@ -368,13 +594,28 @@ fn offsets_of_a_subscribed_topic_are_not_deleted_while_the_group_is_active() {
     let offsets = vec![("t".into(), 0, offset(1)), ("u".into(), 0, offset(2))];
     rt.block_on(broker.groups.commit_offsets(
         &broker.log,
-        Committer { group_id: "g", generation: 1, member_id: &joined.member_id, instance_id: None },
+        Committer {
+            group_id: "g",
+            generation: 1,
+            member_id: &joined.member_id,
+            instance_id: None,
+        },
         offsets,
         T0,
     ))
     .unwrap();
-    let errors = rt.block_on(broker.groups.delete_offsets(&broker.log, "g", vec![("t".into(), 0), ("u".into(), 0)], T0)).unwrap();
-    assert_eq!(errors, vec![ErrorCode::GroupSubscribedToTopic, ErrorCode::None]);
+    let errors = rt
+        .block_on(broker.groups.delete_offsets(
+            &broker.log,
+            "g",
+            vec![("t".into(), 0), ("u".into(), 0)],
+            T0,
+        ))
+        .unwrap();
+    assert_eq!(
+        errors,
+        vec![ErrorCode::GroupSubscribedToTopic, ErrorCode::None]
+    );
     assert_eq!(committed(&broker, "g", "t", 0), Some(1));
     assert_eq!(committed(&broker, "g", "u", 0), None);
 }
@@ -385,7 +626,12 @@ fn offsets_of_empty_groups_expire_after_retention() {
     let rt = runtime();
     rt.block_on(broker.groups.commit_offsets(
         &broker.log,
-        Committer { group_id: "old", generation: -1, member_id: "", instance_id: None },
+        Committer {
+            group_id: "old",
+            generation: -1,
+            member_id: "",
+            instance_id: None,
+        },
         vec![("t".into(), 0, offset(1))],
         T0,
     ))
@@ -407,21 +653,41 @@ fn commits_and_groups_survive_a_restart() {
         let broker = Broker::open(config.clone()).unwrap();
         rt.block_on(broker.groups.commit_offsets(
             &broker.log,
-            Committer { group_id: "simple", generation: -1, member_id: "", instance_id: None },
+            Committer {
+                group_id: "simple",
+                generation: -1,
+                member_id: "",
+                instance_id: None,
+            },
             vec![("t".into(), 0, offset(42)), ("t".into(), 1, offset(43))],
             T0,
         ))
         .unwrap();
         rt.block_on(broker.groups.commit_offsets(
             &broker.log,
-            Committer { group_id: "gone", generation: -1, member_id: "", instance_id: None },
+            Committer {
+                group_id: "gone",
+                generation: -1,
+                member_id: "",
+                instance_id: None,
+            },
             vec![("t".into(), 0, offset(1))],
             T0,
         ))
         .unwrap();
-        let errors = rt.block_on(broker.groups.delete_offsets(&broker.log, "simple", vec![("t".into(), 1)], T0)).unwrap();
+        let errors = rt
+            .block_on(broker.groups.delete_offsets(
+                &broker.log,
+                "simple",
+                vec![("t".into(), 1)],
+                T0,
+            ))
+            .unwrap();
         assert_eq!(errors, vec![ErrorCode::None]);
-        assert_eq!(rt.block_on(broker.groups.delete_group(&broker.log, "gone", T0)), ErrorCode::None);
+        assert_eq!(
+            rt.block_on(broker.groups.delete_group(&broker.log, "gone", T0)),
+            ErrorCode::None
+        );
         let (id, _) = stable_single(&broker, "active");
         member = id;
         broker.close().unwrap();
@@ -429,23 +695,42 @@ fn commits_and_groups_survive_a_restart() {
     let broker = Broker::open(config).unwrap();
     assert_eq!(committed(&broker, "simple", "t", 0), Some(42));
     let fetched = broker.groups.fetch_offsets("simple", None);
-    assert_eq!(fetched[0].1[0].1.as_ref().unwrap().metadata.as_deref(), Some("m42"));
+    assert_eq!(
+        fetched[0].1[0].1.as_ref().unwrap().metadata.as_deref(),
+        Some("m42")
+    );
     assert_eq!(fetched[0].1[0].1.as_ref().unwrap().leader_epoch, 3);
-    assert_eq!(committed(&broker, "simple", "t", 1), None, "the tombstone was replayed");
+    assert_eq!(
+        committed(&broker, "simple", "t", 1),
+        None,
+        "the tombstone was replayed"
+    );
     assert_eq!(state(&broker, "gone"), GroupState::Dead);
     let active = broker.groups.describe("active");
     assert_eq!(active.state, GroupState::Stable);
     assert_eq!(active.members[0].member_id, member);
     assert_eq!(active.members[0].assignment, Bytes::from_static(b"a"));
-    assert_eq!(broker.groups.heartbeat("active", 1, &member, None, crate::log::now_ms()), ErrorCode::None);
+    assert_eq!(
+        broker
+            .groups
+            .heartbeat("active", 1, &member, None, crate::log::now_ms()),
+        ErrorCode::None
+    );
 }
 
 #[test]
 fn record_layouts_round_trip() {
-    let key = store::Key::Offset { group: "g".into(), topic: "t".into(), partition: 7 };
+    let key = store::Key::Offset {
+        group: "g".into(),
+        topic: "t".into(),
+        partition: 7,
+    };
     assert_eq!(store::decode_key(store::encode_key(&key)).unwrap(), key);
     let value = offset(9);
-    assert_eq!(store::decode_offset(store::encode_offset(&value)).unwrap(), value);
+    assert_eq!(
+        store::decode_offset(store::encode_offset(&value)).unwrap(),
+        value
+    );
     assert!(store::decode_offset(Bytes::from_static(&[0, 1, 0])).is_err());
     assert_eq!(store::java_hash("group"), 98_629_247);
     assert_eq!(store::partition_for("any", 1), 0);
@@ -462,22 +747,35 @@ fn members_that_never_sync_are_dropped_after_the_rebalance_timeout() {
     let mut sb = sync(&broker, "g", 2, &b, vec![], T0);
     assert!(sb.try_now().is_none());
     for t in [8_000, 16_000, 24_000] {
-        assert_eq!(broker.groups.heartbeat("g", 2, &a, None, T0 + t), ErrorCode::None);
+        assert_eq!(
+            broker.groups.heartbeat("g", 2, &a, None, T0 + t),
+            ErrorCode::None
+        );
         broker.groups.tick(&broker.log, T0 + t);
     }
     broker.groups.tick(&broker.log, T0 + 29_999);
     assert_eq!(state(&broker, "g"), GroupState::CompletingRebalance);
     broker.groups.tick(&broker.log, T0 + 30_000);
     assert_eq!(sb.try_now().unwrap().error, ErrorCode::RebalanceInProgress);
-    assert_eq!(broker.groups.heartbeat("g", 2, &a, None, T0 + 30_000), ErrorCode::UnknownMemberId);
+    assert_eq!(
+        broker.groups.heartbeat("g", 2, &a, None, T0 + 30_000),
+        ErrorCode::UnknownMemberId
+    );
     let rb = ready(broker.groups.join(&broker.log, req("g", &b), T0 + 30_001));
-    assert_eq!((rb.generation, rb.leader.as_str(), rb.members.len()), (3, b.as_str(), 1));
+    assert_eq!(
+        (rb.generation, rb.leader.as_str(), rb.members.len()),
+        (3, b.as_str(), 1)
+    );
 }
 
 #[test]
 fn batch_leave_by_instance_id_and_by_pending_member_id() {
     let broker = Broker::for_tests();
-    let joined = ready(broker.groups.join(&broker.log, static_req("g", "", "i-1"), T0));
+    let joined = ready(
+        broker
+            .groups
+            .join(&broker.log, static_req("g", "", "i-1"), T0),
+    );
     ready(sync(&broker, "g", 1, &joined.member_id, vec![], T0));
     let pending = ready(broker.groups.join(&broker.log, req("g", ""), T0));
     assert_eq!(pending.error, ErrorCode::MemberIdRequired);
@@ -488,7 +786,15 @@ fn batch_leave_by_instance_id_and_by_pending_member_id() {
         (String::new(), Some("i-unknown".to_string())),
     ];
     let errors = broker.groups.leave(&broker.log, "g", &leaving, T0).unwrap();
-    assert_eq!(errors, vec![ErrorCode::FencedInstanceId, ErrorCode::None, ErrorCode::None, ErrorCode::UnknownMemberId]);
+    assert_eq!(
+        errors,
+        vec![
+            ErrorCode::FencedInstanceId,
+            ErrorCode::None,
+            ErrorCode::None,
+            ErrorCode::UnknownMemberId
+        ]
+    );
     assert_eq!(state(&broker, "g"), GroupState::Empty);
     assert_eq!(broker.groups.describe("g").members.len(), 0);
 }

@@ -6,17 +6,28 @@ use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::api_versions_response::ApiVersion;
 use crate::protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, ResponseBody};
 
-pub const IMPLEMENTED: Implemented = Implemented { api_key: ApiKey::ApiVersions, min: 0, max: 4 };
+pub const IMPLEMENTED: Implemented = Implemented {
+    api_key: ApiKey::ApiVersions,
+    min: 0,
+    max: 4,
+};
 
 fn advertised() -> Vec<ApiVersion> {
     super::IMPLEMENTED
         .iter()
-        .map(|api| ApiVersion { api_key: api.api_key as i16, min_version: api.min, max_version: api.max })
+        .map(|api| ApiVersion {
+            api_key: api.api_key as i16,
+            min_version: api.min,
+            max_version: api.max,
+        })
         .collect()
 }
 
 pub fn handle(_broker: &Broker, _version: i16, _request: &ApiVersionsRequest) -> ResponseBody {
-    ResponseBody::ApiVersions(ApiVersionsResponse { api_keys: advertised(), ..ApiVersionsResponse::default() })
+    ResponseBody::ApiVersions(ApiVersionsResponse {
+        api_keys: advertised(),
+        ..ApiVersionsResponse::default()
+    })
 }
 
 /// The answer to an ApiVersions request of a version newer than ours: encoded

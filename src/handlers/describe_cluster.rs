@@ -4,9 +4,15 @@ use super::Implemented;
 use crate::broker::Broker;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use crate::protocol::messages::{ApiKey, DescribeClusterRequest, DescribeClusterResponse, ResponseBody};
+use crate::protocol::messages::{
+    ApiKey, DescribeClusterRequest, DescribeClusterResponse, ResponseBody,
+};
 
-pub const IMPLEMENTED: Implemented = Implemented { api_key: ApiKey::DescribeCluster, min: 0, max: 1 };
+pub const IMPLEMENTED: Implemented = Implemented {
+    api_key: ApiKey::DescribeCluster,
+    min: 0,
+    max: 1,
+};
 
 /// Endpoint types (v1): 1 = brokers, 2 = controllers.
 const BROKERS: i8 = 1;
@@ -17,7 +23,12 @@ pub fn handle(broker: &Broker, _version: i16, request: DescribeClusterRequest) -
         endpoint_type: request.endpoint_type,
         cluster_id: broker.cluster_id.clone(),
         controller_id: broker.config.node_id,
-        brokers: vec![DescribeClusterBroker { broker_id: broker.config.node_id, host, port: i32::from(port), rack: None }],
+        brokers: vec![DescribeClusterBroker {
+            broker_id: broker.config.node_id,
+            host,
+            port: i32::from(port),
+            rack: None,
+        }],
         ..DescribeClusterResponse::default()
     };
     if request.endpoint_type != BROKERS {

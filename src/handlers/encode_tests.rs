@@ -20,18 +20,33 @@ use std::collections::BTreeMap;
 
 fn batch() -> Bytes {
     let mut builder = BatchBuilder::new(0);
-    builder.push(NewRecord::new(1_700_000_000_000, Some(Bytes::from_static(b"k")), Some(Bytes::from_static(b"v"))));
+    builder.push(NewRecord::new(
+        1_700_000_000_000,
+        Some(Bytes::from_static(b"k")),
+        Some(Bytes::from_static(b"v")),
+    ));
     builder.build().expect("batch")
 }
 
 /// Realistic requests for `key` at `version`, naming topic `t` (id `id`).
-fn requests(key: ApiKey, version: i16, id: crate::protocol::wire::Uuid, n: usize) -> Vec<RequestBody> {
+fn requests(
+    key: ApiKey,
+    version: i16,
+    id: crate::protocol::wire::Uuid,
+    n: usize,
+) -> Vec<RequestBody> {
     let fresh = format!("fresh-{version}-{n}");
     match key {
         ApiKey::Produce => vec![RequestBody::Produce(ProduceRequest {
             acks: -1,
             timeout_ms: 1000,
-            topic_data: vec![TopicProduceData { name: "t".into(), partition_data: vec![PartitionProduceData { index: 0, records: Some(batch()) }] }],
+            topic_data: vec![TopicProduceData {
+                name: "t".into(),
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(batch()),
+                }],
+            }],
             ..ProduceRequest::default()
         })],
         ApiKey::Fetch => vec![RequestBody::Fetch(FetchRequest {
@@ -39,9 +54,22 @@ fn requests(key: ApiKey, version: i16, id: crate::protocol::wire::Uuid, n: usize
             max_bytes: 1 << 20,
             session_epoch: -1,
             topics: vec![FetchTopic {
-                topic: if version < 13 { "t".into() } else { String::new() },
-                topic_id: if version >= 13 { id } else { crate::protocol::wire::Uuid::ZERO },
-                partitions: vec![FetchPartition { partition: 0, fetch_offset: 0, partition_max_bytes: 1 << 20, ..FetchPartition::default() }],
+                topic: if version < 13 {
+                    "t".into()
+                } else {
+                    String::new()
+                },
+                topic_id: if version >= 13 {
+                    id
+                } else {
+                    crate::protocol::wire::Uuid::ZERO
+                },
+                partitions: vec![FetchPartition {
+                    partition: 0,
+                    fetch_offset: 0,
+                    partition_max_bytes: 1 << 20,
+                    ..FetchPartition::default()
+                }],
             }],
             ..FetchRequest::default()
         })],
@@ -52,7 +80,11 @@ fn requests(key: ApiKey, version: i16, id: crate::protocol::wire::Uuid, n: usize
                 RequestBody::ListOffsets(ListOffsetsRequest {
                     topics: vec![ListOffsetsTopic {
                         name: "t".into(),
-                        partitions: vec![ListOffsetsPartition { partition_index: 0, timestamp, ..ListOffsetsPartition::default() }],
+                        partitions: vec![ListOffsetsPartition {
+                            partition_index: 0,
+                            timestamp,
+                            ..ListOffsetsPartition::default()
+                        }],
                     }],
                     ..ListOffsetsRequest::default()
                 })
@@ -61,31 +93,70 @@ fn requests(key: ApiKey, version: i16, id: crate::protocol::wire::Uuid, n: usize
         ApiKey::Metadata => vec![
             RequestBody::Metadata(MetadataRequest {
                 topics: Some(vec![
-                    MetadataRequestTopic { name: Some("t".into()), ..MetadataRequestTopic::default() },
-                    MetadataRequestTopic { name: Some("absent".into()), ..MetadataRequestTopic::default() },
+                    MetadataRequestTopic {
+                        name: Some("t".into()),
+                        ..MetadataRequestTopic::default()
+                    },
+                    MetadataRequestTopic {
+                        name: Some("absent".into()),
+                        ..MetadataRequestTopic::default()
+                    },
                 ]),
                 ..MetadataRequest::default()
             }),
-            RequestBody::Metadata(MetadataRequest { topics: if version == 0 { Some(Vec::new()) } else { None }, ..MetadataRequest::default() }),
+            RequestBody::Metadata(MetadataRequest {
+                topics: if version == 0 { Some(Vec::new()) } else { None },
+                ..MetadataRequest::default()
+            }),
         ],
         ApiKey::CreateTopics => vec![RequestBody::CreateTopics(CreateTopicsRequest {
             topics: vec![
-                CreatableTopic { name: fresh.clone(), num_partitions: 2, replication_factor: 1, ..CreatableTopic::default() },
-                CreatableTopic { name: "t".into(), num_partitions: 1, replication_factor: 1, ..CreatableTopic::default() },
+                CreatableTopic {
+                    name: fresh.clone(),
+                    num_partitions: 2,
+                    replication_factor: 1,
+                    ..CreatableTopic::default()
+                },
+                CreatableTopic {
+                    name: "t".into(),
+                    num_partitions: 1,
+                    replication_factor: 1,
+                    ..CreatableTopic::default()
+                },
             ],
             ..CreateTopicsRequest::default()
         })],
         ApiKey::CreatePartitions => vec![RequestBody::CreatePartitions(CreatePartitionsRequest {
-            topics: vec![CreatePartitionsTopic { name: fresh.clone(), count: 1, assignments: None }],
+            topics: vec![CreatePartitionsTopic {
+                name: fresh.clone(),
+                count: 1,
+                assignments: None,
+            }],
             ..CreatePartitionsRequest::default()
         })],
         ApiKey::DeleteTopics => vec![RequestBody::DeleteTopics(if version >= 6 {
-            DeleteTopicsRequest { topics: vec![DeleteTopicState { name: Some("absent".into()), ..DeleteTopicState::default() }], ..DeleteTopicsRequest::default() }
+            DeleteTopicsRequest {
+                topics: vec![DeleteTopicState {
+                    name: Some("absent".into()),
+                    ..DeleteTopicState::default()
+                }],
+                ..DeleteTopicsRequest::default()
+            }
         } else {
-            DeleteTopicsRequest { topic_names: vec!["absent".into()], ..DeleteTopicsRequest::default() }
+            DeleteTopicsRequest {
+                topic_names: vec!["absent".into()],
+                ..DeleteTopicsRequest::default()
+            }
         })],
-        ApiKey::DescribeCluster => vec![RequestBody::DescribeCluster(DescribeClusterRequest { endpoint_type: 1, ..DescribeClusterRequest::default() })],
-        ApiKey::InitProducerId => vec![RequestBody::InitProducerId(InitProducerIdRequest { producer_id: -1, producer_epoch: -1, ..InitProducerIdRequest::default() })],
+        ApiKey::DescribeCluster => vec![RequestBody::DescribeCluster(DescribeClusterRequest {
+            endpoint_type: 1,
+            ..DescribeClusterRequest::default()
+        })],
+        ApiKey::InitProducerId => vec![RequestBody::InitProducerId(InitProducerIdRequest {
+            producer_id: -1,
+            producer_epoch: -1,
+            ..InitProducerIdRequest::default()
+        })],
         ApiKey::ApiVersions => vec![RequestBody::ApiVersions(ApiVersionsRequest::default())],
         _ => Vec::new(),
     }
@@ -94,8 +165,14 @@ fn requests(key: ApiKey, version: i16, id: crate::protocol::wire::Uuid, n: usize
 #[test]
 fn every_advertised_version_answers_real_requests_with_encodable_responses() {
     let broker = Broker::for_tests();
-    let topic = broker.log.create_topic("t", 1, BTreeMap::new()).expect("topic");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let topic = broker
+        .log
+        .create_topic("t", 1, BTreeMap::new())
+        .expect("topic");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut checked = 0;
     for &key in ApiKey::ALL {
         let (min, max) = key.spec_versions();
@@ -103,9 +180,20 @@ fn every_advertised_version_answers_real_requests_with_encodable_responses() {
             if !is_implemented(key, version) {
                 continue;
             }
-            for (n, body) in requests(key, version, topic.meta.id, checked).into_iter().enumerate() {
-                let header = RequestHeader { request_api_key: key as i16, request_api_version: version, correlation_id: n as i32, client_id: None };
-                let response = runtime.block_on(handle(&broker, &header, body)).expect("handled").expect("a response");
+            for (n, body) in requests(key, version, topic.meta.id, checked)
+                .into_iter()
+                .enumerate()
+            {
+                let header = RequestHeader {
+                    request_api_key: key as i16,
+                    request_api_version: version,
+                    correlation_id: n as i32,
+                    client_id: None,
+                };
+                let response = runtime
+                    .block_on(handle(&broker, &header, body))
+                    .expect("handled")
+                    .expect("a response");
                 if let Err(e) = response.to_bytes(version) {
                     panic!("{key:?} v{version}: response does not encode: {e}");
                 }

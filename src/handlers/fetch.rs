@@ -14,7 +14,11 @@ use crate::protocol::wire::Uuid;
 use bytes::Bytes;
 use std::time::Duration;
 
-pub const IMPLEMENTED: Implemented = Implemented { api_key: ApiKey::Fetch, min: 4, max: 17 };
+pub const IMPLEMENTED: Implemented = Implemented {
+    api_key: ApiKey::Fetch,
+    min: 4,
+    max: 17,
+};
 
 /// Topics are named up to v12 and identified by id from v13.
 fn topic_names_are_ids(version: i16) -> bool {
@@ -27,7 +31,11 @@ fn requested_targets(broker: &Broker, version: i16, request: &FetchRequest) -> V
     let mut targets = Vec::new();
     for topic in &request.topics {
         let (name, id) = if topic_names_are_ids(version) {
-            let name = broker.log.topic_by_id(topic.topic_id).map(|t| t.meta.name.clone()).unwrap_or_default();
+            let name = broker
+                .log
+                .topic_by_id(topic.topic_id)
+                .map(|t| t.meta.name.clone())
+                .unwrap_or_default();
             (name, topic.topic_id)
         } else {
             (topic.topic.clone(), Uuid::ZERO)
@@ -47,11 +55,19 @@ fn requested_targets(broker: &Broker, version: i16, request: &FetchRequest) -> V
     targets
 }
 
-fn forgotten_partitions(broker: &Broker, version: i16, request: &FetchRequest) -> Vec<(String, i32)> {
+fn forgotten_partitions(
+    broker: &Broker,
+    version: i16,
+    request: &FetchRequest,
+) -> Vec<(String, i32)> {
     let mut forgotten = Vec::new();
     for topic in &request.forgotten_topics_data {
         let name = if topic_names_are_ids(version) {
-            broker.log.topic_by_id(topic.topic_id).map(|t| t.meta.name.clone()).unwrap_or_default()
+            broker
+                .log
+                .topic_by_id(topic.topic_id)
+                .map(|t| t.meta.name.clone())
+                .unwrap_or_default()
         } else {
             topic.topic.clone()
         };
@@ -61,7 +77,13 @@ fn forgotten_partitions(broker: &Broker, version: i16, request: &FetchRequest) -
 }
 
 /// Reads one partition within `limit` bytes.
-fn read_target(broker: &Broker, version: i16, target: &Target, limit: usize, read_committed: bool) -> PartitionData {
+fn read_target(
+    broker: &Broker,
+    version: i16,
+    target: &Target,
+    limit: usize,
+    read_committed: bool,
+) -> PartitionData {
     let mut data = PartitionData {
         partition_index: target.partition,
         high_watermark: -1,
@@ -72,17 +94,28 @@ fn read_target(broker: &Broker, version: i16, target: &Target, limit: usize, rea
         ..PartitionData::default()
     };
     let Some(topic) = broker.log.topic(&target.topic) else {
-        let missing = if topic_names_are_ids(version) { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
+        let missing = if topic_names_are_ids(version) {
+            ErrorCode::UnknownTopicId
+        } else {
+            ErrorCode::UnknownTopicOrPartition
+        };
         data.error_code = missing.code();
         return data;
     };
-    let Some(partition) = usize::try_from(target.partition).ok().and_then(|i| topic.partitions.get(i)) else {
+    let Some(partition) = usize::try_from(target.partition)
+        .ok()
+        .and_then(|i| topic.partitions.get(i))
+    else {
         data.error_code = ErrorCode::UnknownTopicOrPartition.code();
         return data;
     };
     if limit == 0 {
         let (start, high_watermark, _) = partition.offsets();
-        (data.log_start_offset, data.high_watermark, data.last_stable_offset) = (start, high_watermark, high_watermark);
+        (
+            data.log_start_offset,
+            data.high_watermark,
+            data.last_stable_offset,
+        ) = (start, high_watermark, high_watermark);
         return data;
     }
     match partition.read(target.fetch_offset, limit) {
@@ -92,9 +125,16 @@ fn read_target(broker: &Broker, version: i16, target: &Target, limit: usize, rea
             data.log_start_offset = read.log_start_offset;
             data.records = Some(read.records);
         }
-        Err(ReadError::OffsetOutOfRange { log_start_offset, high_watermark }) => {
+        Err(ReadError::OffsetOutOfRange {
+            log_start_offset,
+            high_watermark,
+        }) => {
             data.error_code = ErrorCode::OffsetOutOfRange.code();
-            (data.log_start_offset, data.high_watermark, data.last_stable_offset) = (log_start_offset, high_watermark, high_watermark);
+            (
+                data.log_start_offset,
+                data.high_watermark,
+                data.last_stable_offset,
+            ) = (log_start_offset, high_watermark, high_watermark);
         }
         Err(ReadError::Io(e)) => {
             tracing::error!(topic = %target.topic, partition = target.partition, error = %e, "read failed");
@@ -114,14 +154,22 @@ fn changed(target: &Target, data: &PartitionData) -> bool {
 
 /// One pass over the targets: what to answer, the record bytes it carries,
 /// and whether any partition failed.
-fn read_all(broker: &Broker, version: i16, request: &FetchRequest, targets: &[Target], incremental: bool) -> (Vec<(usize, PartitionData)>, usize, bool) {
+fn read_all(
+    broker: &Broker,
+    version: i16,
+    request: &FetchRequest,
+    targets: &[Target],
+    incremental: bool,
+) -> (Vec<(usize, PartitionData)>, usize, bool) {
     let mut remaining = usize::try_from(request.max_bytes).unwrap_or(0);
     let mut total = 0usize;
     let mut any_error = false;
     let mut answered = Vec::with_capacity(targets.len());
     for (i, target) in targets.iter().enumerate() {
         // The first partition with data may exceed the limits by one batch.
-        let limit = usize::try_from(target.max_bytes).unwrap_or(0).min(remaining);
+        let limit = usize::try_from(target.max_bytes)
+            .unwrap_or(0)
+            .min(remaining);
         let limit = if total == 0 { limit.max(1) } else { limit };
         let data = read_target(broker, version, target, limit, request.isolation_level == 1);
         let bytes = data.records.as_ref().map_or(0, Bytes::len);
@@ -136,34 +184,58 @@ fn read_all(broker: &Broker, version: i16, request: &FetchRequest, targets: &[Ta
 }
 
 /// Groups answered partitions by topic, in the order the targets list them.
-fn into_topics(version: i16, targets: &[Target], answered: Vec<(usize, PartitionData)>) -> Vec<FetchableTopicResponse> {
+fn into_topics(
+    version: i16,
+    targets: &[Target],
+    answered: Vec<(usize, PartitionData)>,
+) -> Vec<FetchableTopicResponse> {
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
     for (i, data) in answered {
         let target = &targets[i];
-        let (name, id) = if topic_names_are_ids(version) { (String::new(), target.topic_id) } else { (target.topic.clone(), Uuid::ZERO) };
+        let (name, id) = if topic_names_are_ids(version) {
+            (String::new(), target.topic_id)
+        } else {
+            (target.topic.clone(), Uuid::ZERO)
+        };
         match topics.last_mut() {
             Some(last) if last.topic == name && last.topic_id == id => last.partitions.push(data),
-            _ => topics.push(FetchableTopicResponse { topic: name, topic_id: id, partitions: vec![data] }),
+            _ => topics.push(FetchableTopicResponse {
+                topic: name,
+                topic_id: id,
+                partitions: vec![data],
+            }),
         }
     }
     topics
 }
 
 fn top_level_error(code: ErrorCode, session_id: i32) -> ResponseBody {
-    ResponseBody::Fetch(FetchResponse { error_code: code.code(), session_id, ..FetchResponse::default() })
+    ResponseBody::Fetch(FetchResponse {
+        error_code: code.code(),
+        session_id,
+        ..FetchResponse::default()
+    })
 }
 
 pub async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> ResponseBody {
     let requested = requested_targets(broker, version, &request);
     let plan = if version >= 7 {
         let forgotten = forgotten_partitions(broker, version, &request);
-        broker.fetch_sessions.plan(request.session_id, request.session_epoch, &requested, &forgotten)
+        broker.fetch_sessions.plan(
+            request.session_id,
+            request.session_epoch,
+            &requested,
+            &forgotten,
+        )
     } else {
         Plan::Full { session_id: 0 }
     };
     let (session_id, targets, incremental) = match plan {
         Plan::Full { session_id } => (session_id, requested, false),
-        Plan::Incremental { session_id, targets } => (session_id, targets, true),
+        Plan::Incremental {
+            session_id,
+            targets,
+        } => (session_id, targets, true),
         Plan::UnknownSession => return top_level_error(ErrorCode::FetchSessionIdNotFound, 0),
         Plan::InvalidEpoch => return top_level_error(ErrorCode::InvalidFetchSessionEpoch, 0),
     };
@@ -174,17 +246,29 @@ pub async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> Res
         let arrived = broker.log.arrivals().notified();
         tokio::pin!(arrived);
         arrived.as_mut().enable();
-        let (answered, total, any_error) = read_all(broker, version, &request, &targets, incremental);
+        let (answered, total, any_error) =
+            read_all(broker, version, &request, &targets, incremental);
         if total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline {
             if session_id != 0 {
                 let sent: Vec<_> = answered
                     .iter()
-                    .map(|(i, d)| (targets[*i].topic.clone(), targets[*i].partition, d.high_watermark, d.log_start_offset))
+                    .map(|(i, d)| {
+                        (
+                            targets[*i].topic.clone(),
+                            targets[*i].partition,
+                            d.high_watermark,
+                            d.log_start_offset,
+                        )
+                    })
                     .collect();
                 broker.fetch_sessions.record_sent(session_id, &sent);
             }
             let responses = into_topics(version, &targets, answered);
-            return ResponseBody::Fetch(FetchResponse { session_id, responses, ..FetchResponse::default() });
+            return ResponseBody::Fetch(FetchResponse {
+                session_id,
+                responses,
+                ..FetchResponse::default()
+            });
         }
         tokio::select! {
             _ = &mut arrived => {}

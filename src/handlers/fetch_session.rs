@@ -51,9 +51,14 @@ pub struct FetchSessions {
 #[derive(Debug, PartialEq)]
 pub enum Plan {
     /// Answer every partition of the request; `session_id` is what to answer with (0: none).
-    Full { session_id: i32 },
+    Full {
+        session_id: i32,
+    },
     /// Answer the changed partitions of this session.
-    Incremental { session_id: i32, targets: Vec<Target> },
+    Incremental {
+        session_id: i32,
+        targets: Vec<Target>,
+    },
     /// Top-level error: FETCH_SESSION_ID_NOT_FOUND or INVALID_FETCH_SESSION_EPOCH.
     UnknownSession,
     InvalidEpoch,
@@ -82,7 +87,13 @@ impl FetchSessions {
 
     /// Decides how to answer, creating, closing or updating sessions.
     /// `requested`: the request's partitions; `forgotten`: (topic, partition) to drop.
-    pub fn plan(&self, session_id: i32, epoch: i32, requested: &[Target], forgotten: &[(String, i32)]) -> Plan {
+    pub fn plan(
+        &self,
+        session_id: i32,
+        epoch: i32,
+        requested: &[Target],
+        forgotten: &[(String, i32)],
+    ) -> Plan {
         let mut cache = self.lock();
         if session_id != 0 && (epoch == FINAL_EPOCH || epoch == INITIAL_EPOCH) {
             cache.sessions.remove(&session_id);
@@ -91,7 +102,11 @@ impl FetchSessions {
             (_, FINAL_EPOCH) => Plan::Full { session_id: 0 },
             (_, INITIAL_EPOCH) => {
                 if cache.sessions.len() >= MAX_SESSIONS {
-                    let oldest = cache.sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(id, _)| *id);
+                    let oldest = cache
+                        .sessions
+                        .iter()
+                        .min_by_key(|(_, s)| s.last_used)
+                        .map(|(id, _)| *id);
                     if let Some(oldest) = oldest {
                         cache.sessions.remove(&oldest);
                     }
@@ -104,22 +119,40 @@ impl FetchSessions {
                     }
                 }
                 cache.last_id = id;
-                let session = Session { next_epoch: 1, targets: requested.to_vec(), last_used: Instant::now() };
+                let session = Session {
+                    next_epoch: 1,
+                    targets: requested.to_vec(),
+                    last_used: Instant::now(),
+                };
                 cache.sessions.insert(id, session);
-                tracing::debug!(session = id, partitions = requested.len(), "fetch session created");
+                tracing::debug!(
+                    session = id,
+                    partitions = requested.len(),
+                    "fetch session created"
+                );
                 Plan::Full { session_id: id }
             }
             (0, _) => Plan::UnknownSession,
             (id, epoch) => {
-                let Some(session) = cache.sessions.get_mut(&id) else { return Plan::UnknownSession };
+                let Some(session) = cache.sessions.get_mut(&id) else {
+                    return Plan::UnknownSession;
+                };
                 if epoch != session.next_epoch {
                     return Plan::InvalidEpoch;
                 }
                 session.next_epoch = next_epoch(epoch);
                 session.last_used = Instant::now();
-                session.targets.retain(|t| !forgotten.iter().any(|(topic, p)| *topic == t.topic && *p == t.partition));
+                session.targets.retain(|t| {
+                    !forgotten
+                        .iter()
+                        .any(|(topic, p)| *topic == t.topic && *p == t.partition)
+                });
                 for wanted in requested {
-                    match session.targets.iter_mut().find(|t| t.topic == wanted.topic && t.partition == wanted.partition) {
+                    match session
+                        .targets
+                        .iter_mut()
+                        .find(|t| t.topic == wanted.topic && t.partition == wanted.partition)
+                    {
                         Some(existing) => {
                             existing.fetch_offset = wanted.fetch_offset;
                             existing.max_bytes = wanted.max_bytes;
@@ -127,7 +160,10 @@ impl FetchSessions {
                         None => session.targets.push(wanted.clone()),
                     }
                 }
-                Plan::Incremental { session_id: id, targets: session.targets.clone() }
+                Plan::Incremental {
+                    session_id: id,
+                    targets: session.targets.clone(),
+                }
             }
         }
     }
@@ -135,9 +171,15 @@ impl FetchSessions {
     /// Records what was sent for the partitions of a session's response.
     pub fn record_sent(&self, session_id: i32, sent: &[(String, i32, i64, i64)]) {
         let mut cache = self.lock();
-        let Some(session) = cache.sessions.get_mut(&session_id) else { return };
+        let Some(session) = cache.sessions.get_mut(&session_id) else {
+            return;
+        };
         for (topic, partition, high_watermark, log_start) in sent {
-            if let Some(t) = session.targets.iter_mut().find(|t| t.topic == *topic && t.partition == *partition) {
+            if let Some(t) = session
+                .targets
+                .iter_mut()
+                .find(|t| t.topic == *topic && t.partition == *partition)
+            {
                 t.sent_high_watermark = *high_watermark;
                 t.sent_log_start = *log_start;
             }
@@ -164,17 +206,41 @@ mod tests {
     #[test]
     fn sessions_are_created_continued_and_closed() {
         let sessions = FetchSessions::default();
-        assert_eq!(sessions.plan(0, FINAL_EPOCH, &[target("a", 0, 0)], &[]), Plan::Full { session_id: 0 });
-        let Plan::Full { session_id } = sessions.plan(0, INITIAL_EPOCH, &[target("a", 0, 0), target("a", 1, 0)], &[]) else {
+        assert_eq!(
+            sessions.plan(0, FINAL_EPOCH, &[target("a", 0, 0)], &[]),
+            Plan::Full { session_id: 0 }
+        );
+        let Plan::Full { session_id } = sessions.plan(
+            0,
+            INITIAL_EPOCH,
+            &[target("a", 0, 0), target("a", 1, 0)],
+            &[],
+        ) else {
             panic!("no session")
         };
         assert_ne!(session_id, 0);
         // Epoch 1 moves partition 0 forward and forgets partition 1.
         let plan = sessions.plan(session_id, 1, &[target("a", 0, 5)], &[("a".into(), 1)]);
-        assert_eq!(plan, Plan::Incremental { session_id, targets: vec![target("a", 0, 5)] });
-        assert_eq!(sessions.plan(session_id, 1, &[], &[]), Plan::InvalidEpoch, "epochs may not repeat");
-        assert!(matches!(sessions.plan(session_id, 2, &[], &[]), Plan::Incremental { .. }));
-        assert_eq!(sessions.plan(session_id, FINAL_EPOCH, &[], &[]), Plan::Full { session_id: 0 });
+        assert_eq!(
+            plan,
+            Plan::Incremental {
+                session_id,
+                targets: vec![target("a", 0, 5)]
+            }
+        );
+        assert_eq!(
+            sessions.plan(session_id, 1, &[], &[]),
+            Plan::InvalidEpoch,
+            "epochs may not repeat"
+        );
+        assert!(matches!(
+            sessions.plan(session_id, 2, &[], &[]),
+            Plan::Incremental { .. }
+        ));
+        assert_eq!(
+            sessions.plan(session_id, FINAL_EPOCH, &[], &[]),
+            Plan::Full { session_id: 0 }
+        );
         assert_eq!(sessions.plan(session_id, 3, &[], &[]), Plan::UnknownSession);
         assert!(sessions.is_empty());
     }

@@ -14,19 +14,52 @@ use crate::protocol::messages::join_group_response::JoinGroupResponseMember;
 use crate::protocol::messages::leave_group_response::MemberResponse;
 use crate::protocol::messages::list_groups_response::ListedGroup;
 use crate::protocol::messages::{
-    ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, ResponseBody, SyncGroupRequest, SyncGroupResponse,
+    ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
+    DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
+    HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
+    ListGroupsRequest, ListGroupsResponse, ResponseBody, SyncGroupRequest, SyncGroupResponse,
 };
 
-pub const FIND_COORDINATOR: Implemented = Implemented { api_key: ApiKey::FindCoordinator, min: 0, max: 5 };
-pub const JOIN_GROUP: Implemented = Implemented { api_key: ApiKey::JoinGroup, min: 0, max: 9 };
-pub const HEARTBEAT: Implemented = Implemented { api_key: ApiKey::Heartbeat, min: 0, max: 4 };
-pub const LEAVE_GROUP: Implemented = Implemented { api_key: ApiKey::LeaveGroup, min: 0, max: 5 };
-pub const SYNC_GROUP: Implemented = Implemented { api_key: ApiKey::SyncGroup, min: 0, max: 5 };
-pub const DESCRIBE_GROUPS: Implemented = Implemented { api_key: ApiKey::DescribeGroups, min: 0, max: 5 };
-pub const LIST_GROUPS: Implemented = Implemented { api_key: ApiKey::ListGroups, min: 0, max: 5 };
-pub const DELETE_GROUPS: Implemented = Implemented { api_key: ApiKey::DeleteGroups, min: 0, max: 2 };
+pub const FIND_COORDINATOR: Implemented = Implemented {
+    api_key: ApiKey::FindCoordinator,
+    min: 0,
+    max: 5,
+};
+pub const JOIN_GROUP: Implemented = Implemented {
+    api_key: ApiKey::JoinGroup,
+    min: 0,
+    max: 9,
+};
+pub const HEARTBEAT: Implemented = Implemented {
+    api_key: ApiKey::Heartbeat,
+    min: 0,
+    max: 4,
+};
+pub const LEAVE_GROUP: Implemented = Implemented {
+    api_key: ApiKey::LeaveGroup,
+    min: 0,
+    max: 5,
+};
+pub const SYNC_GROUP: Implemented = Implemented {
+    api_key: ApiKey::SyncGroup,
+    min: 0,
+    max: 5,
+};
+pub const DESCRIBE_GROUPS: Implemented = Implemented {
+    api_key: ApiKey::DescribeGroups,
+    min: 0,
+    max: 5,
+};
+pub const LIST_GROUPS: Implemented = Implemented {
+    api_key: ApiKey::ListGroups,
+    min: 0,
+    max: 5,
+};
+pub const DELETE_GROUPS: Implemented = Implemented {
+    api_key: ApiKey::DeleteGroups,
+    min: 0,
+    max: 2,
+};
 
 /// Client host as DescribeGroups reports it; handlers do not see the peer address.
 const CLIENT_HOST: &str = "";
@@ -36,15 +69,25 @@ const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 /// This broker coordinates every group (and, as FindCoordinator answers,
 /// every transactional id): key types 0 and 1.
-pub fn find_coordinator(broker: &Broker, version: i16, request: FindCoordinatorRequest) -> ResponseBody {
+pub fn find_coordinator(
+    broker: &Broker,
+    version: i16,
+    request: FindCoordinatorRequest,
+) -> ResponseBody {
     let (host, port) = broker.config.advertised_endpoint();
     let node = broker.config.node_id;
     let answer = |key_type: i8| -> Result<(), (ErrorCode, String)> {
         match key_type {
-            0 => store::ensure_topic(&broker.log, broker.config.group.offsets_topic_num_partitions)
-                .map_err(|e| (ErrorCode::CoordinatorNotAvailable, e.to_string())),
+            0 => store::ensure_topic(
+                &broker.log,
+                broker.config.group.offsets_topic_num_partitions,
+            )
+            .map_err(|e| (ErrorCode::CoordinatorNotAvailable, e.to_string())),
             1 => Ok(()),
-            other => Err((ErrorCode::InvalidRequest, format!("unknown key type {other}"))),
+            other => Err((
+                ErrorCode::InvalidRequest,
+                format!("unknown key type {other}"),
+            )),
         }
     };
     if version >= 4 {
@@ -52,13 +95,28 @@ pub fn find_coordinator(broker: &Broker, version: i16, request: FindCoordinatorR
             .coordinator_keys
             .into_iter()
             .map(|key| match answer(request.key_type) {
-                Ok(()) => Coordinator { key, node_id: node, host: host.clone(), port: i32::from(port), error_code: 0, error_message: None },
-                Err((code, message)) => {
-                    Coordinator { key, node_id: -1, host: String::new(), port: -1, error_code: code.code(), error_message: Some(message) }
-                }
+                Ok(()) => Coordinator {
+                    key,
+                    node_id: node,
+                    host: host.clone(),
+                    port: i32::from(port),
+                    error_code: 0,
+                    error_message: None,
+                },
+                Err((code, message)) => Coordinator {
+                    key,
+                    node_id: -1,
+                    host: String::new(),
+                    port: -1,
+                    error_code: code.code(),
+                    error_message: Some(message),
+                },
             })
             .collect();
-        return ResponseBody::FindCoordinator(FindCoordinatorResponse { coordinators, ..FindCoordinatorResponse::default() });
+        return ResponseBody::FindCoordinator(FindCoordinatorResponse {
+            coordinators,
+            ..FindCoordinatorResponse::default()
+        });
     }
     let key_type = if version >= 1 { request.key_type } else { 0 };
     ResponseBody::FindCoordinator(match answer(key_type) {
@@ -82,7 +140,11 @@ pub fn find_coordinator(broker: &Broker, version: i16, request: FindCoordinatorR
 }
 
 fn join_response(version: i16, result: JoinResult) -> ResponseBody {
-    let protocol_name = if version < 7 { Some(result.protocol_name.unwrap_or_default()) } else { result.protocol_name };
+    let protocol_name = if version < 7 {
+        Some(result.protocol_name.unwrap_or_default())
+    } else {
+        result.protocol_name
+    };
     ResponseBody::JoinGroup(JoinGroupResponse {
         throttle_time_ms: 0,
         error_code: result.error.code(),
@@ -97,32 +159,54 @@ fn join_response(version: i16, result: JoinResult) -> ResponseBody {
             .into_iter()
             .map(|m| JoinGroupResponseMember {
                 member_id: m.member_id,
-                group_instance_id: if version >= 5 { m.group_instance_id } else { None },
+                group_instance_id: if version >= 5 {
+                    m.group_instance_id
+                } else {
+                    None
+                },
                 metadata: m.metadata,
             })
             .collect(),
     })
 }
 
-pub async fn join_group(broker: &Broker, version: i16, client_id: Option<&str>, request: JoinGroupRequest) -> ResponseBody {
+pub async fn join_group(
+    broker: &Broker,
+    version: i16,
+    client_id: Option<&str>,
+    request: JoinGroupRequest,
+) -> ResponseBody {
     let member_id = request.member_id.clone();
     // v0 has no rebalance timeout: Kafka uses the session timeout.
-    let rebalance_timeout_ms =
-        if version == 0 || request.rebalance_timeout_ms < 0 { request.session_timeout_ms } else { request.rebalance_timeout_ms };
+    let rebalance_timeout_ms = if version == 0 || request.rebalance_timeout_ms < 0 {
+        request.session_timeout_ms
+    } else {
+        request.rebalance_timeout_ms
+    };
     let join = JoinRequest {
         group_id: request.group_id,
         member_id: request.member_id,
-        group_instance_id: if version >= 5 { request.group_instance_id } else { None },
+        group_instance_id: if version >= 5 {
+            request.group_instance_id
+        } else {
+            None
+        },
         client_id: client_id.unwrap_or_default().to_string(),
         client_host: CLIENT_HOST.to_string(),
         session_timeout_ms: request.session_timeout_ms,
         rebalance_timeout_ms,
         protocol_type: request.protocol_type,
-        protocols: request.protocols.into_iter().map(|p| (p.name, p.metadata)).collect(),
+        protocols: request
+            .protocols
+            .into_iter()
+            .map(|p| (p.name, p.metadata))
+            .collect(),
         require_known_member_id: version >= 4,
     };
     let pending = broker.groups.join(&broker.log, join, now_ms());
-    let result = pending.result(|| JoinResult::failed(ErrorCode::RebalanceInProgress, member_id)).await;
+    let result = pending
+        .result(|| JoinResult::failed(ErrorCode::RebalanceInProgress, member_id))
+        .await;
     join_response(version, result)
 }
 
@@ -142,46 +226,102 @@ pub async fn sync_group(broker: &Broker, version: i16, request: SyncGroupRequest
         group_id: request.group_id,
         generation: request.generation_id,
         member_id: request.member_id,
-        group_instance_id: if version >= 3 { request.group_instance_id } else { None },
-        protocol_type: if version >= 5 { request.protocol_type } else { None },
-        protocol_name: if version >= 5 { request.protocol_name } else { None },
-        assignments: request.assignments.into_iter().map(|a| (a.member_id, a.assignment)).collect(),
+        group_instance_id: if version >= 3 {
+            request.group_instance_id
+        } else {
+            None
+        },
+        protocol_type: if version >= 5 {
+            request.protocol_type
+        } else {
+            None
+        },
+        protocol_name: if version >= 5 {
+            request.protocol_name
+        } else {
+            None
+        },
+        assignments: request
+            .assignments
+            .into_iter()
+            .map(|a| (a.member_id, a.assignment))
+            .collect(),
     };
     let pending = broker.groups.sync(&broker.log, sync, now_ms());
-    let result = pending.result(|| SyncResult::failed(ErrorCode::RebalanceInProgress)).await;
+    let result = pending
+        .result(|| SyncResult::failed(ErrorCode::RebalanceInProgress))
+        .await;
     sync_response(version, result)
 }
 
 pub fn heartbeat(broker: &Broker, version: i16, request: HeartbeatRequest) -> ResponseBody {
-    let instance = if version >= 3 { request.group_instance_id.as_deref() } else { None };
-    let error = broker.groups.heartbeat(&request.group_id, request.generation_id, &request.member_id, instance, now_ms());
-    ResponseBody::Heartbeat(HeartbeatResponse { throttle_time_ms: 0, error_code: error.code() })
+    let instance = if version >= 3 {
+        request.group_instance_id.as_deref()
+    } else {
+        None
+    };
+    let error = broker.groups.heartbeat(
+        &request.group_id,
+        request.generation_id,
+        &request.member_id,
+        instance,
+        now_ms(),
+    );
+    ResponseBody::Heartbeat(HeartbeatResponse {
+        throttle_time_ms: 0,
+        error_code: error.code(),
+    })
 }
 
 pub fn leave_group(broker: &Broker, version: i16, request: LeaveGroupRequest) -> ResponseBody {
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
-        request.members.iter().map(|m| (m.member_id.clone(), m.group_instance_id.clone())).collect()
+        request
+            .members
+            .iter()
+            .map(|m| (m.member_id.clone(), m.group_instance_id.clone()))
+            .collect()
     } else {
         vec![(request.member_id.clone(), None)]
     };
-    let response = match broker.groups.leave(&broker.log, &request.group_id, &leaving, now_ms()) {
-        Err(code) => LeaveGroupResponse { error_code: code.code(), ..LeaveGroupResponse::default() },
+    let response = match broker
+        .groups
+        .leave(&broker.log, &request.group_id, &leaving, now_ms())
+    {
+        Err(code) => LeaveGroupResponse {
+            error_code: code.code(),
+            ..LeaveGroupResponse::default()
+        },
         Ok(errors) if version >= 3 => LeaveGroupResponse {
             error_code: 0,
             members: leaving
                 .into_iter()
                 .zip(errors)
-                .map(|((member_id, group_instance_id), code)| MemberResponse { member_id, group_instance_id, error_code: code.code() })
+                .map(|((member_id, group_instance_id), code)| MemberResponse {
+                    member_id,
+                    group_instance_id,
+                    error_code: code.code(),
+                })
                 .collect(),
             ..LeaveGroupResponse::default()
         },
-        Ok(errors) => LeaveGroupResponse { error_code: errors.first().map_or(0, |c| c.code()), ..LeaveGroupResponse::default() },
+        Ok(errors) => LeaveGroupResponse {
+            error_code: errors.first().map_or(0, |c| c.code()),
+            ..LeaveGroupResponse::default()
+        },
     };
     ResponseBody::LeaveGroup(response)
 }
 
-pub fn describe_groups(broker: &Broker, version: i16, request: DescribeGroupsRequest) -> ResponseBody {
-    let operations = if version >= 3 && request.include_authorized_operations { GROUP_OPERATIONS } else { i32::MIN };
+pub fn describe_groups(
+    broker: &Broker,
+    version: i16,
+    request: DescribeGroupsRequest,
+) -> ResponseBody {
+    let operations = if version >= 3 && request.include_authorized_operations {
+        GROUP_OPERATIONS
+    } else {
+        i32::MIN
+    };
     let groups = request
         .groups
         .iter()
@@ -198,7 +338,11 @@ pub fn describe_groups(broker: &Broker, version: i16, request: DescribeGroupsReq
                     .into_iter()
                     .map(|m| DescribedGroupMember {
                         member_id: m.member_id,
-                        group_instance_id: if version >= 4 { m.group_instance_id } else { None },
+                        group_instance_id: if version >= 4 {
+                            m.group_instance_id
+                        } else {
+                            None
+                        },
                         client_id: m.client_id,
                         client_host: m.client_host,
                         member_metadata: m.metadata,
@@ -209,12 +353,31 @@ pub fn describe_groups(broker: &Broker, version: i16, request: DescribeGroupsReq
             }
         })
         .collect();
-    ResponseBody::DescribeGroups(DescribeGroupsResponse { throttle_time_ms: 0, groups })
+    ResponseBody::DescribeGroups(DescribeGroupsResponse {
+        throttle_time_ms: 0,
+        groups,
+    })
 }
 
 pub fn list_groups(broker: &Broker, version: i16, request: ListGroupsRequest) -> ResponseBody {
-    let states: Vec<String> = if version >= 4 { request.states_filter.iter().map(|s| s.to_lowercase()).collect() } else { Vec::new() };
-    let types: Vec<String> = if version >= 5 { request.types_filter.iter().map(|s| s.to_lowercase()).collect() } else { Vec::new() };
+    let states: Vec<String> = if version >= 4 {
+        request
+            .states_filter
+            .iter()
+            .map(|s| s.to_lowercase())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let types: Vec<String> = if version >= 5 {
+        request
+            .types_filter
+            .iter()
+            .map(|s| s.to_lowercase())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let groups = broker
         .groups
         .list()
@@ -225,20 +388,45 @@ pub fn list_groups(broker: &Broker, version: i16, request: ListGroupsRequest) ->
         .map(|(group_id, protocol_type, state)| ListedGroup {
             group_id,
             protocol_type,
-            group_state: if version >= 4 { state.name().to_string() } else { String::new() },
-            group_type: if version >= 5 { "classic".to_string() } else { String::new() },
+            group_state: if version >= 4 {
+                state.name().to_string()
+            } else {
+                String::new()
+            },
+            group_type: if version >= 5 {
+                "classic".to_string()
+            } else {
+                String::new()
+            },
         })
         .collect();
-    ResponseBody::ListGroups(ListGroupsResponse { throttle_time_ms: 0, error_code: 0, groups })
+    ResponseBody::ListGroups(ListGroupsResponse {
+        throttle_time_ms: 0,
+        error_code: 0,
+        groups,
+    })
 }
 
-pub async fn delete_groups(broker: &Broker, _version: i16, request: DeleteGroupsRequest) -> ResponseBody {
+pub async fn delete_groups(
+    broker: &Broker,
+    _version: i16,
+    request: DeleteGroupsRequest,
+) -> ResponseBody {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group_id in request.groups_names {
-        let error = broker.groups.delete_group(&broker.log, &group_id, now_ms()).await;
-        results.push(DeletableGroupResult { group_id, error_code: error.code() });
+        let error = broker
+            .groups
+            .delete_group(&broker.log, &group_id, now_ms())
+            .await;
+        results.push(DeletableGroupResult {
+            group_id,
+            error_code: error.code(),
+        });
     }
-    ResponseBody::DeleteGroups(DeleteGroupsResponse { throttle_time_ms: 0, results })
+    ResponseBody::DeleteGroups(DeleteGroupsResponse {
+        throttle_time_ms: 0,
+        results,
+    })
 }
 
 #[cfg(test)]
@@ -248,9 +436,15 @@ mod tests {
     use crate::protocol::frame::encode_response;
     use crate::protocol::messages::join_group_request::JoinGroupRequestProtocol;
     use crate::protocol::messages::leave_group_request::MemberIdentity;
-    use crate::protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
-    use crate::protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
-    use crate::protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics};
+    use crate::protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use crate::protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    use crate::protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    };
     use crate::protocol::messages::sync_group_request::SyncGroupRequestAssignment;
     use crate::protocol::messages::*;
     use bytes::Bytes;
@@ -270,8 +464,13 @@ mod tests {
                 correlation_id: 1,
                 client_id: Some("cli".into()),
             };
-            let response = self.rt.block_on(handle(self.broker, &header, body)).unwrap().unwrap();
-            encode_response(api, version, 1, &response).unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
+            let response = self
+                .rt
+                .block_on(handle(self.broker, &header, body))
+                .unwrap()
+                .unwrap();
+            encode_response(api, version, 1, &response)
+                .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
             response
         }
     }
@@ -283,7 +482,10 @@ mod tests {
             rebalance_timeout_ms: 10_000,
             member_id: member.into(),
             protocol_type: "consumer".into(),
-            protocols: vec![JoinGroupRequestProtocol { name: "range".into(), metadata: Bytes::from_static(b"sub") }],
+            protocols: vec![JoinGroupRequestProtocol {
+                name: "range".into(),
+                metadata: Bytes::from_static(b"sub"),
+            }],
             ..JoinGroupRequest::default()
         }
     }
@@ -292,25 +494,53 @@ mod tests {
     fn a_consumer_group_lives_through_every_version() {
         let broker = Broker::for_tests();
         broker.log.create_topic("t", 2, Default::default()).unwrap();
-        let client = Client { broker: &broker, rt: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap() };
+        let client = Client {
+            broker: &broker,
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        };
         for version in 0..=5 {
-            let request = FindCoordinatorRequest { key: "g".into(), key_type: 0, coordinator_keys: vec!["g".into(), "h".into()] };
-            let ResponseBody::FindCoordinator(found) = client.call(version, RequestBody::FindCoordinator(request)) else { panic!() };
+            let request = FindCoordinatorRequest {
+                key: "g".into(),
+                key_type: 0,
+                coordinator_keys: vec!["g".into(), "h".into()],
+            };
+            let ResponseBody::FindCoordinator(found) =
+                client.call(version, RequestBody::FindCoordinator(request))
+            else {
+                panic!()
+            };
             if version >= 4 {
                 assert_eq!(found.coordinators.len(), 2);
                 assert_eq!(found.coordinators[0].node_id, broker.config.node_id);
             } else {
-                assert_eq!((found.error_code, found.node_id), (0, broker.config.node_id));
+                assert_eq!(
+                    (found.error_code, found.node_id),
+                    (0, broker.config.node_id)
+                );
             }
         }
-        assert!(broker.log.topic(crate::group::store::OFFSETS_TOPIC).is_some());
+        assert!(broker
+            .log
+            .topic(crate::group::store::OFFSETS_TOPIC)
+            .is_some());
         for version in 0..=9i16 {
             let group = format!("g{version}");
-            let ResponseBody::JoinGroup(mut joined) = client.call(version, RequestBody::JoinGroup(join(&group, ""))) else { panic!() };
+            let ResponseBody::JoinGroup(mut joined) =
+                client.call(version, RequestBody::JoinGroup(join(&group, "")))
+            else {
+                panic!()
+            };
             if version >= 4 {
                 assert_eq!(joined.error_code, 79);
                 let rejoin = join(&group, &joined.member_id);
-                let ResponseBody::JoinGroup(again) = client.call(version, RequestBody::JoinGroup(rejoin)) else { panic!() };
+                let ResponseBody::JoinGroup(again) =
+                    client.call(version, RequestBody::JoinGroup(rejoin))
+                else {
+                    panic!()
+                };
                 joined = again;
             }
             assert_eq!(joined.error_code, 0, "JoinGroup v{version}");
@@ -321,18 +551,42 @@ mod tests {
                 group_id: group.clone(),
                 generation_id: 1,
                 member_id: member.clone(),
-                assignments: vec![SyncGroupRequestAssignment { member_id: member.clone(), assignment: Bytes::from_static(b"asg") }],
+                assignments: vec![SyncGroupRequestAssignment {
+                    member_id: member.clone(),
+                    assignment: Bytes::from_static(b"asg"),
+                }],
                 protocol_type: (sync_version >= 5).then(|| "consumer".into()),
                 protocol_name: (sync_version >= 5).then(|| "range".into()),
                 ..SyncGroupRequest::default()
             };
-            let ResponseBody::SyncGroup(synced) = client.call(sync_version, RequestBody::SyncGroup(sync)) else { panic!() };
-            assert_eq!((synced.error_code, synced.assignment.as_ref()), (0, &b"asg"[..]));
-            let beat = HeartbeatRequest { group_id: group.clone(), generation_id: 1, member_id: member.clone(), group_instance_id: None };
-            let ResponseBody::Heartbeat(beat) = client.call(version.min(4), RequestBody::Heartbeat(beat)) else { panic!() };
+            let ResponseBody::SyncGroup(synced) =
+                client.call(sync_version, RequestBody::SyncGroup(sync))
+            else {
+                panic!()
+            };
+            assert_eq!(
+                (synced.error_code, synced.assignment.as_ref()),
+                (0, &b"asg"[..])
+            );
+            let beat = HeartbeatRequest {
+                group_id: group.clone(),
+                generation_id: 1,
+                member_id: member.clone(),
+                group_instance_id: None,
+            };
+            let ResponseBody::Heartbeat(beat) =
+                client.call(version.min(4), RequestBody::Heartbeat(beat))
+            else {
+                panic!()
+            };
             assert_eq!(beat.error_code, 0);
-            let describe = DescribeGroupsRequest { groups: vec![group.clone()], include_authorized_operations: version >= 3 };
-            let ResponseBody::DescribeGroups(described) = client.call(version.min(5), RequestBody::DescribeGroups(describe)) else {
+            let describe = DescribeGroupsRequest {
+                groups: vec![group.clone()],
+                include_authorized_operations: version >= 3,
+            };
+            let ResponseBody::DescribeGroups(described) =
+                client.call(version.min(5), RequestBody::DescribeGroups(describe))
+            else {
                 panic!()
             };
             assert_eq!(described.groups[0].group_state, "Stable");
@@ -356,15 +610,26 @@ mod tests {
                 }],
                 ..OffsetCommitRequest::default()
             };
-            let ResponseBody::OffsetCommit(committed) = client.call(commit_version, RequestBody::OffsetCommit(commit)) else { panic!() };
-            let codes: Vec<i16> = committed.topics[0].partitions.iter().map(|p| p.error_code).collect();
+            let ResponseBody::OffsetCommit(committed) =
+                client.call(commit_version, RequestBody::OffsetCommit(commit))
+            else {
+                panic!()
+            };
+            let codes: Vec<i16> = committed.topics[0]
+                .partitions
+                .iter()
+                .map(|p| p.error_code)
+                .collect();
             assert_eq!(codes, vec![0, 3]);
             let fetch_version = version.clamp(1, 9);
             let fetch = if fetch_version >= 8 {
                 OffsetFetchRequest {
                     groups: vec![OffsetFetchRequestGroup {
                         group_id: group.clone(),
-                        topics: Some(vec![OffsetFetchRequestTopics { name: "t".into(), partition_indexes: vec![0, 1] }]),
+                        topics: Some(vec![OffsetFetchRequestTopics {
+                            name: "t".into(),
+                            partition_indexes: vec![0, 1],
+                        }]),
                         ..Default::default()
                     }],
                     ..OffsetFetchRequest::default()
@@ -372,28 +637,54 @@ mod tests {
             } else {
                 OffsetFetchRequest {
                     group_id: group.clone(),
-                    topics: Some(vec![OffsetFetchRequestTopic { name: "t".into(), partition_indexes: vec![0, 1] }]),
+                    topics: Some(vec![OffsetFetchRequestTopic {
+                        name: "t".into(),
+                        partition_indexes: vec![0, 1],
+                    }]),
                     ..OffsetFetchRequest::default()
                 }
             };
-            let ResponseBody::OffsetFetch(fetched) = client.call(fetch_version, RequestBody::OffsetFetch(fetch)) else { panic!() };
+            let ResponseBody::OffsetFetch(fetched) =
+                client.call(fetch_version, RequestBody::OffsetFetch(fetch))
+            else {
+                panic!()
+            };
             let offsets: Vec<i64> = if fetch_version >= 8 {
-                fetched.groups[0].topics[0].partitions.iter().map(|p| p.committed_offset).collect()
+                fetched.groups[0].topics[0]
+                    .partitions
+                    .iter()
+                    .map(|p| p.committed_offset)
+                    .collect()
             } else {
-                fetched.topics[0].partitions.iter().map(|p| p.committed_offset).collect()
+                fetched.topics[0]
+                    .partitions
+                    .iter()
+                    .map(|p| p.committed_offset)
+                    .collect()
             };
             assert_eq!(offsets, vec![17, -1], "OffsetFetch v{fetch_version}");
             let leave_version = version.min(5);
             let leave = if leave_version >= 3 {
                 LeaveGroupRequest {
                     group_id: group.clone(),
-                    members: vec![MemberIdentity { member_id: member.clone(), ..Default::default() }],
+                    members: vec![MemberIdentity {
+                        member_id: member.clone(),
+                        ..Default::default()
+                    }],
                     ..LeaveGroupRequest::default()
                 }
             } else {
-                LeaveGroupRequest { group_id: group.clone(), member_id: member.clone(), ..LeaveGroupRequest::default() }
+                LeaveGroupRequest {
+                    group_id: group.clone(),
+                    member_id: member.clone(),
+                    ..LeaveGroupRequest::default()
+                }
             };
-            let ResponseBody::LeaveGroup(left) = client.call(leave_version, RequestBody::LeaveGroup(leave)) else { panic!() };
+            let ResponseBody::LeaveGroup(left) =
+                client.call(leave_version, RequestBody::LeaveGroup(leave))
+            else {
+                panic!()
+            };
             assert_eq!(left.error_code, 0);
             let delete = OffsetDeleteRequest {
                 group_id: group.clone(),
@@ -402,18 +693,45 @@ mod tests {
                     partitions: vec![OffsetDeleteRequestPartition { partition_index: 0 }],
                 }],
             };
-            let ResponseBody::OffsetDelete(deleted) = client.call(0, RequestBody::OffsetDelete(delete)) else { panic!() };
-            assert_eq!((deleted.error_code, deleted.topics[0].partitions[0].error_code), (0, 0));
+            let ResponseBody::OffsetDelete(deleted) =
+                client.call(0, RequestBody::OffsetDelete(delete))
+            else {
+                panic!()
+            };
+            assert_eq!(
+                (
+                    deleted.error_code,
+                    deleted.topics[0].partitions[0].error_code
+                ),
+                (0, 0)
+            );
         }
         for version in 0..=5 {
-            let filter = if version >= 4 { vec!["empty".to_string()] } else { Vec::new() };
-            let request = ListGroupsRequest { states_filter: filter, types_filter: Vec::new() };
-            let ResponseBody::ListGroups(listed) = client.call(version, RequestBody::ListGroups(request)) else { panic!() };
+            let filter = if version >= 4 {
+                vec!["empty".to_string()]
+            } else {
+                Vec::new()
+            };
+            let request = ListGroupsRequest {
+                states_filter: filter,
+                types_filter: Vec::new(),
+            };
+            let ResponseBody::ListGroups(listed) =
+                client.call(version, RequestBody::ListGroups(request))
+            else {
+                panic!()
+            };
             assert_eq!(listed.groups.len(), 10);
         }
         for version in 0..=2 {
-            let request = DeleteGroupsRequest { groups_names: vec![format!("g{version}"), "never".into()] };
-            let ResponseBody::DeleteGroups(deleted) = client.call(version, RequestBody::DeleteGroups(request)) else { panic!() };
+            let request = DeleteGroupsRequest {
+                groups_names: vec![format!("g{version}"), "never".into()],
+            };
+            let ResponseBody::DeleteGroups(deleted) =
+                client.call(version, RequestBody::DeleteGroups(request))
+            else {
+                panic!()
+            };
             let codes: Vec<i16> = deleted.results.iter().map(|r| r.error_code).collect();
             assert_eq!(codes, vec![0, 69]);
         }

@@ -7,17 +7,36 @@
 use super::Implemented;
 use crate::broker::Broker;
 use crate::protocol::error_code::ErrorCode;
-use crate::protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ResponseBody};
+use crate::protocol::messages::{
+    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ResponseBody,
+};
 
-pub const IMPLEMENTED: Implemented = Implemented { api_key: ApiKey::InitProducerId, min: 0, max: 5 };
+pub const IMPLEMENTED: Implemented = Implemented {
+    api_key: ApiKey::InitProducerId,
+    min: 0,
+    max: 5,
+};
 
 pub fn handle(broker: &Broker, _version: i16, request: InitProducerIdRequest) -> ResponseBody {
-    let failed = |code: ErrorCode| InitProducerIdResponse { error_code: code.code(), producer_id: -1, producer_epoch: -1, ..InitProducerIdResponse::default() };
-    let response = if request.transactional_id.as_deref().is_some_and(|id| !id.is_empty()) {
+    let failed = |code: ErrorCode| InitProducerIdResponse {
+        error_code: code.code(),
+        producer_id: -1,
+        producer_epoch: -1,
+        ..InitProducerIdResponse::default()
+    };
+    let response = if request
+        .transactional_id
+        .as_deref()
+        .is_some_and(|id| !id.is_empty())
+    {
         failed(ErrorCode::CoordinatorNotAvailable)
     } else {
         match broker.producer_ids.allocate() {
-            Ok(producer_id) => InitProducerIdResponse { producer_id, producer_epoch: 0, ..InitProducerIdResponse::default() },
+            Ok(producer_id) => InitProducerIdResponse {
+                producer_id,
+                producer_epoch: 0,
+                ..InitProducerIdResponse::default()
+            },
             Err(e) => {
                 tracing::error!(error = %e, "could not persist the producer id block");
                 failed(ErrorCode::UnknownServerError)

@@ -3,10 +3,16 @@
 use super::Implemented;
 use crate::broker::Broker;
 use crate::protocol::error_code::ErrorCode;
-use crate::protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use crate::protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use crate::protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, ResponseBody};
 
-pub const IMPLEMENTED: Implemented = Implemented { api_key: ApiKey::ListOffsets, min: 1, max: 8 };
+pub const IMPLEMENTED: Implemented = Implemented {
+    api_key: ApiKey::ListOffsets,
+    min: 1,
+    max: 8,
+};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -64,5 +70,8 @@ pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> Res
             name: topic.name,
         })
         .collect();
-    ResponseBody::ListOffsets(ListOffsetsResponse { topics, ..ListOffsetsResponse::default() })
+    ResponseBody::ListOffsets(ListOffsetsResponse {
+        topics,
+        ..ListOffsetsResponse::default()
+    })
 }

@@ -5,12 +5,18 @@ use super::Implemented;
 use crate::broker::Broker;
 use crate::log::{Topic, TopicError};
 use crate::protocol::error_code::ErrorCode;
-use crate::protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use crate::protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use crate::protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, ResponseBody};
 use crate::protocol::wire::Uuid;
 use std::collections::BTreeMap;
 
-pub const IMPLEMENTED: Implemented = Implemented { api_key: ApiKey::Metadata, min: 0, max: 12 };
+pub const IMPLEMENTED: Implemented = Implemented {
+    api_key: ApiKey::Metadata,
+    min: 0,
+    max: 12,
+};
 
 pub fn describe_topic(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
     let node = broker.config.node_id;
@@ -37,12 +43,20 @@ pub fn describe_topic(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
 }
 
 fn topic_error(name: Option<String>, topic_id: Uuid, code: ErrorCode) -> MetadataResponseTopic {
-    MetadataResponseTopic { error_code: code.code(), name, topic_id, ..MetadataResponseTopic::default() }
+    MetadataResponseTopic {
+        error_code: code.code(),
+        name,
+        topic_id,
+        ..MetadataResponseTopic::default()
+    }
 }
 
 /// Creates `name` with the broker defaults, as auto-creation does.
 pub fn auto_create(broker: &Broker, name: &str) -> Result<std::sync::Arc<Topic>, TopicError> {
-    match broker.log.create_topic(name, broker.config.num_partitions, BTreeMap::new()) {
+    match broker
+        .log
+        .create_topic(name, broker.config.num_partitions, BTreeMap::new())
+    {
         Err(TopicError::AlreadyExists) => broker.log.topic(name).ok_or(TopicError::UnknownTopic),
         other => other,
     }
@@ -57,14 +71,21 @@ pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> Respon
         Some(topics) if topics.is_empty() && version == 0 => None,
         Some(topics) => Some(topics),
     };
-    let allow_auto_create = (version < 4 || request.allow_auto_topic_creation) && broker.config.auto_create_topics;
+    let allow_auto_create =
+        (version < 4 || request.allow_auto_topic_creation) && broker.config.auto_create_topics;
     let topics = match wanted {
-        None => broker.log.topics().iter().map(|t| describe_topic(broker, t)).collect(),
+        None => broker
+            .log
+            .topics()
+            .iter()
+            .map(|t| describe_topic(broker, t))
+            .collect(),
         Some(requested) => requested
             .into_iter()
             .map(|wanted| {
                 // v10+ may name a topic by id alone.
-                let by_id = wanted.topic_id != Uuid::ZERO && wanted.name.as_deref().is_none_or(str::is_empty);
+                let by_id = wanted.topic_id != Uuid::ZERO
+                    && wanted.name.as_deref().is_none_or(str::is_empty);
                 if by_id {
                     return match broker.log.topic_by_id(wanted.topic_id) {
                         Some(topic) => describe_topic(broker, &topic),
@@ -94,7 +115,12 @@ pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> Respon
             .collect(),
     };
     ResponseBody::Metadata(MetadataResponse {
-        brokers: vec![MetadataResponseBroker { node_id: node, host, port: i32::from(port), rack: None }],
+        brokers: vec![MetadataResponseBroker {
+            node_id: node,
+            host,
+            port: i32::from(port),
+            rack: None,
+        }],
         cluster_id: Some(broker.cluster_id.clone()),
         controller_id: node,
         topics,

@@ -55,7 +55,10 @@ pub const IMPLEMENTED: &[Implemented] = &[
 
 /// The versions of `api_key` the broker serves, if any.
 pub fn implemented(api_key: ApiKey) -> Option<Implemented> {
-    IMPLEMENTED.iter().copied().find(|api| api.api_key == api_key)
+    IMPLEMENTED
+        .iter()
+        .copied()
+        .find(|api| api.api_key == api_key)
 }
 
 pub fn is_implemented(api_key: ApiKey, version: i16) -> bool {
@@ -68,30 +71,64 @@ pub type HandlerResult = Option<ResponseBody>;
 /// Routes a decoded request to its handler. The caller has already checked
 /// `is_implemented`, so any other body is a bug in the table, answered by
 /// closing the connection rather than by a made-up response.
-pub async fn handle(broker: &Broker, header: &RequestHeader, body: RequestBody) -> Result<HandlerResult, Unhandled> {
+pub async fn handle(
+    broker: &Broker,
+    header: &RequestHeader,
+    body: RequestBody,
+) -> Result<HandlerResult, Unhandled> {
     let version = header.request_api_version;
     match body {
         RequestBody::Produce(request) => Ok(produce::handle(broker, version, request).await),
         RequestBody::Fetch(request) => Ok(Some(fetch::handle(broker, version, request).await)),
-        RequestBody::ListOffsets(request) => Ok(Some(list_offsets::handle(broker, version, request))),
+        RequestBody::ListOffsets(request) => {
+            Ok(Some(list_offsets::handle(broker, version, request)))
+        }
         RequestBody::Metadata(request) => Ok(Some(metadata::handle(broker, version, request))),
-        RequestBody::ApiVersions(request) => Ok(Some(api_versions::handle(broker, version, &request))),
-        RequestBody::CreateTopics(request) => Ok(Some(topics::create_topics(broker, version, request))),
-        RequestBody::DeleteTopics(request) => Ok(Some(topics::delete_topics(broker, version, request))),
-        RequestBody::CreatePartitions(request) => Ok(Some(topics::create_partitions(broker, version, request))),
-        RequestBody::DescribeCluster(request) => Ok(Some(describe_cluster::handle(broker, version, request))),
-        RequestBody::InitProducerId(request) => Ok(Some(init_producer_id::handle(broker, version, request))),
-        RequestBody::FindCoordinator(request) => Ok(Some(groups::find_coordinator(broker, version, request))),
-        RequestBody::JoinGroup(request) => Ok(Some(groups::join_group(broker, version, header.client_id.as_deref(), request).await)),
+        RequestBody::ApiVersions(request) => {
+            Ok(Some(api_versions::handle(broker, version, &request)))
+        }
+        RequestBody::CreateTopics(request) => {
+            Ok(Some(topics::create_topics(broker, version, request)))
+        }
+        RequestBody::DeleteTopics(request) => {
+            Ok(Some(topics::delete_topics(broker, version, request)))
+        }
+        RequestBody::CreatePartitions(request) => {
+            Ok(Some(topics::create_partitions(broker, version, request)))
+        }
+        RequestBody::DescribeCluster(request) => {
+            Ok(Some(describe_cluster::handle(broker, version, request)))
+        }
+        RequestBody::InitProducerId(request) => {
+            Ok(Some(init_producer_id::handle(broker, version, request)))
+        }
+        RequestBody::FindCoordinator(request) => {
+            Ok(Some(groups::find_coordinator(broker, version, request)))
+        }
+        RequestBody::JoinGroup(request) => Ok(Some(
+            groups::join_group(broker, version, header.client_id.as_deref(), request).await,
+        )),
         RequestBody::Heartbeat(request) => Ok(Some(groups::heartbeat(broker, version, request))),
         RequestBody::LeaveGroup(request) => Ok(Some(groups::leave_group(broker, version, request))),
-        RequestBody::SyncGroup(request) => Ok(Some(groups::sync_group(broker, version, request).await)),
-        RequestBody::DescribeGroups(request) => Ok(Some(groups::describe_groups(broker, version, request))),
+        RequestBody::SyncGroup(request) => {
+            Ok(Some(groups::sync_group(broker, version, request).await))
+        }
+        RequestBody::DescribeGroups(request) => {
+            Ok(Some(groups::describe_groups(broker, version, request)))
+        }
         RequestBody::ListGroups(request) => Ok(Some(groups::list_groups(broker, version, request))),
-        RequestBody::DeleteGroups(request) => Ok(Some(groups::delete_groups(broker, version, request).await)),
-        RequestBody::OffsetCommit(request) => Ok(Some(offsets::offset_commit(broker, version, request).await)),
-        RequestBody::OffsetFetch(request) => Ok(Some(offsets::offset_fetch(broker, version, request))),
-        RequestBody::OffsetDelete(request) => Ok(Some(offsets::offset_delete(broker, version, request).await)),
+        RequestBody::DeleteGroups(request) => {
+            Ok(Some(groups::delete_groups(broker, version, request).await))
+        }
+        RequestBody::OffsetCommit(request) => {
+            Ok(Some(offsets::offset_commit(broker, version, request).await))
+        }
+        RequestBody::OffsetFetch(request) => {
+            Ok(Some(offsets::offset_fetch(broker, version, request)))
+        }
+        RequestBody::OffsetDelete(request) => {
+            Ok(Some(offsets::offset_delete(broker, version, request).await))
+        }
         other => Err(Unhandled(other.api_key())),
     }
 }
@@ -108,18 +145,28 @@ mod tests {
     fn advertised_ranges_lie_within_the_specs() {
         for api in IMPLEMENTED {
             let (min, max) = api.api_key.spec_versions();
-            assert!(min <= api.min && api.max <= max && api.min <= api.max, "{api:?} vs spec {min}-{max}");
+            assert!(
+                min <= api.min && api.max <= max && api.min <= api.max,
+                "{api:?} vs spec {min}-{max}"
+            );
         }
     }
 
     #[test]
     fn every_advertised_version_reaches_its_handler() {
         let broker = Broker::for_tests();
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let mut rng = crate::protocol::testing::Rng::new(42);
         for api in IMPLEMENTED {
             for version in api.min..=api.max {
-                let header = RequestHeader { request_api_key: api.api_key as i16, request_api_version: version, correlation_id: 1, client_id: None };
+                let header = RequestHeader {
+                    request_api_key: api.api_key as i16,
+                    request_api_version: version,
+                    correlation_id: 1,
+                    client_id: None,
+                };
                 let mut body = RequestBody::random(api.api_key, &mut rng, version);
                 if let RequestBody::Fetch(fetch) = &mut body {
                     fetch.max_wait_ms = 0; // a random wait could be weeks long
@@ -130,7 +177,11 @@ mod tests {
                     join.group_id = format!("random-join-{version}");
                 }
                 let result = runtime.block_on(handle(&broker, &header, body));
-                assert!(result.is_ok(), "{:?} v{version} is advertised but unhandled", api.api_key);
+                assert!(
+                    result.is_ok(),
+                    "{:?} v{version} is advertised but unhandled",
+                    api.api_key
+                );
             }
         }
     }

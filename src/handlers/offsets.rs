@@ -7,20 +7,36 @@ use crate::group::store::OffsetValue;
 use crate::group::{Committer, FetchedOffset};
 use crate::log::now_ms;
 use crate::protocol::error_code::ErrorCode;
-use crate::protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
-use crate::protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
+use crate::protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use crate::protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use crate::protocol::messages::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
-    OffsetFetchResponseTopics,
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use crate::protocol::messages::{
-    ApiKey, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse,
-    ResponseBody,
+    ApiKey, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ResponseBody,
 };
 
-pub const OFFSET_COMMIT: Implemented = Implemented { api_key: ApiKey::OffsetCommit, min: 2, max: 9 };
-pub const OFFSET_FETCH: Implemented = Implemented { api_key: ApiKey::OffsetFetch, min: 1, max: 9 };
-pub const OFFSET_DELETE: Implemented = Implemented { api_key: ApiKey::OffsetDelete, min: 0, max: 0 };
+pub const OFFSET_COMMIT: Implemented = Implemented {
+    api_key: ApiKey::OffsetCommit,
+    min: 2,
+    max: 9,
+};
+pub const OFFSET_FETCH: Implemented = Implemented {
+    api_key: ApiKey::OffsetFetch,
+    min: 1,
+    max: 9,
+};
+pub const OFFSET_DELETE: Implemented = Implemented {
+    api_key: ApiKey::OffsetDelete,
+    min: 0,
+    max: 0,
+};
 
 /// Per partition: an error found before the group is asked, if any.
 type PartitionErrors = Vec<(i32, Option<ErrorCode>)>;
@@ -29,11 +45,18 @@ fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
     broker.log.partition(topic, partition).is_some()
 }
 
-pub async fn offset_commit(broker: &Broker, version: i16, request: OffsetCommitRequest) -> ResponseBody {
+pub async fn offset_commit(
+    broker: &Broker,
+    version: i16,
+    request: OffsetCommitRequest,
+) -> ResponseBody {
     let now = now_ms();
     // v2-4 may set a retention time; later versions use the broker's.
-    let expire_timestamp =
-        if (2..=4).contains(&version) && request.retention_time_ms >= 0 { now.saturating_add(request.retention_time_ms) } else { -1 };
+    let expire_timestamp = if (2..=4).contains(&version) && request.retention_time_ms >= 0 {
+        now.saturating_add(request.retention_time_ms)
+    } else {
+        -1
+    };
     let max_metadata = broker.config.group.offset_metadata_max_bytes;
     // Per partition: an error found now, or None for "goes to the group".
     let mut results: Vec<(String, PartitionErrors)> = Vec::new();
@@ -43,7 +66,11 @@ pub async fn offset_commit(broker: &Broker, version: i16, request: OffsetCommitR
         for p in topic.partitions {
             let error = if !partition_exists(broker, &topic.name, p.partition_index) {
                 Some(ErrorCode::UnknownTopicOrPartition)
-            } else if p.committed_metadata.as_ref().is_some_and(|m| m.len() > max_metadata) {
+            } else if p
+                .committed_metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > max_metadata)
+            {
                 Some(ErrorCode::OffsetMetadataTooLarge)
             } else {
                 offsets.push((
@@ -51,7 +78,11 @@ pub async fn offset_commit(broker: &Broker, version: i16, request: OffsetCommitR
                     p.partition_index,
                     OffsetValue {
                         offset: p.committed_offset,
-                        leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                        leader_epoch: if version >= 6 {
+                            p.committed_leader_epoch
+                        } else {
+                            -1
+                        },
                         metadata: p.committed_metadata,
                         commit_timestamp: now,
                         expire_timestamp,
@@ -63,14 +94,22 @@ pub async fn offset_commit(broker: &Broker, version: i16, request: OffsetCommitR
         }
         results.push((topic.name, partitions));
     }
-    let instance = if version >= 7 { request.group_instance_id.as_deref() } else { None };
+    let instance = if version >= 7 {
+        request.group_instance_id.as_deref()
+    } else {
+        None
+    };
     let by = Committer {
         group_id: &request.group_id,
         generation: request.generation_id_or_member_epoch,
         member_id: &request.member_id,
         instance_id: instance,
     };
-    let group_error = match broker.groups.commit_offsets(&broker.log, by, offsets, now).await {
+    let group_error = match broker
+        .groups
+        .commit_offsets(&broker.log, by, offsets, now)
+        .await
+    {
         Ok(()) => ErrorCode::None,
         Err(code) => code,
     };
@@ -87,13 +126,20 @@ pub async fn offset_commit(broker: &Broker, version: i16, request: OffsetCommitR
                 .collect(),
         })
         .collect();
-    ResponseBody::OffsetCommit(OffsetCommitResponse { throttle_time_ms: 0, topics })
+    ResponseBody::OffsetCommit(OffsetCommitResponse {
+        throttle_time_ms: 0,
+        topics,
+    })
 }
 
 /// One partition's committed offset as OffsetFetch reports it: -1 when none.
 fn fetched(found: Option<FetchedOffset>) -> (i64, i32, Option<String>) {
     match found {
-        Some(f) => (f.offset, f.leader_epoch, Some(f.metadata.unwrap_or_default())),
+        Some(f) => (
+            f.offset,
+            f.leader_epoch,
+            Some(f.metadata.unwrap_or_default()),
+        ),
         None => (-1, -1, Some(String::new())),
     }
 }
@@ -104,7 +150,12 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
             .groups
             .into_iter()
             .map(|group| {
-                let wanted = group.topics.map(|topics| topics.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
+                let wanted = group.topics.map(|topics| {
+                    topics
+                        .into_iter()
+                        .map(|t| (t.name, t.partition_indexes))
+                        .collect()
+                });
                 let topics = broker
                     .groups
                     .fetch_offsets(&group.group_id, wanted)
@@ -114,7 +165,8 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
                         partitions: partitions
                             .into_iter()
                             .map(|(partition_index, found)| {
-                                let (committed_offset, committed_leader_epoch, metadata) = fetched(found);
+                                let (committed_offset, committed_leader_epoch, metadata) =
+                                    fetched(found);
                                 OffsetFetchResponsePartitions {
                                     partition_index,
                                     committed_offset,
@@ -126,13 +178,25 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
                             .collect(),
                     })
                     .collect();
-                OffsetFetchResponseGroup { group_id: group.group_id, topics, error_code: 0 }
+                OffsetFetchResponseGroup {
+                    group_id: group.group_id,
+                    topics,
+                    error_code: 0,
+                }
             })
             .collect();
-        return ResponseBody::OffsetFetch(OffsetFetchResponse { groups, ..OffsetFetchResponse::default() });
+        return ResponseBody::OffsetFetch(OffsetFetchResponse {
+            groups,
+            ..OffsetFetchResponse::default()
+        });
     }
     // v1 has no "all topics" null; an empty list there means none.
-    let wanted = request.topics.map(|topics| topics.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
+    let wanted = request.topics.map(|topics| {
+        topics
+            .into_iter()
+            .map(|t| (t.name, t.partition_indexes))
+            .collect()
+    });
     let topics = broker
         .groups
         .fetch_offsets(&request.group_id, wanted)
@@ -143,15 +207,29 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
                 .into_iter()
                 .map(|(partition_index, found)| {
                     let (committed_offset, committed_leader_epoch, metadata) = fetched(found);
-                    OffsetFetchResponsePartition { partition_index, committed_offset, committed_leader_epoch, metadata, error_code: 0 }
+                    OffsetFetchResponsePartition {
+                        partition_index,
+                        committed_offset,
+                        committed_leader_epoch,
+                        metadata,
+                        error_code: 0,
+                    }
                 })
                 .collect(),
         })
         .collect();
-    ResponseBody::OffsetFetch(OffsetFetchResponse { topics, error_code: 0, ..OffsetFetchResponse::default() })
+    ResponseBody::OffsetFetch(OffsetFetchResponse {
+        topics,
+        error_code: 0,
+        ..OffsetFetchResponse::default()
+    })
 }
 
-pub async fn offset_delete(broker: &Broker, _version: i16, request: OffsetDeleteRequest) -> ResponseBody {
+pub async fn offset_delete(
+    broker: &Broker,
+    _version: i16,
+    request: OffsetDeleteRequest,
+) -> ResponseBody {
     let mut known = Vec::new();
     let mut shape: Vec<(String, Vec<(i32, bool)>)> = Vec::new();
     for topic in request.topics {
@@ -168,10 +246,17 @@ pub async fn offset_delete(broker: &Broker, _version: i16, request: OffsetDelete
             .collect();
         shape.push((topic.name, partitions));
     }
-    let mut errors = match broker.groups.delete_offsets(&broker.log, &request.group_id, known, now_ms()).await {
+    let mut errors = match broker
+        .groups
+        .delete_offsets(&broker.log, &request.group_id, known, now_ms())
+        .await
+    {
         Ok(errors) => errors.into_iter(),
         Err(code) => {
-            return ResponseBody::OffsetDelete(OffsetDeleteResponse { error_code: code.code(), ..OffsetDeleteResponse::default() })
+            return ResponseBody::OffsetDelete(OffsetDeleteResponse {
+                error_code: code.code(),
+                ..OffsetDeleteResponse::default()
+            })
         }
     };
     let topics = shape
@@ -182,10 +267,19 @@ pub async fn offset_delete(broker: &Broker, _version: i16, request: OffsetDelete
                 .into_iter()
                 .map(|(partition_index, exists)| OffsetDeleteResponsePartition {
                     partition_index,
-                    error_code: if exists { errors.next().unwrap_or(ErrorCode::None) } else { ErrorCode::UnknownTopicOrPartition }.code(),
+                    error_code: if exists {
+                        errors.next().unwrap_or(ErrorCode::None)
+                    } else {
+                        ErrorCode::UnknownTopicOrPartition
+                    }
+                    .code(),
                 })
                 .collect(),
         })
         .collect();
-    ResponseBody::OffsetDelete(OffsetDeleteResponse { error_code: 0, throttle_time_ms: 0, topics })
+    ResponseBody::OffsetDelete(OffsetDeleteResponse {
+        error_code: 0,
+        throttle_time_ms: 0,
+        topics,
+    })
 }

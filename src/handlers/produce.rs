@@ -11,7 +11,11 @@ use crate::protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, Respons
 use crate::protocol::records::{split_batches, RecordError};
 use bytes::Bytes;
 
-pub const IMPLEMENTED: Implemented = Implemented { api_key: ApiKey::Produce, min: 3, max: 11 };
+pub const IMPLEMENTED: Implemented = Implemented {
+    api_key: ApiKey::Produce,
+    min: 3,
+    max: 11,
+};
 
 /// INVALID_RECORD exists from v8 (KIP-467); older clients get CORRUPT_MESSAGE.
 fn invalid_record(version: i16) -> ErrorCode {
@@ -24,35 +28,77 @@ fn invalid_record(version: i16) -> ErrorCode {
 
 /// Checks the records of one partition: exactly one v2 batch (as Kafka
 /// requires from Produce v3), within `max.message.bytes`, with a valid CRC.
-fn validate(records: Option<&Bytes>, max_message_bytes: usize, version: i16) -> Result<Bytes, (ErrorCode, String)> {
-    let records = records.filter(|r| !r.is_empty()).ok_or((invalid_record(version), "no records".to_string()))?;
+fn validate(
+    records: Option<&Bytes>,
+    max_message_bytes: usize,
+    version: i16,
+) -> Result<Bytes, (ErrorCode, String)> {
+    let records = records
+        .filter(|r| !r.is_empty())
+        .ok_or((invalid_record(version), "no records".to_string()))?;
     if records.len() > max_message_bytes + crate::protocol::records::header::LOG_OVERHEAD {
-        return Err((ErrorCode::MessageTooLarge, format!("batch of {} bytes exceeds max.message.bytes {max_message_bytes}", records.len())));
+        return Err((
+            ErrorCode::MessageTooLarge,
+            format!(
+                "batch of {} bytes exceeds max.message.bytes {max_message_bytes}",
+                records.len()
+            ),
+        ));
     }
     let batches = split_batches(records.clone()).map_err(|e| match e {
-        RecordError::BadMagic(magic) => (ErrorCode::UnsupportedForMessageFormat, format!("message format v{magic} is not supported; v2 is")),
+        RecordError::BadMagic(magic) => (
+            ErrorCode::UnsupportedForMessageFormat,
+            format!("message format v{magic} is not supported; v2 is"),
+        ),
         other => (ErrorCode::CorruptMessage, other.to_string()),
     })?;
     let [batch] = batches.as_slice() else {
-        return Err((invalid_record(version), format!("expected exactly one record batch, got {}", batches.len())));
+        return Err((
+            invalid_record(version),
+            format!("expected exactly one record batch, got {}", batches.len()),
+        ));
     };
-    batch.verify_crc().map_err(|e| (ErrorCode::CorruptMessage, e.to_string()))?;
-    if batch.record_count() < 1 || i64::from(batch.record_count()) != i64::from(batch.last_offset_delta()) + 1 {
-        return Err((invalid_record(version), "record count disagrees with last offset delta".to_string()));
+    batch
+        .verify_crc()
+        .map_err(|e| (ErrorCode::CorruptMessage, e.to_string()))?;
+    if batch.record_count() < 1
+        || i64::from(batch.record_count()) != i64::from(batch.last_offset_delta()) + 1
+    {
+        return Err((
+            invalid_record(version),
+            "record count disagrees with last offset delta".to_string(),
+        ));
     }
     // As Kafka's LogValidator: every record parses (decompressing if need
     // be) and inner offsets run 0, 1, 2, … so consumers never meet a batch
     // whose CRC is right but whose records are not.
     let mut expected_delta = 0;
     for record in batch.records() {
-        let record = record.map_err(|e| (ErrorCode::CorruptMessage, format!("record {expected_delta}: {e}")))?;
+        let record = record.map_err(|e| {
+            (
+                ErrorCode::CorruptMessage,
+                format!("record {expected_delta}: {e}"),
+            )
+        })?;
         if record.offset_delta != expected_delta {
-            return Err((invalid_record(version), format!("record {expected_delta} has offset delta {}", record.offset_delta)));
+            return Err((
+                invalid_record(version),
+                format!(
+                    "record {expected_delta} has offset delta {}",
+                    record.offset_delta
+                ),
+            ));
         }
         expected_delta += 1;
     }
     if expected_delta != batch.record_count() {
-        return Err((invalid_record(version), format!("batch claims {} records, holds {expected_delta}", batch.record_count())));
+        return Err((
+            invalid_record(version),
+            format!(
+                "batch claims {} records, holds {expected_delta}",
+                batch.record_count()
+            ),
+        ));
     }
     Ok(records.clone())
 }
@@ -86,7 +132,11 @@ enum Outcome {
     Pending(i32, PendingAppend),
 }
 
-pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> Option<ResponseBody> {
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: ProduceRequest,
+) -> Option<ResponseBody> {
     let acks = request.acks;
     let mut topics: Vec<(String, Vec<Outcome>)> = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
@@ -139,12 +189,18 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> O
                 },
             });
         }
-        responses.push(TopicProduceResponse { name, partition_responses });
+        responses.push(TopicProduceResponse {
+            name,
+            partition_responses,
+        });
     }
     if acks == 0 {
         return None;
     }
-    Some(ResponseBody::Produce(ProduceResponse { responses, ..ProduceResponse::default() }))
+    Some(ResponseBody::Produce(ProduceResponse {
+        responses,
+        ..ProduceResponse::default()
+    }))
 }
 
 #[cfg(test)]
@@ -157,23 +213,40 @@ mod tests {
     fn batch(records: usize) -> Bytes {
         let mut builder = BatchBuilder::new(0);
         for i in 0..records {
-            builder.push(NewRecord::new(1_700_000_000_000, Some(Bytes::from(format!("k{i}"))), Some(Bytes::from(vec![7u8; 100]))));
+            builder.push(NewRecord::new(
+                1_700_000_000_000,
+                Some(Bytes::from(format!("k{i}"))),
+                Some(Bytes::from(vec![7u8; 100])),
+            ));
         }
         builder.build().expect("batch builds")
     }
 
-    fn produce(broker: &Broker, topic: &str, partition: i32, records: Bytes) -> PartitionProduceResponse {
+    fn produce(
+        broker: &Broker,
+        topic: &str,
+        partition: i32,
+        records: Bytes,
+    ) -> PartitionProduceResponse {
         let request = ProduceRequest {
             acks: -1,
             timeout_ms: 1000,
             topic_data: vec![TopicProduceData {
                 name: topic.into(),
-                partition_data: vec![PartitionProduceData { index: partition, records: Some(records) }],
+                partition_data: vec![PartitionProduceData {
+                    index: partition,
+                    records: Some(records),
+                }],
             }],
             ..ProduceRequest::default()
         };
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let Some(ResponseBody::Produce(mut response)) = runtime.block_on(handle(broker, 9, request)) else {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let Some(ResponseBody::Produce(mut response)) =
+            runtime.block_on(handle(broker, 9, request))
+        else {
             panic!("no produce response")
         };
         response.responses.remove(0).partition_responses.remove(0)
@@ -212,13 +285,28 @@ mod tests {
         let broker = broker_with_topic();
         let mut old_format = batch(1).to_vec();
         old_format[16] = 1; // magic v1
-        assert_eq!(produce(&broker, "t", 0, Bytes::from(old_format)).error_code, ErrorCode::UnsupportedForMessageFormat.code());
-        assert_eq!(produce(&broker, "no/such", 0, batch(1)).error_code, ErrorCode::InvalidTopicException.code());
-        assert_eq!(produce(&broker, "t", 7, batch(1)).error_code, ErrorCode::UnknownTopicOrPartition.code());
-        assert_eq!(produce(&broker, "missing", 0, batch(1)).error_code, ErrorCode::UnknownTopicOrPartition.code());
+        assert_eq!(
+            produce(&broker, "t", 0, Bytes::from(old_format)).error_code,
+            ErrorCode::UnsupportedForMessageFormat.code()
+        );
+        assert_eq!(
+            produce(&broker, "no/such", 0, batch(1)).error_code,
+            ErrorCode::InvalidTopicException.code()
+        );
+        assert_eq!(
+            produce(&broker, "t", 7, batch(1)).error_code,
+            ErrorCode::UnknownTopicOrPartition.code()
+        );
+        assert_eq!(
+            produce(&broker, "missing", 0, batch(1)).error_code,
+            ErrorCode::UnknownTopicOrPartition.code()
+        );
         let mut two = batch(1).to_vec();
         two.extend_from_slice(&batch(1));
-        assert_eq!(produce(&broker, "t", 0, Bytes::from(two)).error_code, ErrorCode::InvalidRecord.code());
+        assert_eq!(
+            produce(&broker, "t", 0, Bytes::from(two)).error_code,
+            ErrorCode::InvalidRecord.code()
+        );
         let mut sparse = BatchBuilder::new(0);
         sparse.push(NewRecord::new(1, None, Some(Bytes::from_static(b"a"))));
         let mut sparse = sparse.build().unwrap().to_vec();
@@ -228,10 +316,21 @@ mod tests {
         sparse[record_start + 3] = 2; // zig-zag 1
         let crc = crate::protocol::records::header::compute_crc(&sparse);
         sparse[17..21].copy_from_slice(&crc.to_be_bytes());
-        assert_eq!(produce(&broker, "t", 0, Bytes::from(sparse)).error_code, ErrorCode::InvalidRecord.code());
-        let config: BTreeMap<String, String> = [("max.message.bytes".to_string(), "1000".to_string())].into();
+        assert_eq!(
+            produce(&broker, "t", 0, Bytes::from(sparse)).error_code,
+            ErrorCode::InvalidRecord.code()
+        );
+        let config: BTreeMap<String, String> =
+            [("max.message.bytes".to_string(), "1000".to_string())].into();
         broker.log.create_topic("small", 1, config).unwrap();
-        assert_eq!(produce(&broker, "small", 0, batch(50)).error_code, ErrorCode::MessageTooLarge.code());
-        assert_eq!(broker.log.partition("t", 0).unwrap().offsets(), (0, 0, 0), "nothing appended");
+        assert_eq!(
+            produce(&broker, "small", 0, batch(50)).error_code,
+            ErrorCode::MessageTooLarge.code()
+        );
+        assert_eq!(
+            broker.log.partition("t", 0).unwrap().offsets(),
+            (0, 0, 0),
+            "nothing appended"
+        );
     }
 }

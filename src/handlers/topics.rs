@@ -9,15 +9,27 @@ use crate::protocol::messages::create_partitions_response::CreatePartitionsTopic
 use crate::protocol::messages::create_topics_response::CreatableTopicResult;
 use crate::protocol::messages::delete_topics_response::DeletableTopicResult;
 use crate::protocol::messages::{
-    ApiKey, CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, ResponseBody,
+    ApiKey, CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest,
+    CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, ResponseBody,
 };
 use crate::protocol::wire::Uuid;
 use std::collections::BTreeMap;
 
-pub const CREATE_TOPICS: Implemented = Implemented { api_key: ApiKey::CreateTopics, min: 2, max: 7 };
-pub const DELETE_TOPICS: Implemented = Implemented { api_key: ApiKey::DeleteTopics, min: 1, max: 6 };
-pub const CREATE_PARTITIONS: Implemented = Implemented { api_key: ApiKey::CreatePartitions, min: 0, max: 3 };
+pub const CREATE_TOPICS: Implemented = Implemented {
+    api_key: ApiKey::CreateTopics,
+    min: 2,
+    max: 7,
+};
+pub const DELETE_TOPICS: Implemented = Implemented {
+    api_key: ApiKey::DeleteTopics,
+    min: 1,
+    max: 6,
+};
+pub const CREATE_PARTITIONS: Implemented = Implemented {
+    api_key: ApiKey::CreatePartitions,
+    min: 0,
+    max: 3,
+};
 
 fn error_code(error: &TopicError) -> ErrorCode {
     match error {
@@ -49,13 +61,25 @@ pub fn create_topics(broker: &Broker, _version: i16, request: CreateTopicsReques
             };
             // Explicit assignments name the brokers of each partition: only this one exists.
             let partitions = if topic.assignments.is_empty() {
-                if topic.num_partitions == -1 { broker.config.num_partitions } else { topic.num_partitions }
+                if topic.num_partitions == -1 {
+                    broker.config.num_partitions
+                } else {
+                    topic.num_partitions
+                }
             } else {
                 if topic.num_partitions != -1 || topic.replication_factor != -1 {
-                    return fail(result, ErrorCode::InvalidRequest, "both assignments and partition count/replication factor given".into());
+                    return fail(
+                        result,
+                        ErrorCode::InvalidRequest,
+                        "both assignments and partition count/replication factor given".into(),
+                    );
                 }
                 if topic.assignments.iter().any(|a| a.broker_ids != [node]) {
-                    return fail(result, ErrorCode::InvalidReplicaAssignment, format!("replicas must be exactly [{node}]"));
+                    return fail(
+                        result,
+                        ErrorCode::InvalidReplicaAssignment,
+                        format!("replicas must be exactly [{node}]"),
+                    );
                 }
                 topic.assignments.len() as i32
             };
@@ -63,7 +87,10 @@ pub fn create_topics(broker: &Broker, _version: i16, request: CreateTopicsReques
                 return fail(
                     result,
                     ErrorCode::InvalidReplicationFactor,
-                    format!("replication factor {} is larger than the 1 available broker", topic.replication_factor),
+                    format!(
+                        "replication factor {} is larger than the 1 available broker",
+                        topic.replication_factor
+                    ),
                 );
             }
             let mut configs = BTreeMap::new();
@@ -74,9 +101,15 @@ pub fn create_topics(broker: &Broker, _version: i16, request: CreateTopicsReques
                 }
             }
             let outcome = if request.validate_only {
-                broker.log.validate_new_topic(&topic.name, partitions, &configs).map(|_| Uuid::ZERO)
+                broker
+                    .log
+                    .validate_new_topic(&topic.name, partitions, &configs)
+                    .map(|_| Uuid::ZERO)
             } else {
-                broker.log.create_topic(&topic.name, partitions, configs).map(|t| t.meta.id)
+                broker
+                    .log
+                    .create_topic(&topic.name, partitions, configs)
+                    .map(|t| t.meta.id)
             };
             match outcome {
                 Ok(id) => {
@@ -92,15 +125,26 @@ pub fn create_topics(broker: &Broker, _version: i16, request: CreateTopicsReques
             }
         })
         .collect();
-    ResponseBody::CreateTopics(CreateTopicsResponse { topics, ..CreateTopicsResponse::default() })
+    ResponseBody::CreateTopics(CreateTopicsResponse {
+        topics,
+        ..CreateTopicsResponse::default()
+    })
 }
 
 pub fn delete_topics(broker: &Broker, version: i16, request: DeleteTopicsRequest) -> ResponseBody {
     // v0-5 name topics in `topic_names`; v6 sends `topics` by name or id.
     let wanted: Vec<(Option<String>, Uuid)> = if version >= 6 {
-        request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
     } else {
-        request.topic_names.into_iter().map(|n| (Some(n), Uuid::ZERO)).collect()
+        request
+            .topic_names
+            .into_iter()
+            .map(|n| (Some(n), Uuid::ZERO))
+            .collect()
     };
     let responses = wanted
         .into_iter()
@@ -110,9 +154,17 @@ pub fn delete_topics(broker: &Broker, version: i16, request: DeleteTopicsRequest
                 _ if id != Uuid::ZERO => broker.log.topic_by_id(id).map(|t| t.meta.name.clone()),
                 _ => None,
             };
-            let mut result = DeletableTopicResult { name: name.clone(), topic_id: id, ..DeletableTopicResult::default() };
+            let mut result = DeletableTopicResult {
+                name: name.clone(),
+                topic_id: id,
+                ..DeletableTopicResult::default()
+            };
             let Some(name) = name else {
-                let code = if id != Uuid::ZERO { ErrorCode::UnknownTopicId } else { ErrorCode::InvalidRequest };
+                let code = if id != Uuid::ZERO {
+                    ErrorCode::UnknownTopicId
+                } else {
+                    ErrorCode::InvalidRequest
+                };
                 result.error_code = code.code();
                 return result;
             };
@@ -126,16 +178,26 @@ pub fn delete_topics(broker: &Broker, version: i16, request: DeleteTopicsRequest
             result
         })
         .collect();
-    ResponseBody::DeleteTopics(DeleteTopicsResponse { responses, ..DeleteTopicsResponse::default() })
+    ResponseBody::DeleteTopics(DeleteTopicsResponse {
+        responses,
+        ..DeleteTopicsResponse::default()
+    })
 }
 
-pub fn create_partitions(broker: &Broker, _version: i16, request: CreatePartitionsRequest) -> ResponseBody {
+pub fn create_partitions(
+    broker: &Broker,
+    _version: i16,
+    request: CreatePartitionsRequest,
+) -> ResponseBody {
     let node = broker.config.node_id;
     let results = request
         .topics
         .into_iter()
         .map(|topic| {
-            let mut result = CreatePartitionsTopicResult { name: topic.name.clone(), ..CreatePartitionsTopicResult::default() };
+            let mut result = CreatePartitionsTopicResult {
+                name: topic.name.clone(),
+                ..CreatePartitionsTopicResult::default()
+            };
             if let Some(assignments) = &topic.assignments {
                 if assignments.iter().any(|a| a.broker_ids != [node]) {
                     result.error_code = ErrorCode::InvalidReplicaAssignment.code();
@@ -143,12 +205,19 @@ pub fn create_partitions(broker: &Broker, _version: i16, request: CreatePartitio
                     return result;
                 }
             }
-            if let Err(e) = broker.log.create_partitions(&topic.name, topic.count, request.validate_only) {
+            if let Err(e) =
+                broker
+                    .log
+                    .create_partitions(&topic.name, topic.count, request.validate_only)
+            {
                 result.error_code = error_code(&e).code();
                 result.error_message = Some(e.to_string());
             }
             result
         })
         .collect();
-    ResponseBody::CreatePartitions(CreatePartitionsResponse { results, ..CreatePartitionsResponse::default() })
+    ResponseBody::CreatePartitions(CreatePartitionsResponse {
+        results,
+        ..CreatePartitionsResponse::default()
+    })
 }

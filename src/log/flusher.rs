@@ -34,8 +34,13 @@ impl Flusher {
     pub fn start() -> io::Result<Flusher> {
         let shared = Arc::new((Mutex::new(Queue::default()), Condvar::new()));
         let worker = Arc::clone(&shared);
-        let thread = std::thread::Builder::new().name("odradek-fsync".into()).spawn(move || run(&worker))?;
-        Ok(Flusher { shared, thread: Mutex::new(Some(thread)) })
+        let thread = std::thread::Builder::new()
+            .name("odradek-fsync".into())
+            .spawn(move || run(&worker))?;
+        Ok(Flusher {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
     /// Queues `file` for the next fsync round; `done` runs after it.
@@ -59,7 +64,11 @@ impl Flusher {
             queue.closed = true;
             wake.notify_one();
         }
-        let handle = self.thread.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let handle = self
+            .thread
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
         if let Some(handle) = handle {
             let _ = handle.join();
         }
@@ -78,7 +87,9 @@ fn run(shared: &(Mutex<Queue>, Condvar)) {
         let group = {
             let mut queue = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             while queue.pending.is_empty() && !queue.closed {
-                queue = wake.wait(queue).unwrap_or_else(|poisoned| poisoned.into_inner());
+                queue = wake
+                    .wait(queue)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
             }
             if queue.pending.is_empty() && queue.closed {
                 return;
@@ -124,7 +135,10 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         for i in 0..100 {
             let tx = tx.clone();
-            flusher.sync(Arc::clone(&file), Box::new(move |r| tx.send((i, r.is_ok())).unwrap()));
+            flusher.sync(
+                Arc::clone(&file),
+                Box::new(move |r| tx.send((i, r.is_ok())).unwrap()),
+            );
         }
         flusher.close();
         let mut done: Vec<_> = rx.try_iter().collect();

@@ -37,7 +37,12 @@ fn time_index_path(dir: &Path, base_offset: i64) -> PathBuf {
 
 impl SegmentIndex {
     pub fn new(base_offset: i64) -> Self {
-        SegmentIndex { base_offset, entries: Vec::new(), max_timestamp: -1, bytes_since_last_entry: 0 }
+        SegmentIndex {
+            base_offset,
+            entries: Vec::new(),
+            max_timestamp: -1,
+            bytes_since_last_entry: 0,
+        }
     }
 
     pub fn entries(&self) -> &[IndexEntry] {
@@ -60,11 +65,17 @@ impl SegmentIndex {
         let position = u32::try_from(batch.position);
         if let (Ok(relative_offset), Ok(position)) = (relative, position) {
             if self.entries.is_empty() || self.bytes_since_last_entry >= interval {
-                self.entries.push(IndexEntry { relative_offset, position, max_timestamp_before: self.max_timestamp });
+                self.entries.push(IndexEntry {
+                    relative_offset,
+                    position,
+                    max_timestamp_before: self.max_timestamp,
+                });
                 self.bytes_since_last_entry = 0;
             }
         }
-        self.bytes_since_last_entry = self.bytes_since_last_entry.saturating_add(batch.size as usize);
+        self.bytes_since_last_entry = self
+            .bytes_since_last_entry
+            .saturating_add(batch.size as usize);
         self.max_timestamp = self.max_timestamp.max(batch.max_timestamp);
     }
 
@@ -78,14 +89,22 @@ impl SegmentIndex {
     /// Position of the last indexed batch starting at or before `offset`.
     pub fn position_for_offset(&self, offset: i64) -> u64 {
         let relative = offset - self.base_offset;
-        let after = self.entries.partition_point(|e| i64::from(e.relative_offset) <= relative);
-        after.checked_sub(1).map_or(0, |i| u64::from(self.entries[i].position))
+        let after = self
+            .entries
+            .partition_point(|e| i64::from(e.relative_offset) <= relative);
+        after
+            .checked_sub(1)
+            .map_or(0, |i| u64::from(self.entries[i].position))
     }
 
     /// A position before which every batch's timestamps are below `timestamp`.
     pub fn position_for_timestamp(&self, timestamp: i64) -> u64 {
-        let after = self.entries.partition_point(|e| e.max_timestamp_before < timestamp);
-        after.checked_sub(1).map_or(0, |i| u64::from(self.entries[i].position))
+        let after = self
+            .entries
+            .partition_point(|e| e.max_timestamp_before < timestamp);
+        after
+            .checked_sub(1)
+            .map_or(0, |i| u64::from(self.entries[i].position))
     }
 
     pub fn save(&self, dir: &Path) -> io::Result<()> {
@@ -102,7 +121,10 @@ impl SegmentIndex {
     }
 
     pub fn remove_files(dir: &Path, base_offset: i64) -> io::Result<()> {
-        for path in [offset_index_path(dir, base_offset), time_index_path(dir, base_offset)] {
+        for path in [
+            offset_index_path(dir, base_offset),
+            time_index_path(dir, base_offset),
+        ] {
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -116,14 +138,16 @@ impl SegmentIndex {
     pub fn load(dir: &Path, base_offset: i64, log_len: u64) -> Option<SegmentIndex> {
         let offsets = std::fs::read(offset_index_path(dir, base_offset)).ok()?;
         let times = std::fs::read(time_index_path(dir, base_offset)).ok()?;
-        if offsets.len() % 8 != 0 || times.len() % 12 != 0 || offsets.len() / 8 != times.len() / 12 {
+        if offsets.len() % 8 != 0 || times.len() % 12 != 0 || offsets.len() / 8 != times.len() / 12
+        {
             return None;
         }
         let mut entries: Vec<IndexEntry> = Vec::with_capacity(offsets.len() / 8);
         for (o, t) in offsets.chunks_exact(8).zip(times.chunks_exact(12)) {
             let relative_offset = u32::from_be_bytes([o[0], o[1], o[2], o[3]]);
             let position = u32::from_be_bytes([o[4], o[5], o[6], o[7]]);
-            let max_timestamp_before = i64::from_be_bytes([t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]]);
+            let max_timestamp_before =
+                i64::from_be_bytes([t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]]);
             let time_position = u32::from_be_bytes([t[8], t[9], t[10], t[11]]);
             let ordered = entries.last().is_none_or(|prev| {
                 prev.relative_offset < relative_offset
@@ -133,13 +157,22 @@ impl SegmentIndex {
             if time_position != position || u64::from(position) >= log_len || !ordered {
                 return None;
             }
-            entries.push(IndexEntry { relative_offset, position, max_timestamp_before });
+            entries.push(IndexEntry {
+                relative_offset,
+                position,
+                max_timestamp_before,
+            });
         }
         // A non-empty log always has an entry for its first batch.
         if entries.first().map_or(log_len > 0, |e| e.position != 0) {
             return None;
         }
         let max_timestamp = entries.last().map_or(-1, |e| e.max_timestamp_before);
-        Some(SegmentIndex { base_offset, entries, max_timestamp, bytes_since_last_entry: 0 })
+        Some(SegmentIndex {
+            base_offset,
+            entries,
+            max_timestamp,
+            bytes_since_last_entry: 0,
+        })
     }
 }

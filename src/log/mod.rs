@@ -62,7 +62,9 @@ impl std::fmt::Display for TopicError {
             TopicError::InvalidName => write!(f, "invalid topic name"),
             TopicError::AlreadyExists => write!(f, "topic already exists"),
             TopicError::UnknownTopic => write!(f, "unknown topic"),
-            TopicError::InvalidPartitions(why) | TopicError::InvalidConfig(why) => write!(f, "{why}"),
+            TopicError::InvalidPartitions(why) | TopicError::InvalidConfig(why) => {
+                write!(f, "{why}")
+            }
             TopicError::Io(e) => write!(f, "storage error: {e}"),
         }
     }
@@ -96,13 +98,22 @@ impl LogManager {
         let arrivals = Arc::new(Notify::new());
         let mut topics = BTreeMap::new();
         for meta in TopicMeta::load_all(data_dir)? {
-            let config = defaults
-                .with_overrides(&meta.configs)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("topic {}: {e}", meta.name)))?;
+            let config = defaults.with_overrides(&meta.configs).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("topic {}: {e}", meta.name),
+                )
+            })?;
             let mut partitions = Vec::with_capacity(meta.partitions as usize);
             for p in 0..meta.partitions {
-                let (partition, recovery) =
-                    Partition::open(partition_dir(data_dir, &meta.name, p), &meta.name, p, config.clone(), Arc::clone(&arrivals), now)?;
+                let (partition, recovery) = Partition::open(
+                    partition_dir(data_dir, &meta.name, p),
+                    &meta.name,
+                    p,
+                    config.clone(),
+                    Arc::clone(&arrivals),
+                    now,
+                )?;
                 if recovery.truncated_bytes > 0 || recovery.indexes_rebuilt > 0 {
                     tracing::warn!(topic = %meta.name, partition = p, truncated = recovery.truncated_bytes, rebuilt = recovery.indexes_rebuilt, "recovered");
                 }
@@ -130,24 +141,46 @@ impl LogManager {
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
     }
 
     pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner()).values().find(|t| t.meta.id == id).cloned()
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .find(|t| t.meta.id == id)
+            .cloned()
     }
 
     pub fn topics(&self) -> Vec<Arc<Topic>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         let topic = self.topic(topic)?;
-        usize::try_from(partition).ok().and_then(|p| topic.partitions.get(p)).cloned()
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| topic.partitions.get(p))
+            .cloned()
     }
 
     /// Checks what CreateTopics would do, without doing it.
-    pub fn validate_new_topic(&self, name: &str, partitions: i32, configs: &BTreeMap<String, String>) -> Result<LogConfig, TopicError> {
+    pub fn validate_new_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<LogConfig, TopicError> {
         if !topic::valid_topic_name(name) {
             return Err(TopicError::InvalidName);
         }
@@ -155,26 +188,49 @@ impl LogManager {
             return Err(TopicError::AlreadyExists);
         }
         if partitions < 1 {
-            return Err(TopicError::InvalidPartitions(format!("number of partitions must be at least 1, got {partitions}")));
+            return Err(TopicError::InvalidPartitions(format!(
+                "number of partitions must be at least 1, got {partitions}"
+            )));
         }
         if partitions > 100_000 {
-            return Err(TopicError::InvalidPartitions(format!("{partitions} partitions is more than this broker allows (100000)")));
+            return Err(TopicError::InvalidPartitions(format!(
+                "{partitions} partitions is more than this broker allows (100000)"
+            )));
         }
-        self.defaults.with_overrides(configs).map_err(TopicError::InvalidConfig)
+        self.defaults
+            .with_overrides(configs)
+            .map_err(TopicError::InvalidConfig)
     }
 
-    pub fn create_topic(&self, name: &str, partitions: i32, configs: BTreeMap<String, String>) -> Result<Arc<Topic>, TopicError> {
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, TopicError> {
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
         if topics.contains_key(name) {
             return Err(TopicError::AlreadyExists);
         }
         drop(topics);
         let config = self.validate_new_topic(name, partitions, &configs)?;
-        let meta = TopicMeta { name: name.to_string(), id: topic::random_uuid()?, partitions, configs };
+        let meta = TopicMeta {
+            name: name.to_string(),
+            id: topic::random_uuid()?,
+            partitions,
+            configs,
+        };
         let now = now_ms();
         let mut opened = Vec::with_capacity(partitions as usize);
         for p in 0..partitions {
-            let (partition, _) = Partition::open(partition_dir(&self.data_dir, name, p), name, p, config.clone(), Arc::clone(&self.arrivals), now)?;
+            let (partition, _) = Partition::open(
+                partition_dir(&self.data_dir, name, p),
+                name,
+                p,
+                config.clone(),
+                Arc::clone(&self.arrivals),
+                now,
+            )?;
             opened.push(Arc::new(partition));
         }
         topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
@@ -182,7 +238,10 @@ impl LogManager {
             return Err(TopicError::AlreadyExists);
         }
         meta.save(&self.data_dir)?; // the commit point
-        let topic = Arc::new(Topic { meta, partitions: opened });
+        let topic = Arc::new(Topic {
+            meta,
+            partitions: opened,
+        });
         topics.insert(name.to_string(), Arc::clone(&topic));
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
@@ -195,7 +254,10 @@ impl LogManager {
         topics.remove(name);
         drop(topics);
         for partition in &topic.partitions {
-            let doomed = self.data_dir.join(format!("{}-{}.{}-delete", name, partition.index, topic.meta.id));
+            let doomed = self.data_dir.join(format!(
+                "{}-{}.{}-delete",
+                name, partition.index, topic.meta.id
+            ));
             std::fs::rename(partition.dir(), &doomed)?;
         }
         properties::sync_dir(&self.data_dir)?;
@@ -204,27 +266,49 @@ impl LogManager {
         Ok(topic.meta.id)
     }
 
-    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
         let topic = topics.get(name).cloned().ok_or(TopicError::UnknownTopic)?;
         let current = topic.meta.partitions;
         if count <= current {
-            return Err(TopicError::InvalidPartitions(format!("topic has {current} partitions; the new count {count} must be larger")));
+            return Err(TopicError::InvalidPartitions(format!(
+                "topic has {current} partitions; the new count {count} must be larger"
+            )));
         }
         if count > 100_000 {
-            return Err(TopicError::InvalidPartitions(format!("{count} partitions is more than this broker allows (100000)")));
+            return Err(TopicError::InvalidPartitions(format!(
+                "{count} partitions is more than this broker allows (100000)"
+            )));
         }
         if validate_only {
             return Ok(());
         }
-        let config = self.defaults.with_overrides(&topic.meta.configs).map_err(TopicError::InvalidConfig)?;
+        let config = self
+            .defaults
+            .with_overrides(&topic.meta.configs)
+            .map_err(TopicError::InvalidConfig)?;
         let mut partitions = topic.partitions.clone();
         let now = now_ms();
         for p in current..count {
-            let (partition, _) = Partition::open(partition_dir(&self.data_dir, name, p), name, p, config.clone(), Arc::clone(&self.arrivals), now)?;
+            let (partition, _) = Partition::open(
+                partition_dir(&self.data_dir, name, p),
+                name,
+                p,
+                config.clone(),
+                Arc::clone(&self.arrivals),
+                now,
+            )?;
             partitions.push(Arc::new(partition));
         }
-        let meta = TopicMeta { partitions: count, ..topic.meta.clone() };
+        let meta = TopicMeta {
+            partitions: count,
+            ..topic.meta.clone()
+        };
         meta.save(&self.data_dir)?;
         topics.insert(name.to_string(), Arc::new(Topic { meta, partitions }));
         Ok(())
@@ -234,9 +318,18 @@ impl LogManager {
     /// append resolves once the batch is fsynced (group commit: appends
     /// queued before the next fsync round share it, so callers should start
     /// every append of a request before waiting on any).
-    pub fn append(&self, partition: &Arc<Partition>, batch: &[u8]) -> Result<PendingAppend, partition::AppendError> {
+    pub fn append(
+        &self,
+        partition: &Arc<Partition>,
+        batch: &[u8],
+    ) -> Result<PendingAppend, partition::AppendError> {
         let appended = partition.append(batch, now_ms())?;
-        let Some(file) = appended.sync.clone() else { return Ok(PendingAppend { appended, durable: None }) };
+        let Some(file) = appended.sync.clone() else {
+            return Ok(PendingAppend {
+                appended,
+                durable: None,
+            });
+        };
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let target = Arc::clone(partition);
         let next_offset = appended.last_offset + 1;
@@ -260,8 +353,12 @@ impl LogManager {
             for partition in &topic.partitions {
                 match partition.enforce_retention(now) {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(topic = %topic.meta.name, partition = partition.index, segments = n, "retention deleted segments"),
-                    Err(e) => tracing::error!(topic = %topic.meta.name, partition = partition.index, error = %e, "retention failed"),
+                    Ok(n) => {
+                        tracing::info!(topic = %topic.meta.name, partition = partition.index, segments = n, "retention deleted segments")
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %topic.meta.name, partition = partition.index, error = %e, "retention failed")
+                    }
                 }
             }
         }
@@ -287,7 +384,9 @@ pub struct PendingAppend {
 
 impl PendingAppend {
     pub async fn wait(self) -> Result<Appended, String> {
-        let Some(durable) = self.durable else { return Ok(self.appended) };
+        let Some(durable) = self.durable else {
+            return Ok(self.appended);
+        };
         match durable.await {
             Ok(Ok(())) => Ok(self.appended),
             Ok(Err(e)) => Err(format!("fsync failed: {e}")),
@@ -300,7 +399,12 @@ impl PendingAppend {
 fn remove_deleted_directories(data_dir: &Path) -> io::Result<()> {
     for entry in std::fs::read_dir(data_dir)? {
         let entry = entry?;
-        if entry.file_name().to_str().is_some_and(|n| n.ends_with("-delete")) && entry.path().is_dir() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.ends_with("-delete"))
+            && entry.path().is_dir()
+        {
             std::fs::remove_dir_all(entry.path())?;
         }
     }

@@ -24,9 +24,17 @@ pub enum AppendError {
     /// The batch is shorter than a header (validated earlier; never expected).
     Malformed,
     /// An idempotent producer skipped sequence numbers (OUT_OF_ORDER_SEQUENCE_NUMBER).
-    OutOfOrderSequence { producer_id: i64, expected: i32, got: i32 },
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        got: i32,
+    },
     /// An idempotent producer's epoch is older than the one seen (INVALID_PRODUCER_EPOCH).
-    InvalidProducerEpoch { producer_id: i64, current: i16, got: i16 },
+    InvalidProducerEpoch {
+        producer_id: i64,
+        current: i16,
+        got: i16,
+    },
 }
 
 impl std::fmt::Display for AppendError {
@@ -34,11 +42,25 @@ impl std::fmt::Display for AppendError {
         match self {
             AppendError::Io(e) => write!(f, "append failed: {e}"),
             AppendError::Malformed => write!(f, "malformed batch"),
-            AppendError::OutOfOrderSequence { producer_id, expected, got } => {
-                write!(f, "producer {producer_id}: expected sequence {expected}, got {got}")
+            AppendError::OutOfOrderSequence {
+                producer_id,
+                expected,
+                got,
+            } => {
+                write!(
+                    f,
+                    "producer {producer_id}: expected sequence {expected}, got {got}"
+                )
             }
-            AppendError::InvalidProducerEpoch { producer_id, current, got } => {
-                write!(f, "producer {producer_id}: epoch {got} is older than {current}")
+            AppendError::InvalidProducerEpoch {
+                producer_id,
+                current,
+                got,
+            } => {
+                write!(
+                    f,
+                    "producer {producer_id}: epoch {got} is older than {current}"
+                )
             }
         }
     }
@@ -59,7 +81,10 @@ pub struct Appended {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReadError {
-    OffsetOutOfRange { log_start_offset: i64, high_watermark: i64 },
+    OffsetOutOfRange {
+        log_start_offset: i64,
+        high_watermark: i64,
+    },
     Io(String),
 }
 
@@ -102,7 +127,10 @@ fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(base) = name.strip_suffix(".log").and_then(|b| b.parse::<i64>().ok()) {
+        if let Some(base) = name
+            .strip_suffix(".log")
+            .and_then(|b| b.parse::<i64>().ok())
+        {
             bases.push(base);
         }
     }
@@ -148,10 +176,21 @@ impl Partition {
             let active = i + 1 == bases.len();
             let opened = Segment::open(&dir, base, active, config.index_interval_bytes, now_ms)?;
             if opened.truncated > 0 {
-                tracing::warn!(topic, partition = index, segment = base, bytes = opened.truncated, "truncated a torn or corrupt tail");
+                tracing::warn!(
+                    topic,
+                    partition = index,
+                    segment = base,
+                    bytes = opened.truncated,
+                    "truncated a torn or corrupt tail"
+                );
             }
             if opened.index_rebuilt && !active {
-                tracing::info!(topic, partition = index, segment = base, "rebuilt a missing or damaged index");
+                tracing::info!(
+                    topic,
+                    partition = index,
+                    segment = base,
+                    "rebuilt a missing or damaged index"
+                );
                 opened.segment.index.save(&dir)?;
                 recovery.indexes_rebuilt += 1;
             }
@@ -176,14 +215,22 @@ impl Partition {
             unflushed_messages: 0,
             producers,
         };
-        let partition = Partition { topic: topic.to_string(), index, dir, state: Mutex::new(state), arrivals };
+        let partition = Partition {
+            topic: topic.to_string(),
+            index,
+            dir,
+            state: Mutex::new(state),
+            arrivals,
+        };
         Ok((partition, recovery))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent state: every
         // mutation is a single assignment after the I/O succeeded.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn dir(&self) -> &Path {
@@ -211,27 +258,44 @@ impl Partition {
         }
         let mut st = self.lock();
         let last_delta = i64::from(batch::i32_at(record_batch, batch::LAST_OFFSET_DELTA).max(0));
-        let record_count = u64::try_from(batch::i32_at(record_batch, batch::RECORD_COUNT)).unwrap_or(0);
+        let record_count =
+            u64::try_from(batch::i32_at(record_batch, batch::RECORD_COUNT)).unwrap_or(0);
         let producer = ProducerFields::of(record_batch);
         if let Some(p) = &producer {
-            match st.producers.check(p.producer_id, p.epoch, p.first_seq, p.last_seq) {
+            match st
+                .producers
+                .check(p.producer_id, p.epoch, p.first_seq, p.last_seq)
+            {
                 SequenceCheck::Append => {}
                 SequenceCheck::Duplicate(original) => return Ok(self.duplicate(&st, original)),
                 SequenceCheck::OutOfOrder { expected, got } => {
-                    return Err(AppendError::OutOfOrderSequence { producer_id: p.producer_id, expected, got })
+                    return Err(AppendError::OutOfOrderSequence {
+                        producer_id: p.producer_id,
+                        expected,
+                        got,
+                    })
                 }
                 SequenceCheck::InvalidEpoch { current, got } => {
-                    return Err(AppendError::InvalidProducerEpoch { producer_id: p.producer_id, current, got })
+                    return Err(AppendError::InvalidProducerEpoch {
+                        producer_id: p.producer_id,
+                        current,
+                        got,
+                    })
                 }
             }
         }
-        self.maybe_roll(&mut st, record_batch.len() as u64, last_delta, now_ms).map_err(AppendError::Io)?;
+        self.maybe_roll(&mut st, record_batch.len() as u64, last_delta, now_ms)
+            .map_err(AppendError::Io)?;
 
         let base_offset = st.log_end_offset;
         let mut header = [0u8; batch::RECORDS];
         header.copy_from_slice(&record_batch[..batch::RECORDS]);
         let _ = batch::put(&mut header, batch::BASE_OFFSET, base_offset.to_be_bytes());
-        let _ = batch::put(&mut header, batch::PARTITION_LEADER_EPOCH, 0i32.to_be_bytes());
+        let _ = batch::put(
+            &mut header,
+            batch::PARTITION_LEADER_EPOCH,
+            0i32.to_be_bytes(),
+        );
         let body = &record_batch[batch::RECORDS..];
         let mut log_append_time = -1;
         if st.config.timestamp_type == TimestampType::LogAppendTime {
@@ -270,8 +334,14 @@ impl Partition {
         let file = Arc::clone(&segment.file);
         st.log_end_offset = found.last_offset + 1;
         if let Some(p) = producer {
-            let sequence = BatchSequence { first_seq: p.first_seq, last_seq: p.last_seq, base_offset, last_offset: found.last_offset };
-            st.producers.record(p.producer_id, p.epoch, sequence, max_timestamp);
+            let sequence = BatchSequence {
+                first_seq: p.first_seq,
+                last_seq: p.last_seq,
+                base_offset,
+                last_offset: found.last_offset,
+            };
+            st.producers
+                .record(p.producer_id, p.epoch, sequence, max_timestamp);
         }
         let sync = if durable {
             Some(file)
@@ -306,7 +376,11 @@ impl Partition {
             last_offset: original.last_offset,
             log_append_time: -1,
             log_start_offset: st.log_start_offset,
-            sync: if pending { st.segments.last().map(|s| Arc::clone(&s.file)) } else { None },
+            sync: if pending {
+                st.segments.last().map(|s| Arc::clone(&s.file))
+            } else {
+                None
+            },
             duplicate: true,
         }
     }
@@ -325,17 +399,29 @@ impl Partition {
         self.lock().segments.last().map(|s| Arc::clone(&s.file))
     }
 
-    fn maybe_roll(&self, st: &mut State, incoming: u64, last_delta: i64, now_ms: i64) -> io::Result<()> {
+    fn maybe_roll(
+        &self,
+        st: &mut State,
+        incoming: u64,
+        last_delta: i64,
+        now_ms: i64,
+    ) -> io::Result<()> {
         let config = &st.config;
-        let Some(active) = st.segments.last() else { return Ok(()) };
+        let Some(active) = st.segments.last() else {
+            return Ok(());
+        };
         let full = active.size + incoming > config.segment_bytes;
         let old = now_ms - active.created_ms >= config.segment_ms;
-        let offsets_overflow = st.log_end_offset + last_delta - active.base_offset > i64::from(i32::MAX);
+        let offsets_overflow =
+            st.log_end_offset + last_delta - active.base_offset > i64::from(i32::MAX);
         if active.size == 0 || !(full || old || offsets_overflow) {
             return Ok(());
         }
         active.seal(&self.dir)?;
-        super::properties::write_atomically(&snapshot_path(&self.dir, st.log_end_offset), &st.producers.encode())?;
+        super::properties::write_atomically(
+            &snapshot_path(&self.dir, st.log_end_offset),
+            &st.producers.encode(),
+        )?;
         let next = Segment::create(&self.dir, st.log_end_offset, now_ms)?;
         st.segments.push(next);
         Ok(())
@@ -347,19 +433,36 @@ impl Partition {
         let (file, start, limit_offset, log_start_offset, high_watermark, segment_end) = {
             let st = self.lock();
             if offset < st.log_start_offset || offset > st.high_watermark {
-                return Err(ReadError::OffsetOutOfRange { log_start_offset: st.log_start_offset, high_watermark: st.high_watermark });
+                return Err(ReadError::OffsetOutOfRange {
+                    log_start_offset: st.log_start_offset,
+                    high_watermark: st.high_watermark,
+                });
             }
-            let empty = ReadResult { records: Bytes::new(), high_watermark: st.high_watermark, log_start_offset: st.log_start_offset };
+            let empty = ReadResult {
+                records: Bytes::new(),
+                high_watermark: st.high_watermark,
+                log_start_offset: st.log_start_offset,
+            };
             if offset == st.high_watermark {
                 return Ok(empty);
             }
             // The segment holding `offset`, or the first one after a gap.
-            let at = st.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
+            let at = st
+                .segments
+                .partition_point(|s| s.base_offset <= offset)
+                .saturating_sub(1);
             let Some(segment) = st.segments[at..].iter().find(|s| s.next_offset > offset) else {
                 return Ok(empty);
             };
             let start = segment.index.position_for_offset(offset);
-            (Arc::clone(&segment.file), start, st.high_watermark, st.log_start_offset, st.high_watermark, segment.size)
+            (
+                Arc::clone(&segment.file),
+                start,
+                st.high_watermark,
+                st.log_start_offset,
+                st.high_watermark,
+                segment.size,
+            )
         };
         // File reads happen outside the lock; the Arc keeps a deleted segment readable.
         let io_err = |e: io::Error| ReadError::Io(e.to_string());
@@ -381,12 +484,21 @@ impl Partition {
             end = position;
         }
         let Some(begin) = first else {
-            return Ok(ReadResult { records: Bytes::new(), high_watermark, log_start_offset });
+            return Ok(ReadResult {
+                records: Bytes::new(),
+                high_watermark,
+                log_start_offset,
+            });
         };
-        let len = usize::try_from(end - begin).map_err(|_| ReadError::Io("read too large".into()))?;
+        let len =
+            usize::try_from(end - begin).map_err(|_| ReadError::Io("read too large".into()))?;
         let mut buf = BytesMut::zeroed(len);
         file.read_exact_at(&mut buf, begin).map_err(io_err)?;
-        Ok(ReadResult { records: buf.freeze(), high_watermark, log_start_offset })
+        Ok(ReadResult {
+            records: buf.freeze(),
+            high_watermark,
+            log_start_offset,
+        })
     }
 
     /// Deletes whole sealed segments past `retention.ms` / `retention.bytes`
@@ -404,7 +516,9 @@ impl Partition {
             let first = &st.segments[0];
             let retention_ms = st.config.retention_ms;
             let retention_bytes = st.config.retention_bytes;
-            let expired = retention_ms >= 0 && first.max_timestamp >= 0 && first.max_timestamp < now_ms - retention_ms;
+            let expired = retention_ms >= 0
+                && first.max_timestamp >= 0
+                && first.max_timestamp < now_ms - retention_ms;
             let oversize = retention_bytes >= 0 && total - first.size >= retention_bytes as u64;
             if !(expired || oversize) {
                 break;
@@ -445,7 +559,9 @@ impl Partition {
                 if found.max_timestamp < timestamp || found.base_offset >= st.high_watermark {
                     continue;
                 }
-                let hit = first_record(&segment.file, found, |r| r.timestamp >= timestamp && r.offset >= st.log_start_offset)?;
+                let hit = first_record(&segment.file, found, |r| {
+                    r.timestamp >= timestamp && r.offset >= st.log_start_offset
+                })?;
                 if hit.is_some() {
                     return Ok(hit);
                 }
@@ -463,7 +579,8 @@ impl Partition {
             let mut position = 0;
             while let Some(found) = segment.read_header(position, segment.size)? {
                 position += found.size;
-                if found.base_offset >= st.high_watermark || found.last_offset < st.log_start_offset {
+                if found.base_offset >= st.high_watermark || found.last_offset < st.log_start_offset
+                {
                     continue;
                 }
                 if best.is_none_or(|(b, _)| found.max_timestamp > b.max_timestamp) {
@@ -471,7 +588,9 @@ impl Partition {
                 }
             }
         }
-        let Some((found, i)) = best else { return Ok(None) };
+        let Some((found, i)) = best else {
+            return Ok(None);
+        };
         let max = found.max_timestamp;
         first_record(&st.segments[i].file, found, |r| r.timestamp == max)
     }
@@ -489,7 +608,8 @@ fn first_record(
     let parsed = crate::protocol::records::RecordBatch::new(bytes.freeze())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     for record in parsed.records() {
-        let record = record.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let record =
+            record.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         if wanted(&record) {
             return Ok(Some((record.offset, record.timestamp)));
         }
@@ -544,8 +664,12 @@ impl ProducerFields {
 /// segment was started, plus the active segment's batches; without a usable
 /// snapshot, every segment's batches.
 fn recover_producers(dir: &Path, segments: &[Segment]) -> io::Result<ProducerStates> {
-    let Some(active) = segments.last() else { return Ok(ProducerStates::default()) };
-    let snapshot = std::fs::read(snapshot_path(dir, active.base_offset)).ok().and_then(|b| ProducerStates::decode(&b));
+    let Some(active) = segments.last() else {
+        return Ok(ProducerStates::default());
+    };
+    let snapshot = std::fs::read(snapshot_path(dir, active.base_offset))
+        .ok()
+        .and_then(|b| ProducerStates::decode(&b));
     let (mut states, replay) = match snapshot {
         Some(states) => (states, std::slice::from_ref(active)),
         None => (ProducerStates::default(), segments),
@@ -556,7 +680,12 @@ fn recover_producers(dir: &Path, segments: &[Segment]) -> io::Result<ProducerSta
             let mut header = [0u8; batch::RECORDS];
             segment.file.read_exact_at(&mut header, position)?;
             if let Some(p) = ProducerFields::of(&header) {
-                let sequence = BatchSequence { first_seq: p.first_seq, last_seq: p.last_seq, base_offset: found.base_offset, last_offset: found.last_offset };
+                let sequence = BatchSequence {
+                    first_seq: p.first_seq,
+                    last_seq: p.last_seq,
+                    base_offset: found.base_offset,
+                    last_offset: found.last_offset,
+                };
                 states.record(p.producer_id, p.epoch, sequence, found.max_timestamp);
             }
             position += found.size;

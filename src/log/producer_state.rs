@@ -37,8 +37,14 @@ pub enum SequenceCheck {
     Append,
     /// Already in the log: answer with this batch's original offsets.
     Duplicate(BatchSequence),
-    OutOfOrder { expected: i32, got: i32 },
-    InvalidEpoch { current: i16, got: i16 },
+    OutOfOrder {
+        expected: i32,
+        got: i32,
+    },
+    InvalidEpoch {
+        current: i16,
+        got: i16,
+    },
 }
 
 /// Kafka's sequence arithmetic: sequences wrap from i32::MAX to 0.
@@ -68,15 +74,37 @@ impl ProducerStates {
         self.producers.get(&producer_id)
     }
 
-    pub fn check(&self, producer_id: i64, epoch: i16, first_seq: i32, last_seq: i32) -> SequenceCheck {
-        let Some(entry) = self.producers.get(&producer_id) else { return SequenceCheck::Append };
+    pub fn check(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        first_seq: i32,
+        last_seq: i32,
+    ) -> SequenceCheck {
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return SequenceCheck::Append;
+        };
         if epoch < entry.epoch {
-            return SequenceCheck::InvalidEpoch { current: entry.epoch, got: epoch };
+            return SequenceCheck::InvalidEpoch {
+                current: entry.epoch,
+                got: epoch,
+            };
         }
         if epoch > entry.epoch {
-            return if first_seq == 0 { SequenceCheck::Append } else { SequenceCheck::OutOfOrder { expected: 0, got: first_seq } };
+            return if first_seq == 0 {
+                SequenceCheck::Append
+            } else {
+                SequenceCheck::OutOfOrder {
+                    expected: 0,
+                    got: first_seq,
+                }
+            };
         }
-        if let Some(duplicate) = entry.batches.iter().find(|b| b.first_seq == first_seq && b.last_seq == last_seq) {
+        if let Some(duplicate) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
+        {
             return SequenceCheck::Duplicate(*duplicate);
         }
         match entry.batches.back() {
@@ -87,7 +115,10 @@ impl ProducerStates {
                 if first_seq == expected {
                     SequenceCheck::Append
                 } else {
-                    SequenceCheck::OutOfOrder { expected, got: first_seq }
+                    SequenceCheck::OutOfOrder {
+                        expected,
+                        got: first_seq,
+                    }
                 }
             }
         }
@@ -98,7 +129,11 @@ impl ProducerStates {
         let entry = self
             .producers
             .entry(producer_id)
-            .or_insert_with(|| ProducerEntry { epoch, batches: VecDeque::new(), last_timestamp: timestamp });
+            .or_insert_with(|| ProducerEntry {
+                epoch,
+                batches: VecDeque::new(),
+                last_timestamp: timestamp,
+            });
         if epoch != entry.epoch {
             entry.epoch = epoch;
             entry.batches.clear();
@@ -113,7 +148,8 @@ impl ProducerStates {
     /// Forgets producers idle longer than `max_age_ms`. Returns how many went.
     pub fn expire(&mut self, now_ms: i64, max_age_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers.retain(|_, entry| now_ms - entry.last_timestamp <= max_age_ms);
+        self.producers
+            .retain(|_, entry| now_ms - entry.last_timestamp <= max_age_ms);
         before - self.producers.len()
     }
 
@@ -172,7 +208,14 @@ impl ProducerStates {
                     last_offset: i64::from_be_bytes(cursor.array()?),
                 });
             }
-            producers.insert(id, ProducerEntry { epoch, batches, last_timestamp });
+            producers.insert(
+                id,
+                ProducerEntry {
+                    epoch,
+                    batches,
+                    last_timestamp,
+                },
+            );
         }
         cursor.0.is_empty().then_some(ProducerStates { producers })
     }
@@ -197,7 +240,12 @@ mod tests {
     use super::*;
 
     fn batch(first_seq: i32, last_seq: i32, base_offset: i64) -> BatchSequence {
-        BatchSequence { first_seq, last_seq, base_offset, last_offset: base_offset + i64::from(last_seq - first_seq) }
+        BatchSequence {
+            first_seq,
+            last_seq,
+            base_offset,
+            last_offset: base_offset + i64::from(last_seq - first_seq),
+        }
     }
 
     #[test]
@@ -207,22 +255,43 @@ mod tests {
         states.record(7, 0, batch(0, 4, 100), 1);
         assert_eq!(states.check(7, 0, 5, 9), SequenceCheck::Append);
         states.record(7, 0, batch(5, 9, 105), 2);
-        assert_eq!(states.check(7, 0, 0, 4), SequenceCheck::Duplicate(batch(0, 4, 100)));
-        assert_eq!(states.check(7, 0, 11, 12), SequenceCheck::OutOfOrder { expected: 10, got: 11 });
+        assert_eq!(
+            states.check(7, 0, 0, 4),
+            SequenceCheck::Duplicate(batch(0, 4, 100))
+        );
+        assert_eq!(
+            states.check(7, 0, 11, 12),
+            SequenceCheck::OutOfOrder {
+                expected: 10,
+                got: 11
+            }
+        );
         // Only the last five batches are remembered.
         for i in 0..5 {
             let first = 10 + i * 5;
             states.record(7, 0, batch(first, first + 4, 110 + i64::from(i) * 5), 3);
         }
-        assert!(matches!(states.check(7, 0, 0, 4), SequenceCheck::OutOfOrder { .. }));
+        assert!(matches!(
+            states.check(7, 0, 0, 4),
+            SequenceCheck::OutOfOrder { .. }
+        ));
     }
 
     #[test]
     fn epochs_fence_and_reset() {
         let mut states = ProducerStates::default();
         states.record(1, 3, batch(0, 0, 0), 1);
-        assert_eq!(states.check(1, 2, 1, 1), SequenceCheck::InvalidEpoch { current: 3, got: 2 });
-        assert_eq!(states.check(1, 4, 5, 5), SequenceCheck::OutOfOrder { expected: 0, got: 5 });
+        assert_eq!(
+            states.check(1, 2, 1, 1),
+            SequenceCheck::InvalidEpoch { current: 3, got: 2 }
+        );
+        assert_eq!(
+            states.check(1, 4, 5, 5),
+            SequenceCheck::OutOfOrder {
+                expected: 0,
+                got: 5
+            }
+        );
         assert_eq!(states.check(1, 4, 0, 0), SequenceCheck::Append);
         // An unknown producer may start anywhere (its state may have expired).
         assert_eq!(states.check(2, 0, 42, 42), SequenceCheck::Append);

@@ -9,7 +9,10 @@ use std::path::Path;
 pub type Properties = BTreeMap<String, String>;
 
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r")
+    value
+        .replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
 }
 
 fn unescape(value: &str) -> String {
@@ -42,7 +45,10 @@ pub fn read(path: &Path) -> io::Result<Option<Properties>> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(parse(&text))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io::Error::new(e.kind(), format!("reading {}: {e}", path.display()))),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("reading {}: {e}", path.display()),
+        )),
     }
 }
 
@@ -52,7 +58,9 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path.parent().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path without parent"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path without parent"))?;
     let tmp = path.with_extension("tmp");
     {
         let mut file = File::create(&tmp)?;
@@ -71,7 +79,8 @@ pub fn write(path: &Path, properties: &Properties) -> io::Result<()> {
         text.push_str(&escape(v));
         text.push('\n');
     }
-    write_atomically(path, text.as_bytes()).map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
+    write_atomically(path, text.as_bytes())
+        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
 }
 
 #[cfg(test)]

@@ -47,9 +47,18 @@ pub fn read_header_at(file: &File, position: u64, limit: u64) -> io::Result<Opti
     file.read_exact_at(&mut header, position)?;
     let length = batch::i32_at(&header, batch::BATCH_LENGTH);
     let magic = header[batch::MAGIC] as i8;
-    let Some(size) = u64::try_from(length).ok().map(|l| l + batch::LOG_OVERHEAD as u64) else { return Ok(None) };
+    let Some(size) = u64::try_from(length)
+        .ok()
+        .map(|l| l + batch::LOG_OVERHEAD as u64)
+    else {
+        return Ok(None);
+    };
     let last_delta = batch::i32_at(&header, batch::LAST_OFFSET_DELTA);
-    if magic != batch::MAGIC_V2 || size < batch::RECORDS as u64 || position + size > limit || last_delta < 0 {
+    if magic != batch::MAGIC_V2
+        || size < batch::RECORDS as u64
+        || position + size > limit
+        || last_delta < 0
+    {
         return Ok(None);
     }
     let base_offset = batch::i64_at(&header, batch::BASE_OFFSET);
@@ -79,7 +88,11 @@ pub struct Segment {
 impl Segment {
     pub fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Segment> {
         let path = log_path(dir, base_offset);
-        let file = OpenOptions::new().read(true).append(true).create_new(true).open(&path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(&path)?;
         super::properties::sync_dir(dir)?;
         Ok(Segment {
             base_offset,
@@ -101,11 +114,21 @@ impl Segment {
     /// active segment, or a sealed one whose index is missing or damaged);
     /// otherwise the persisted index is trusted and only the batches from
     /// its last entry on are read. A torn or corrupt tail is truncated.
-    pub fn open(dir: &Path, base_offset: i64, scan_all: bool, index_interval: usize, now_ms: i64) -> io::Result<Opened> {
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        scan_all: bool,
+        index_interval: usize,
+        now_ms: i64,
+    ) -> io::Result<Opened> {
         let path = log_path(dir, base_offset);
         let file = OpenOptions::new().read(true).append(true).open(&path)?;
         let file_len = file.metadata()?.len();
-        let loaded = if scan_all { None } else { SegmentIndex::load(dir, base_offset, file_len) };
+        let loaded = if scan_all {
+            None
+        } else {
+            SegmentIndex::load(dir, base_offset, file_len)
+        };
         let index_rebuilt = loaded.is_none();
         let index = loaded.unwrap_or_else(|| SegmentIndex::new(base_offset));
         let start = index.last_position().unwrap_or(0);
@@ -114,7 +137,11 @@ impl Segment {
         // CRC still matches (the base offset is outside the CRC) ends the data.
         // Log compaction will leave legitimate gaps in cleaned segments; this
         // check must then accept forward gaps there.
-        let mut expected_offset = base_offset + index.entries().last().map_or(0, |e| i64::from(e.relative_offset));
+        let mut expected_offset = base_offset
+            + index
+                .entries()
+                .last()
+                .map_or(0, |e| i64::from(e.relative_offset));
         let mut segment = Segment {
             base_offset,
             file: Arc::new(file),
@@ -155,7 +182,11 @@ impl Segment {
         if let Some(first) = segment.first_batch_timestamp()? {
             segment.created_ms = first.min(now_ms);
         }
-        Ok(Opened { segment, truncated, index_rebuilt })
+        Ok(Opened {
+            segment,
+            truncated,
+            index_rebuilt,
+        })
     }
 
     fn first_batch_timestamp(&self) -> io::Result<Option<i64>> {
@@ -169,8 +200,14 @@ impl Segment {
 
     /// Reads and fully validates (length, magic, CRC) the batch at
     /// `position`; `None` where the valid data ends.
-    fn read_batch_checked(&self, position: u64, file_len: u64) -> io::Result<Option<BatchPosition>> {
-        let Some(found) = self.read_header(position, file_len)? else { return Ok(None) };
+    fn read_batch_checked(
+        &self,
+        position: u64,
+        file_len: u64,
+    ) -> io::Result<Option<BatchPosition>> {
+        let Some(found) = self.read_header(position, file_len)? else {
+            return Ok(None);
+        };
         let len = usize::try_from(found.size).map_err(|_| io::Error::other("batch too large"))?;
         let mut bytes = vec![0u8; len];
         self.file.read_exact_at(&mut bytes, position)?;
@@ -187,12 +224,18 @@ impl Segment {
     /// Reads the header of the batch at `position` within `limit` bytes of
     /// the file; `None` if no whole, plausible batch of this segment starts there.
     pub fn read_header(&self, position: u64, limit: u64) -> io::Result<Option<BatchPosition>> {
-        Ok(read_header_at(&self.file, position, limit)?.filter(|found| found.base_offset >= self.base_offset))
+        Ok(read_header_at(&self.file, position, limit)?
+            .filter(|found| found.base_offset >= self.base_offset))
     }
 
     /// Appends one batch whose offsets are already assigned. The write goes
     /// to the page cache; durability is the flusher's job.
-    pub fn append(&mut self, bytes: &[u8], found: BatchPosition, index_interval: usize) -> io::Result<()> {
+    pub fn append(
+        &mut self,
+        bytes: &[u8],
+        found: BatchPosition,
+        index_interval: usize,
+    ) -> io::Result<()> {
         debug_assert_eq!(found.position, self.size);
         let mut file: &File = &self.file;
         io::Write::write_all(&mut file, bytes)?;
@@ -217,7 +260,11 @@ impl Segment {
     }
 
     /// The first batch whose max timestamp is at or past `timestamp`.
-    pub fn find_batch_by_time(&self, timestamp: i64, limit: u64) -> io::Result<Option<BatchPosition>> {
+    pub fn find_batch_by_time(
+        &self,
+        timestamp: i64,
+        limit: u64,
+    ) -> io::Result<Option<BatchPosition>> {
         let mut position = self.index.position_for_timestamp(timestamp);
         while let Some(found) = self.read_header(position, limit)? {
             if found.max_timestamp >= timestamp {

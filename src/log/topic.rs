@@ -73,12 +73,24 @@ impl TopicMeta {
         let mut topics = Vec::new();
         for entry in entries {
             let path = entry?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".properties")) else {
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".properties"))
+            else {
                 continue;
             };
-            let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {what}", path.display()));
+            let invalid = |what: &str| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {what}", path.display()),
+                )
+            };
             let props = properties::read(&path)?.ok_or_else(|| invalid("vanished"))?;
-            let id = props.get("topic.id").and_then(|t| parse_uuid(t)).ok_or_else(|| invalid("bad topic.id"))?;
+            let id = props
+                .get("topic.id")
+                .and_then(|t| parse_uuid(t))
+                .ok_or_else(|| invalid("bad topic.id"))?;
             let partitions = props
                 .get("partitions")
                 .and_then(|p| p.parse::<i32>().ok())
@@ -86,9 +98,17 @@ impl TopicMeta {
                 .ok_or_else(|| invalid("bad partitions"))?;
             let configs = props
                 .iter()
-                .filter_map(|(k, v)| k.strip_prefix("config.").map(|k| (k.to_string(), v.clone())))
+                .filter_map(|(k, v)| {
+                    k.strip_prefix("config.")
+                        .map(|k| (k.to_string(), v.clone()))
+                })
                 .collect();
-            topics.push(TopicMeta { name: name.to_string(), id, partitions, configs });
+            topics.push(TopicMeta {
+                name: name.to_string(),
+                id,
+                partitions,
+                configs,
+            });
         }
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(topics)
@@ -101,7 +121,9 @@ pub fn valid_topic_name(name: &str) -> bool {
         && name.len() <= 249
         && name != "."
         && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

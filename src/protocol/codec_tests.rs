@@ -42,7 +42,11 @@ trait Side: Encode + PartialEq + Sized {
     fn random(key: ApiKey, rng: &mut Rng, version: i16) -> Self;
     fn decode(key: ApiKey, buf: &mut Bytes, version: i16) -> Result<Self, String>;
     /// kafka-protocol decodes `buf` and encodes what it decoded.
-    fn theirs_round_trip(key: kp::ApiKey, buf: &mut Bytes, version: i16) -> Result<BytesMut, String>;
+    fn theirs_round_trip(
+        key: kp::ApiKey,
+        buf: &mut Bytes,
+        version: i16,
+    ) -> Result<BytesMut, String>;
 }
 
 impl Side for RequestBody {
@@ -52,10 +56,17 @@ impl Side for RequestBody {
     fn decode(key: ApiKey, buf: &mut Bytes, version: i16) -> Result<Self, String> {
         RequestBody::decode(key, buf, version).map_err(|e| e.to_string())
     }
-    fn theirs_round_trip(key: kp::ApiKey, buf: &mut Bytes, version: i16) -> Result<BytesMut, String> {
-        let decoded = kp::RequestKind::decode(key, buf, version).map_err(|e| format!("kafka-protocol rejected our bytes: {e}"))?;
+    fn theirs_round_trip(
+        key: kp::ApiKey,
+        buf: &mut Bytes,
+        version: i16,
+    ) -> Result<BytesMut, String> {
+        let decoded = kp::RequestKind::decode(key, buf, version)
+            .map_err(|e| format!("kafka-protocol rejected our bytes: {e}"))?;
         let mut out = BytesMut::new();
-        decoded.encode(&mut out, version).map_err(|e| format!("kafka-protocol re-encode: {e}"))?;
+        decoded
+            .encode(&mut out, version)
+            .map_err(|e| format!("kafka-protocol re-encode: {e}"))?;
         Ok(out)
     }
 }
@@ -67,10 +78,17 @@ impl Side for ResponseBody {
     fn decode(key: ApiKey, buf: &mut Bytes, version: i16) -> Result<Self, String> {
         ResponseBody::decode(key, buf, version).map_err(|e| e.to_string())
     }
-    fn theirs_round_trip(key: kp::ApiKey, buf: &mut Bytes, version: i16) -> Result<BytesMut, String> {
-        let decoded = kp::ResponseKind::decode(key, buf, version).map_err(|e| format!("kafka-protocol rejected our bytes: {e}"))?;
+    fn theirs_round_trip(
+        key: kp::ApiKey,
+        buf: &mut Bytes,
+        version: i16,
+    ) -> Result<BytesMut, String> {
+        let decoded = kp::ResponseKind::decode(key, buf, version)
+            .map_err(|e| format!("kafka-protocol rejected our bytes: {e}"))?;
         let mut out = BytesMut::new();
-        decoded.encode(&mut out, version).map_err(|e| format!("kafka-protocol re-encode: {e}"))?;
+        decoded
+            .encode(&mut out, version)
+            .map_err(|e| format!("kafka-protocol re-encode: {e}"))?;
         Ok(out)
     }
 }
@@ -78,21 +96,36 @@ impl Side for ResponseBody {
 /// Our encoding of a random body, decoded and re-encoded by kafka-protocol,
 /// must come back byte for byte; and our decoder must read the crate's
 /// bytes back into the original value.
-fn differential<S: Side>(key: ApiKey, theirs: kp::ApiKey, version: i16, seed: u64) -> Result<(), String> {
+fn differential<S: Side>(
+    key: ApiKey,
+    theirs: kp::ApiKey,
+    version: i16,
+    seed: u64,
+) -> Result<(), String> {
     let context = |e: String| format!("{key:?} v{version} seed {seed}: {e}");
     let body = S::random(key, &mut Rng::new(seed), version);
-    let ours = body.to_bytes(version).map_err(|e| context(e.to_string()))?.freeze();
+    let ours = body
+        .to_bytes(version)
+        .map_err(|e| context(e.to_string()))?
+        .freeze();
     let mut input = ours.clone();
     let theirs_bytes = S::theirs_round_trip(theirs, &mut input, version).map_err(context)?;
     if !input.is_empty() {
-        return Err(context(format!("kafka-protocol left {} bytes", input.len())));
+        return Err(context(format!(
+            "kafka-protocol left {} bytes",
+            input.len()
+        )));
     }
     if theirs_bytes.as_ref() != ours.as_ref() {
-        return Err(context(format!("bytes differ\n ours:   {ours:02x?}\n theirs: {theirs_bytes:02x?}")));
+        return Err(context(format!(
+            "bytes differ\n ours:   {ours:02x?}\n theirs: {theirs_bytes:02x?}"
+        )));
     }
     let ours_again = S::decode(key, &mut theirs_bytes.freeze(), version).map_err(context)?;
     if ours_again != body {
-        return Err(context("decoding kafka-protocol's bytes changed the value".into()));
+        return Err(context(
+            "decoding kafka-protocol's bytes changed the value".into(),
+        ));
     }
     Ok(())
 }
@@ -103,7 +136,9 @@ fn requests_and_responses_agree_with_kafka_protocol() {
     let mut apis = 0;
     let mut checks = 0;
     for &key in ApiKey::ALL {
-        let Some((theirs, lo, hi)) = shared_versions(key) else { continue };
+        let Some((theirs, lo, hi)) = shared_versions(key) else {
+            continue;
+        };
         apis += 1;
         for version in lo..=hi {
             for seed in 0..24u64 {
@@ -119,7 +154,12 @@ fn requests_and_responses_agree_with_kafka_protocol() {
         }
     }
     assert!(apis >= 70, "only {apis} APIs shared with kafka-protocol");
-    assert!(failures.is_empty(), "{} of {checks} checks failed; first few:\n{}", failures.len(), failures[..failures.len().min(5)].join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checks} checks failed; first few:\n{}",
+        failures.len(),
+        failures[..failures.len().min(5)].join("\n")
+    );
 }
 
 /// Mutated valid frames and random bytes: every input must decode or fail
@@ -140,7 +180,9 @@ fn bounded_fuzz_of_request_frames_never_panics() {
             correlation_id: round as i32,
             client_id: Some("fuzz".into()),
         };
-        let Ok(frame) = super::frame::encode_request(&header, &body) else { continue };
+        let Ok(frame) = super::frame::encode_request(&header, &body) else {
+            continue;
+        };
         let mut bytes = frame[4..].to_vec();
         match rng.below(4) {
             0 => {
@@ -169,7 +211,10 @@ fn bounded_fuzz_of_request_frames_never_panics() {
         }
     }
     // Both outcomes must occur, or the mutations are not reaching the decoder.
-    assert!(decoded_ok > 1000 && rejected > 1000, "ok {decoded_ok}, rejected {rejected}");
+    assert!(
+        decoded_ok > 1000 && rejected > 1000,
+        "ok {decoded_ok}, rejected {rejected}"
+    );
 }
 
 /// `records` fields are slices of the request frame, not copies.
@@ -184,17 +229,36 @@ fn produce_records_are_not_copied() {
         timeout_ms: 30_000,
         topic_data: vec![TopicProduceData {
             name: "zero-copy".into(),
-            partition_data: vec![PartitionProduceData { index: 0, records: Some(records) }],
+            partition_data: vec![PartitionProduceData {
+                index: 0,
+                records: Some(records),
+            }],
         }],
         ..ProduceRequest::default()
     });
-    let header = RequestHeader { request_api_key: 0, request_api_version: 9, correlation_id: 1, client_id: None };
-    let frame = super::frame::encode_request(&header, &body).unwrap().freeze().slice(4..);
+    let header = RequestHeader {
+        request_api_key: 0,
+        request_api_version: 9,
+        correlation_id: 1,
+        client_id: None,
+    };
+    let frame = super::frame::encode_request(&header, &body)
+        .unwrap()
+        .freeze()
+        .slice(4..);
     let frame_range = frame.as_ptr() as usize..frame.as_ptr() as usize + frame.len();
     let request = decode_request(frame.clone()).unwrap();
-    let RequestBody::Produce(produce) = request.body else { panic!("not a produce request") };
-    let decoded = produce.topic_data[0].partition_data[0].records.as_ref().unwrap();
+    let RequestBody::Produce(produce) = request.body else {
+        panic!("not a produce request")
+    };
+    let decoded = produce.topic_data[0].partition_data[0]
+        .records
+        .as_ref()
+        .unwrap();
     assert_eq!(decoded.len(), 1 << 20);
     let start = decoded.as_ptr() as usize;
-    assert!(frame_range.contains(&start) && frame_range.contains(&(start + decoded.len() - 1)), "records were copied out of the frame");
+    assert!(
+        frame_range.contains(&start) && frame_range.contains(&(start + decoded.len() - 1)),
+        "records were copied out of the frame"
+    );
 }

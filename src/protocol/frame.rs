@@ -36,14 +36,26 @@ pub fn decode_request_header(frame: &mut Bytes) -> Result<(ApiKey, RequestHeader
 pub fn decode_request(mut frame: Bytes) -> Result<Request, DecodeError> {
     let (api_key, header) = decode_request_header(&mut frame)?;
     let body = RequestBody::decode(api_key, &mut frame, header.request_api_version)?;
-    Ok(Request { api_key, header, body })
+    Ok(Request {
+        api_key,
+        header,
+        body,
+    })
 }
 
 /// A size-prefixed frame of `header` then `body`, in one buffer allocated
 /// at its final size.
-fn encode_frame(header: &impl Encode, header_version: i16, body: &impl Encode, version: i16) -> Result<BytesMut, EncodeError> {
+fn encode_frame(
+    header: &impl Encode,
+    header_version: i16,
+    body: &impl Encode,
+    version: i16,
+) -> Result<BytesMut, EncodeError> {
     let size = header.encoded_size(header_version) + body.encoded_size(version);
-    let size_prefix = i32::try_from(size).map_err(|_| EncodeError::TooLong { field: "frame", len: size })?;
+    let size_prefix = i32::try_from(size).map_err(|_| EncodeError::TooLong {
+        field: "frame",
+        len: size,
+    })?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size_prefix);
     header.encode(&mut buf, header_version)?;
@@ -59,13 +71,23 @@ pub fn encode_response(
     correlation_id: i32,
     body: &ResponseBody,
 ) -> Result<BytesMut, EncodeError> {
-    encode_frame(&ResponseHeader { correlation_id }, api_key.response_header_version(version), body, version)
+    encode_frame(
+        &ResponseHeader { correlation_id },
+        api_key.response_header_version(version),
+        body,
+        version,
+    )
 }
 
 /// Encodes a complete request frame, size prefix included (for our own tools and tests).
 pub fn encode_request(header: &RequestHeader, body: &RequestBody) -> Result<BytesMut, EncodeError> {
     let version = header.request_api_version;
-    encode_frame(header, body.api_key().request_header_version(version), body, version)
+    encode_frame(
+        header,
+        body.api_key().request_header_version(version),
+        body,
+        version,
+    )
 }
 
 #[cfg(test)]
@@ -75,14 +97,21 @@ mod tests {
 
     /// The frame that aborts `kafka-protocol` 0.18: DescribeClientQuotas v0
     /// claiming 704,643,072 components.
-    const HOSTILE_DESCRIBE_CLIENT_QUOTAS: [u8; 14] =
-        [0x00, 0x30, 0x00, 0x00, 0x00, 0x00, 0x2f, 0x00, 0x00, 0x00, 0x2a, 0x00, 0x00, 0x00];
+    const HOSTILE_DESCRIBE_CLIENT_QUOTAS: [u8; 14] = [
+        0x00, 0x30, 0x00, 0x00, 0x00, 0x00, 0x2f, 0x00, 0x00, 0x00, 0x2a, 0x00, 0x00, 0x00,
+    ];
 
     #[test]
     fn hostile_array_count_is_a_typed_error() {
         let result = decode_request(Bytes::from_static(&HOSTILE_DESCRIBE_CLIENT_QUOTAS));
         assert!(
-            matches!(result, Err(DecodeError::LengthExceedsFrame { claimed: 704_643_072, .. })),
+            matches!(
+                result,
+                Err(DecodeError::LengthExceedsFrame {
+                    claimed: 704_643_072,
+                    ..
+                })
+            ),
             "{result:?}"
         );
     }
@@ -93,13 +122,19 @@ mod tests {
             let frame = Bytes::copy_from_slice(&HOSTILE_DESCRIBE_CLIENT_QUOTAS[..len]);
             assert!(decode_request(frame).is_err(), "prefix of {len} bytes");
         }
-        assert!(matches!(decode_request_header(&mut Bytes::from_static(&[0x00])), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            decode_request_header(&mut Bytes::from_static(&[0x00])),
+            Err(DecodeError::Truncated { .. })
+        ));
     }
 
     #[test]
     fn unknown_api_key_is_reported() {
         let frame = Bytes::from_static(&[0x7f, 0x00, 0x00, 0x00, 0, 0, 0, 1, 0, 0]);
-        assert_eq!(decode_request(frame), Err(DecodeError::UnknownApiKey(0x7f00)));
+        assert_eq!(
+            decode_request(frame),
+            Err(DecodeError::UnknownApiKey(0x7f00))
+        );
     }
 
     #[test]
@@ -115,7 +150,10 @@ mod tests {
             client_software_version: "0.1".into(),
         });
         let frame = encode_request(&header, &body).unwrap().freeze();
-        assert_eq!(i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize, frame.len() - 4);
+        assert_eq!(
+            i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize,
+            frame.len() - 4
+        );
         let decoded = decode_request(frame.slice(4..)).unwrap();
         assert_eq!(decoded.header, header);
         assert_eq!(decoded.body, body);

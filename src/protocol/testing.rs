@@ -69,7 +69,9 @@ impl Rng {
     pub fn string(&mut self) -> String {
         const ALPHABET: &[&str] = &["a", "b", "topic", "-", "_", ".", "é", "日", "0", "Z"];
         let len = self.below(6);
-        (0..len).map(|_| ALPHABET[self.below(ALPHABET.len() as u64) as usize]).collect()
+        (0..len)
+            .map(|_| ALPHABET[self.below(ALPHABET.len() as u64) as usize])
+            .collect()
     }
     pub fn bytes(&mut self) -> Bytes {
         let len = self.below(40) as usize;
@@ -112,16 +114,27 @@ where
             .map_err(|e| format!("{} v{version} seed {seed}: encode failed: {e}", M::NAME))?;
         let size = original.encoded_size(version);
         if encoded.len() != size {
-            return Err(format!("{} v{version} seed {seed}: size {size} but wrote {}", M::NAME, encoded.len()));
+            return Err(format!(
+                "{} v{version} seed {seed}: size {size} but wrote {}",
+                M::NAME,
+                encoded.len()
+            ));
         }
         let mut frame = encoded.freeze();
         let decoded = M::decode(&mut frame, version)
             .map_err(|e| format!("{} v{version} seed {seed}: decode failed: {e}", M::NAME))?;
         if !frame.is_empty() {
-            return Err(format!("{} v{version} seed {seed}: {} bytes left over", M::NAME, frame.len()));
+            return Err(format!(
+                "{} v{version} seed {seed}: {} bytes left over",
+                M::NAME,
+                frame.len()
+            ));
         }
         if decoded != original {
-            return Err(format!("{} v{version} seed {seed}: {original:?} became {decoded:?}", M::NAME));
+            return Err(format!(
+                "{} v{version} seed {seed}: {original:?} became {decoded:?}",
+                M::NAME
+            ));
         }
     }
     Ok((max - min + 1) as usize)

@@ -56,15 +56,23 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::Truncated { needed, remaining } => {
-                write!(f, "frame truncated: needed {needed} bytes, {remaining} remain")
+                write!(
+                    f,
+                    "frame truncated: needed {needed} bytes, {remaining} remain"
+                )
             }
             DecodeError::LengthExceedsFrame { claimed, remaining } => {
-                write!(f, "length {claimed} exceeds the {remaining} bytes remaining")
+                write!(
+                    f,
+                    "length {claimed} exceeds the {remaining} bytes remaining"
+                )
             }
             DecodeError::InvalidLength(len) => write!(f, "invalid length {len}"),
             DecodeError::VarintTooLong => write!(f, "varint too long"),
             DecodeError::InvalidUtf8 { field } => write!(f, "{field}: string is not UTF-8"),
-            DecodeError::UnexpectedNull { field } => write!(f, "{field}: null is not allowed at this version"),
+            DecodeError::UnexpectedNull { field } => {
+                write!(f, "{field}: null is not allowed at this version")
+            }
             DecodeError::UnsupportedVersion { message, version } => {
                 write!(f, "{message}: version {version} is not supported")
             }
@@ -78,11 +86,22 @@ impl std::error::Error for DecodeError {}
 /// Why a message could not be encoded at a version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EncodeError {
-    UnsupportedVersion { message: &'static str, version: i16 },
+    UnsupportedVersion {
+        message: &'static str,
+        version: i16,
+    },
     /// A non-ignorable field holds a non-default value at a version without it.
-    FieldNotInVersion { field: &'static str, version: i16 },
-    NullNotAllowed { field: &'static str },
-    TooLong { field: &'static str, len: usize },
+    FieldNotInVersion {
+        field: &'static str,
+        version: i16,
+    },
+    NullNotAllowed {
+        field: &'static str,
+    },
+    TooLong {
+        field: &'static str,
+        len: usize,
+    },
 }
 
 impl fmt::Display for EncodeError {
@@ -92,10 +111,17 @@ impl fmt::Display for EncodeError {
                 write!(f, "{message}: version {version} is not supported")
             }
             EncodeError::FieldNotInVersion { field, version } => {
-                write!(f, "{field}: non-default value cannot be sent at version {version}")
+                write!(
+                    f,
+                    "{field}: non-default value cannot be sent at version {version}"
+                )
             }
-            EncodeError::NullNotAllowed { field } => write!(f, "{field}: null is not allowed at this version"),
-            EncodeError::TooLong { field, len } => write!(f, "{field}: length {len} is too long to encode"),
+            EncodeError::NullNotAllowed { field } => {
+                write!(f, "{field}: null is not allowed at this version")
+            }
+            EncodeError::TooLong { field, len } => {
+                write!(f, "{field}: length {len} is too long to encode")
+            }
         }
     }
 }
@@ -131,7 +157,10 @@ pub trait Message: Decode + Encode {
 
 fn need(buf: &Bytes, n: usize) -> Result<(), DecodeError> {
     if buf.remaining() < n {
-        return Err(DecodeError::Truncated { needed: n, remaining: buf.remaining() });
+        return Err(DecodeError::Truncated {
+            needed: n,
+            remaining: buf.remaining(),
+        });
     }
     Ok(())
 }
@@ -225,7 +254,11 @@ pub fn read_varlong(buf: &mut Bytes) -> Result<i64, DecodeError> {
 }
 
 /// Reads a length that may be -1 (null): int16/int32 classic, or uvarint(len+1) compact.
-fn read_length(buf: &mut Bytes, compact: bool, classic_int16: bool) -> Result<Option<usize>, DecodeError> {
+fn read_length(
+    buf: &mut Bytes,
+    compact: bool,
+    classic_int16: bool,
+) -> Result<Option<usize>, DecodeError> {
     let len: i64 = if compact {
         i64::from(read_uvarint(buf)?) - 1
     } else if classic_int16 {
@@ -241,7 +274,10 @@ fn read_length(buf: &mut Bytes, compact: bool, classic_int16: bool) -> Result<Op
     }
     let len = len as u64;
     if len > buf.remaining() as u64 {
-        return Err(DecodeError::LengthExceedsFrame { claimed: len, remaining: buf.remaining() });
+        return Err(DecodeError::LengthExceedsFrame {
+            claimed: len,
+            remaining: buf.remaining(),
+        });
     }
     Ok(Some(len as usize))
 }
@@ -249,14 +285,19 @@ fn read_length(buf: &mut Bytes, compact: bool, classic_int16: bool) -> Result<Op
 /// Takes exactly `len` bytes as a zero-copy slice.
 pub fn read_slice(buf: &mut Bytes, len: usize) -> Result<Bytes, DecodeError> {
     if len > buf.remaining() {
-        return Err(DecodeError::LengthExceedsFrame { claimed: len as u64, remaining: buf.remaining() });
+        return Err(DecodeError::LengthExceedsFrame {
+            claimed: len as u64,
+            remaining: buf.remaining(),
+        });
     }
     Ok(buf.split_to(len))
 }
 
 /// A nullable string; `None` is null.
 pub fn read_string(buf: &mut Bytes, compact: bool) -> Result<Option<String>, DecodeError> {
-    let Some(len) = read_length(buf, compact, true)? else { return Ok(None) };
+    let Some(len) = read_length(buf, compact, true)? else {
+        return Ok(None);
+    };
     let raw = buf.split_to(len);
     match std::str::from_utf8(&raw) {
         Ok(s) => Ok(Some(s.to_owned())),
@@ -266,7 +307,9 @@ pub fn read_string(buf: &mut Bytes, compact: bool) -> Result<Option<String>, Dec
 
 /// Nullable bytes (also `records`), sliced from the frame without copying.
 pub fn read_bytes(buf: &mut Bytes, compact: bool) -> Result<Option<Bytes>, DecodeError> {
-    let Some(len) = read_length(buf, compact, false)? else { return Ok(None) };
+    let Some(len) = read_length(buf, compact, false)? else {
+        return Ok(None);
+    };
     Ok(Some(buf.split_to(len)))
 }
 
@@ -279,7 +322,9 @@ pub fn read_array<T>(
     compact: bool,
     mut element: impl FnMut(&mut Bytes) -> Result<T, DecodeError>,
 ) -> Result<Option<Vec<T>>, DecodeError> {
-    let Some(count) = read_length(buf, compact, false)? else { return Ok(None) };
+    let Some(count) = read_length(buf, compact, false)? else {
+        return Ok(None);
+    };
     let capacity = count.min(buf.remaining() / std::mem::size_of::<T>().max(1));
     let mut items = Vec::with_capacity(capacity);
     for _ in 0..count {
@@ -304,7 +349,10 @@ pub fn read_nullable_struct<T>(
 pub fn read_tagged_count(buf: &mut Bytes) -> Result<u32, DecodeError> {
     let count = read_uvarint(buf)?;
     if u64::from(count) * 2 > buf.remaining() as u64 {
-        return Err(DecodeError::LengthExceedsFrame { claimed: u64::from(count), remaining: buf.remaining() });
+        return Err(DecodeError::LengthExceedsFrame {
+            claimed: u64::from(count),
+            remaining: buf.remaining(),
+        });
     }
     Ok(count)
 }
@@ -320,14 +368,22 @@ pub fn required<T>(value: Option<T>, field: &'static str) -> Result<T, DecodeErr
     value.ok_or(DecodeError::UnexpectedNull { field })
 }
 
-pub fn check_decoded_null<T>(value: Option<T>, null_ok: bool, field: &'static str) -> Result<Option<T>, DecodeError> {
+pub fn check_decoded_null<T>(
+    value: Option<T>,
+    null_ok: bool,
+    field: &'static str,
+) -> Result<Option<T>, DecodeError> {
     if value.is_none() && !null_ok {
         return Err(DecodeError::UnexpectedNull { field });
     }
     Ok(value)
 }
 
-pub fn check_encoded_null<T>(value: Option<T>, null_ok: bool, field: &'static str) -> Result<Option<T>, EncodeError> {
+pub fn check_encoded_null<T>(
+    value: Option<T>,
+    null_ok: bool,
+    field: &'static str,
+) -> Result<Option<T>, EncodeError> {
     if value.is_none() && !null_ok {
         return Err(EncodeError::NullNotAllowed { field });
     }
@@ -431,19 +487,40 @@ pub fn size_varlong(v: i64) -> usize {
 }
 
 /// Writes a length (or -1 for null) in the classic or compact form.
-fn put_length(buf: &mut BytesMut, len: Option<usize>, compact: bool, classic_int16: bool) -> Result<(), EncodeError> {
+fn put_length(
+    buf: &mut BytesMut,
+    len: Option<usize>,
+    compact: bool,
+    classic_int16: bool,
+) -> Result<(), EncodeError> {
     match (len, compact) {
         (None, true) => put_uvarint(buf, 0),
         (Some(n), true) => {
             let n = u32::try_from(n).ok().and_then(|n| n.checked_add(1));
-            put_uvarint(buf, n.ok_or(EncodeError::TooLong { field: "compact length", len: len.unwrap_or(0) })?)
+            put_uvarint(
+                buf,
+                n.ok_or(EncodeError::TooLong {
+                    field: "compact length",
+                    len: len.unwrap_or(0),
+                })?,
+            )
         }
         (None, false) if classic_int16 => put_i16(buf, -1),
         (None, false) => put_i32(buf, -1),
-        (Some(n), false) if classic_int16 => {
-            put_i16(buf, i16::try_from(n).map_err(|_| EncodeError::TooLong { field: "string", len: n })?)
-        }
-        (Some(n), false) => put_i32(buf, i32::try_from(n).map_err(|_| EncodeError::TooLong { field: "bytes", len: n })?),
+        (Some(n), false) if classic_int16 => put_i16(
+            buf,
+            i16::try_from(n).map_err(|_| EncodeError::TooLong {
+                field: "string",
+                len: n,
+            })?,
+        ),
+        (Some(n), false) => put_i32(
+            buf,
+            i32::try_from(n).map_err(|_| EncodeError::TooLong {
+                field: "bytes",
+                len: n,
+            })?,
+        ),
     }
 }
 
@@ -494,7 +571,8 @@ pub fn put_array<T>(
 }
 
 pub fn size_array<T>(v: Option<&[T]>, compact: bool, element: impl Fn(&T) -> usize) -> usize {
-    size_length(v.map(<[T]>::len), compact, false) + v.map_or(0, |items| items.iter().map(element).sum())
+    size_length(v.map(<[T]>::len), compact, false)
+        + v.map_or(0, |items| items.iter().map(element).sum())
 }
 
 #[cfg(test)]
@@ -503,7 +581,17 @@ mod tests {
 
     #[test]
     fn varints_round_trip_at_boundaries() {
-        for v in [0u32, 1, 0x7f, 0x80, 0x3fff, 0x4000, 0x1f_ffff, 0x20_0000, u32::MAX] {
+        for v in [
+            0u32,
+            1,
+            0x7f,
+            0x80,
+            0x3fff,
+            0x4000,
+            0x1f_ffff,
+            0x20_0000,
+            u32::MAX,
+        ] {
             let mut buf = BytesMut::new();
             put_uvarint(&mut buf, v).unwrap();
             assert_eq!(buf.len(), size_uvarint(v));
@@ -530,17 +618,32 @@ mod tests {
         // Claims 704,643,072 elements with 4 bytes behind it.
         let mut buf = Bytes::from_static(&[0x2a, 0x00, 0x00, 0x00, 0, 0, 0, 0]);
         let result = read_array(&mut buf, false, read_i32);
-        assert!(matches!(result, Err(DecodeError::LengthExceedsFrame { claimed: 704_643_072, .. })));
+        assert!(matches!(
+            result,
+            Err(DecodeError::LengthExceedsFrame {
+                claimed: 704_643_072,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn strings_are_bounded_and_checked() {
         let mut buf = Bytes::from_static(&[0x7f, 0xff, b'a']);
-        assert!(matches!(read_string(&mut buf, false), Err(DecodeError::LengthExceedsFrame { .. })));
+        assert!(matches!(
+            read_string(&mut buf, false),
+            Err(DecodeError::LengthExceedsFrame { .. })
+        ));
         let mut buf = Bytes::from_static(&[0x00, 0x02, 0xff, 0xfe]);
-        assert!(matches!(read_string(&mut buf, false), Err(DecodeError::InvalidUtf8 { .. })));
+        assert!(matches!(
+            read_string(&mut buf, false),
+            Err(DecodeError::InvalidUtf8 { .. })
+        ));
         let mut buf = Bytes::from_static(&[0xff, 0xfe]);
-        assert_eq!(read_string(&mut buf, false), Err(DecodeError::InvalidLength(-2)));
+        assert_eq!(
+            read_string(&mut buf, false),
+            Err(DecodeError::InvalidLength(-2))
+        );
         let mut buf = Bytes::from_static(&[0x00]);
         assert_eq!(read_string(&mut buf, true), Ok(None));
     }

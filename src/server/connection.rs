@@ -20,7 +20,10 @@ const MAX_IN_FLIGHT: usize = 64;
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Reads one size-prefixed frame. `Ok(None)` on a clean end of stream.
-async fn read_frame(stream: &mut (impl AsyncReadExt + Unpin), max_bytes: usize) -> io::Result<Option<Bytes>> {
+async fn read_frame(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    max_bytes: usize,
+) -> io::Result<Option<Bytes>> {
     let mut size = [0u8; 4];
     match stream.read_exact(&mut size).await {
         Ok(_) => {}
@@ -31,23 +34,35 @@ async fn read_frame(stream: &mut (impl AsyncReadExt + Unpin), max_bytes: usize) 
     let size = usize::try_from(size)
         .ok()
         .filter(|s| *s <= max_bytes)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("frame size {size} outside 0..={max_bytes}")))?;
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("frame size {size} outside 0..={max_bytes}"),
+            )
+        })?;
     let mut frame = BytesMut::with_capacity(size.min(READ_CHUNK));
     while frame.len() < size {
         frame.reserve((size - frame.len()).min(READ_CHUNK));
         let mut limited = (&mut *stream).take((size - frame.len()) as u64);
         if limited.read_buf(&mut frame).await? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-frame"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed mid-frame",
+            ));
         }
     }
     Ok(Some(frame.freeze()))
 }
 
 pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "unknown".into());
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "unknown".into());
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
-    let (pending_tx, mut pending_rx) = mpsc::channel::<oneshot::Receiver<Option<BytesMut>>>(MAX_IN_FLIGHT);
+    let (pending_tx, mut pending_rx) =
+        mpsc::channel::<oneshot::Receiver<Option<BytesMut>>>(MAX_IN_FLIGHT);
 
     let writer_task = tokio::spawn(async move {
         while let Some(pending) = pending_rx.recv().await {

@@ -43,22 +43,38 @@ fn correlation_id(frame: &Bytes) -> Option<i32> {
 
 /// Handles one request frame (size prefix removed). `Ok(None)`: no response
 /// is owed (acks=0 produce).
-pub async fn dispatch(broker: &Broker, mut frame: Bytes) -> Result<Option<BytesMut>, DispatchError> {
+pub async fn dispatch(
+    broker: &Broker,
+    mut frame: Bytes,
+) -> Result<Option<BytesMut>, DispatchError> {
     let (key, version) = peek_api(&frame).map_err(DispatchError::Decode)?;
     let api_key = ApiKey::from_i16(key);
     if !api_key.is_some_and(|api| handlers::is_implemented(api, version)) {
         if api_key == Some(ApiKey::ApiVersions) {
-            let correlation = correlation_id(&frame).ok_or(DispatchError::Decode(DecodeError::Truncated { needed: 8, remaining: frame.len() }))?;
+            let correlation =
+                correlation_id(&frame).ok_or(DispatchError::Decode(DecodeError::Truncated {
+                    needed: 8,
+                    remaining: frame.len(),
+                }))?;
             let body = ResponseBody::ApiVersions(api_versions::unsupported_version_response());
-            return encode_response(ApiKey::ApiVersions, 0, correlation, &body).map(Some).map_err(DispatchError::Encode);
+            return encode_response(ApiKey::ApiVersions, 0, correlation, &body)
+                .map(Some)
+                .map_err(DispatchError::Encode);
         }
-        return Err(DispatchError::UnsupportedApi { api_key: key, version });
+        return Err(DispatchError::UnsupportedApi {
+            api_key: key,
+            version,
+        });
     }
     let (api_key, header) = decode_request_header(&mut frame).map_err(DispatchError::Decode)?;
     let body = RequestBody::decode(api_key, &mut frame, version).map_err(DispatchError::Decode)?;
-    let response = handlers::handle(broker, &header, body).await.map_err(|e| DispatchError::Unhandled(e.0))?;
+    let response = handlers::handle(broker, &header, body)
+        .await
+        .map_err(|e| DispatchError::Unhandled(e.0))?;
     match response {
         None => Ok(None),
-        Some(body) => encode_response(api_key, version, header.correlation_id, &body).map(Some).map_err(DispatchError::Encode),
+        Some(body) => encode_response(api_key, version, header.correlation_id, &body)
+            .map(Some)
+            .map_err(DispatchError::Encode),
     }
 }

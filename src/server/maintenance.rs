@@ -40,7 +40,9 @@ async fn flush_due(broker: &Arc<Broker>, last_flush: &mut HashMap<(String, i32),
     let mut due = Vec::new();
     for topic in broker.log.topics() {
         for partition in &topic.partitions {
-            let Some(flush_ms) = partition.config().flush_ms else { continue };
+            let Some(flush_ms) = partition.config().flush_ms else {
+                continue;
+            };
             let key = (topic.meta.name.clone(), partition.index);
             let last = *last_flush.entry(key.clone()).or_insert(now);
             if now.duration_since(last) >= Duration::from_millis(flush_ms) {
@@ -54,7 +56,8 @@ async fn flush_due(broker: &Arc<Broker>, last_flush: &mut HashMap<(String, i32),
     if due.is_empty() {
         return;
     }
-    let result = tokio::task::spawn_blocking(move || due.iter().try_for_each(|file| file.sync_data())).await;
+    let result =
+        tokio::task::spawn_blocking(move || due.iter().try_for_each(|file| file.sync_data())).await;
     if let Ok(Err(e)) = result {
         tracing::error!(error = %e, "periodic flush failed");
     }

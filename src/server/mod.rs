@@ -40,7 +40,10 @@ impl Server {
     /// finish the requests they hold, and returns.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let upkeep = tokio::spawn(maintenance::run(Arc::clone(&self.broker), shutdown_rx.clone()));
+        let upkeep = tokio::spawn(maintenance::run(
+            Arc::clone(&self.broker),
+            shutdown_rx.clone(),
+        ));
         let mut connections = JoinSet::new();
         tokio::pin!(stop);
         loop {

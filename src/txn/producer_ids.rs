@@ -27,7 +27,13 @@ impl ProducerIds {
         let stored = properties::read(&path)?
             .and_then(|p| p.get("block.end").and_then(|v| v.parse::<i64>().ok()))
             .unwrap_or(0);
-        Ok(ProducerIds { path, range: Mutex::new(Range { next: stored, block_end: stored }) })
+        Ok(ProducerIds {
+            path,
+            range: Mutex::new(Range {
+                next: stored,
+                block_end: stored,
+            }),
+        })
     }
 
     /// A producer id never handed out before, by this broker or an earlier run of it.

@@ -68,7 +68,11 @@ fn main() {
         Command::Produce(args) => produce(&args),
         Command::Consume(args) => consume(&args),
         Command::Floor(args) => floor(&args),
-        Command::Startup { binary, listen, data_dir } => startup(&binary, &listen, &data_dir),
+        Command::Startup {
+            binary,
+            listen,
+            data_dir,
+        } => startup(&binary, &listen, &data_dir),
     };
     if let Err(e) = result {
         eprintln!("odradek-loadgen: {e}");
@@ -83,7 +87,10 @@ fn progress(label: &'static str, done: Arc<AtomicU64>, total: u64) -> std::threa
         loop {
             std::thread::sleep(Duration::from_secs(1));
             let n = done.load(Ordering::Relaxed);
-            eprintln!("  {label}: {n}/{total} records, {:.0}s", start.elapsed().as_secs_f64());
+            eprintln!(
+                "  {label}: {n}/{total} records, {:.0}s",
+                start.elapsed().as_secs_f64()
+            );
             if n >= total {
                 return;
             }
@@ -127,14 +134,24 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 fn produce(args: &LoadArgs) -> Result<(), String> {
-    wire::create_topic(&args.bootstrap, &args.topic, args.partitions).map_err(|e| format!("creating topic: {e}"))?;
+    wire::create_topic(&args.bootstrap, &args.topic, args.partitions)
+        .map_err(|e| format!("creating topic: {e}"))?;
     let acked = Arc::new(AtomicU64::new(0));
-    let context = Latencies { micros: Mutex::new(Vec::with_capacity(args.records as usize)), acked: Arc::clone(&acked), failed: AtomicU64::new(0) };
+    let context = Latencies {
+        micros: Mutex::new(Vec::with_capacity(args.records as usize)),
+        acked: Arc::clone(&acked),
+        failed: AtomicU64::new(0),
+    };
     let producer: BaseProducer<Latencies> = ClientConfig::new()
         .set("bootstrap.servers", &args.bootstrap)
         .set("acks", &args.acks)
         .set("linger.ms", "5")
-        .set("socket.nagle.disable", std::env::var("LOADGEN_NAGLE_DISABLE").as_deref().unwrap_or("false"))
+        .set(
+            "socket.nagle.disable",
+            std::env::var("LOADGEN_NAGLE_DISABLE")
+                .as_deref()
+                .unwrap_or("false"),
+        )
         .set("batch.size", "1000000")
         .set("queue.buffering.max.messages", "200000")
         .create_with_context(context)
@@ -151,7 +168,10 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
         }
         let key = i.to_be_bytes();
         let partition = (i % args.partitions as u64) as i32;
-        let mut record = BaseRecord::with_opaque_to(&args.topic, Box::new(Instant::now())).partition(partition).key(&key[..]).payload(&payload[..]);
+        let mut record = BaseRecord::with_opaque_to(&args.topic, Box::new(Instant::now()))
+            .partition(partition)
+            .key(&key[..])
+            .payload(&payload[..]);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -164,7 +184,9 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
         }
         producer.poll(Duration::ZERO);
     }
-    producer.flush(Duration::from_secs(120)).map_err(|e| format!("flush: {e}"))?;
+    producer
+        .flush(Duration::from_secs(120))
+        .map_err(|e| format!("flush: {e}"))?;
     let elapsed = start.elapsed().as_secs_f64();
     let _ = reporter.join();
     let context = producer.context();
@@ -201,7 +223,9 @@ fn consume(args: &LoadArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut assignment = TopicPartitionList::new();
     for p in 0..args.partitions {
-        assignment.add_partition_offset(&args.topic, p, Offset::Beginning).map_err(|e| e.to_string())?;
+        assignment
+            .add_partition_offset(&args.topic, p, Offset::Beginning)
+            .map_err(|e| e.to_string())?;
     }
     consumer.assign(&assignment).map_err(|e| e.to_string())?;
     let seen = Arc::new(AtomicU64::new(0));
@@ -211,7 +235,10 @@ fn consume(args: &LoadArgs) -> Result<(), String> {
     let deadline = start + Duration::from_secs(300);
     while seen.load(Ordering::Relaxed) < args.records {
         if Instant::now() > deadline {
-            return Err(format!("consumed only {} records in 300 s", seen.load(Ordering::Relaxed)));
+            return Err(format!(
+                "consumed only {} records in 300 s",
+                seen.load(Ordering::Relaxed)
+            ));
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
@@ -268,13 +295,21 @@ fn floor(args: &LoadArgs) -> Result<(), String> {
         stream.write_all(&chunk[..n]).map_err(|e| e.to_string())?;
         sent += n as u64;
     }
-    stream.shutdown(std::net::Shutdown::Write).map_err(|e| e.to_string())?;
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .map_err(|e| e.to_string())?;
     let mut ack = [0u8; 1];
     stream.read_exact(&mut ack).map_err(|e| e.to_string())?;
     let elapsed = start.elapsed().as_secs_f64();
-    let written = sink.join().map_err(|_| "sink panicked")?.map_err(|e| e.to_string())?;
+    let written = sink
+        .join()
+        .map_err(|_| "sink panicked")?
+        .map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(&path);
-    println!("RESULT floor bytes={written} seconds={elapsed:.2} MBps={:.1}", written as f64 / 1e6 / elapsed);
+    println!(
+        "RESULT floor bytes={written} seconds={elapsed:.2} MBps={:.1}",
+        written as f64 / 1e6 / elapsed
+    );
     Ok(())
 }
 
@@ -296,14 +331,18 @@ fn startup(binary: &str, listen: &str, data_dir: &str) -> Result<(), String> {
         }
         let ready_ms = start.elapsed().as_secs_f64() * 1000.0;
         std::thread::sleep(Duration::from_secs(2));
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).map_err(|e| e.to_string())?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            .map_err(|e| e.to_string())?;
         let rss_kb: u64 = status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
             .ok_or("no VmRSS")?;
-        println!("RESULT startup ready_ms={ready_ms:.1} idle_rss_mib={:.1}", rss_kb as f64 / 1024.0);
+        println!(
+            "RESULT startup ready_ms={ready_ms:.1} idle_rss_mib={:.1}",
+            rss_kb as f64 / 1024.0
+        );
         Ok(())
     })();
     let _ = child.kill();

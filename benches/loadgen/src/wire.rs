@@ -29,7 +29,8 @@ fn call(stream: &mut TcpStream, body: RequestBody, version: i16) -> io::Result<R
     let mut response = vec![0u8; size];
     stream.read_exact(&mut response)?;
     let mut response = Bytes::from(response);
-    ResponseHeader::decode(&mut response, api_key.response_header_version(version)).map_err(io::Error::other)?;
+    ResponseHeader::decode(&mut response, api_key.response_header_version(version))
+        .map_err(io::Error::other)?;
     ResponseBody::decode(api_key, &mut response, version).map_err(io::Error::other)
 }
 
@@ -43,9 +44,19 @@ fn connect(bootstrap: &str) -> io::Result<TcpStream> {
 /// One Metadata v9 round trip; Ok once the broker answers.
 pub fn metadata(bootstrap: &str) -> io::Result<()> {
     let mut stream = connect(bootstrap)?;
-    match call(&mut stream, RequestBody::Metadata(MetadataRequest { topics: Some(Vec::new()), ..MetadataRequest::default() }), 9)? {
+    match call(
+        &mut stream,
+        RequestBody::Metadata(MetadataRequest {
+            topics: Some(Vec::new()),
+            ..MetadataRequest::default()
+        }),
+        9,
+    )? {
         ResponseBody::Metadata(_) => Ok(()),
-        other => Err(io::Error::other(format!("unexpected answer {:?}", other.api_key()))),
+        other => Err(io::Error::other(format!(
+            "unexpected answer {:?}",
+            other.api_key()
+        ))),
     }
 }
 
@@ -53,16 +64,27 @@ pub fn metadata(bootstrap: &str) -> io::Result<()> {
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> io::Result<()> {
     let mut stream = connect(bootstrap)?;
     let request = CreateTopicsRequest {
-        topics: vec![CreatableTopic { name: topic.into(), num_partitions: partitions, replication_factor: 1, ..CreatableTopic::default() }],
+        topics: vec![CreatableTopic {
+            name: topic.into(),
+            num_partitions: partitions,
+            replication_factor: 1,
+            ..CreatableTopic::default()
+        }],
         timeout_ms: 10_000,
         ..CreateTopicsRequest::default()
     };
     match call(&mut stream, RequestBody::CreateTopics(request), 5)? {
         ResponseBody::CreateTopics(response) => match response.topics.first() {
             Some(t) if t.error_code == 0 || t.error_code == 36 => Ok(()),
-            Some(t) => Err(io::Error::other(format!("CreateTopics error {} {:?}", t.error_code, t.error_message))),
+            Some(t) => Err(io::Error::other(format!(
+                "CreateTopics error {} {:?}",
+                t.error_code, t.error_message
+            ))),
             None => Err(io::Error::other("empty CreateTopics answer")),
         },
-        other => Err(io::Error::other(format!("unexpected answer {:?}", other.api_key()))),
+        other => Err(io::Error::other(format!(
+            "unexpected answer {:?}",
+            other.api_key()
+        ))),
     }
 }

@@ -8,10 +8,11 @@ use std::fmt::Write;
 
 /// Rust's reserved words that appear (or may appear) as snake-cased field names.
 const RESERVED: &[&str] = &[
-    "as", "async", "await", "box", "break", "const", "continue", "crate", "do", "dyn", "else", "enum", "extern",
-    "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "macro", "match", "mod", "move", "mut",
-    "override", "priv", "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true", "try", "type",
-    "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+    "as", "async", "await", "box", "break", "const", "continue", "crate", "do", "dyn", "else",
+    "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop",
+    "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return", "self",
+    "static", "struct", "super", "trait", "true", "try", "type", "typeof", "unsafe", "unsized",
+    "use", "virtual", "where", "while", "yield",
 ];
 
 /// `ThrottleTimeMs` → `throttle_time_ms`, `isKRaftController` → `is_k_raft_controller`.
@@ -22,7 +23,10 @@ pub fn snake_case(name: &str) -> String {
         if c.is_ascii_uppercase() && i > 0 {
             let prev = chars[i - 1];
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
                 out.push('_');
             }
         }
@@ -137,7 +141,10 @@ fn parse_int_default(text: &str, ctx: &str) -> Result<i128, String> {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let value = if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let value = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         i128::from_str_radix(hex, 16)
     } else {
         digits.parse::<i128>()
@@ -180,7 +187,9 @@ fn base_default(field: &Field, ctx: &str) -> Result<String, String> {
         Type::Float64 => {
             let value: f64 = match given {
                 None => 0.0,
-                Some(text) => text.parse().map_err(|e| format!("{ctx}: bad float default: {e}"))?,
+                Some(text) => text
+                    .parse()
+                    .map_err(|e| format!("{ctx}: bad float default: {e}"))?,
             };
             format!("{value:?}f64")
         }
@@ -199,7 +208,9 @@ fn default_expr(field: &Field, ctx: &str) -> Result<String, String> {
     let base = base_default(field, ctx)?;
     if !is_nullable_anywhere(field) {
         if field.default.as_deref() == Some("null") {
-            return Err(format!("{ctx}: null default on a field that is never nullable"));
+            return Err(format!(
+                "{ctx}: null default on a field that is never nullable"
+            ));
         }
         return Ok(base);
     }
@@ -212,7 +223,10 @@ fn default_expr(field: &Field, ctx: &str) -> Result<String, String> {
 
 /// Collects every struct a message defines, inline or common, keyed by name.
 fn collect_structs(spec: &Spec) -> Result<Vec<StructDef>, String> {
-    let mut out: Vec<StructDef> = vec![StructDef { name: spec.name.clone(), fields: spec.fields.clone() }];
+    let mut out: Vec<StructDef> = vec![StructDef {
+        name: spec.name.clone(),
+        fields: spec.fields.clone(),
+    }];
     fn walk(fields: &[Field], out: &mut Vec<StructDef>, owner: &str) -> Result<(), String> {
         for field in fields {
             let Some(inner) = &field.fields else { continue };
@@ -220,14 +234,22 @@ fn collect_structs(spec: &Spec) -> Result<Vec<StructDef>, String> {
                 Type::Struct(n) => n.clone(),
                 Type::Array(t) => match t.as_ref() {
                     Type::Struct(n) => n.clone(),
-                    other => return Err(format!("{owner}.{}: fields on array of {other:?}", field.name)),
+                    other => {
+                        return Err(format!(
+                            "{owner}.{}: fields on array of {other:?}",
+                            field.name
+                        ))
+                    }
                 },
                 other => return Err(format!("{owner}.{}: fields on {other:?}", field.name)),
             };
             if out.iter().any(|s| s.name == name) {
                 return Err(format!("{owner}: struct {name} defined twice"));
             }
-            out.push(StructDef { name: name.clone(), fields: inner.clone() });
+            out.push(StructDef {
+                name: name.clone(),
+                fields: inner.clone(),
+            });
             walk(inner, out, &name)?;
         }
         Ok(())
@@ -235,7 +257,10 @@ fn collect_structs(spec: &Spec) -> Result<Vec<StructDef>, String> {
     walk(&spec.fields, &mut out, &spec.name)?;
     for common in &spec.common_structs {
         if out.iter().any(|s| s.name == common.name) {
-            return Err(format!("{}: common struct {} clashes", spec.name, common.name));
+            return Err(format!(
+                "{}: common struct {} clashes",
+                spec.name, common.name
+            ));
         }
         out.push(common.clone());
         walk(&common.fields, &mut out, &common.name)?;
@@ -248,7 +273,9 @@ fn check_field(field: &Field, ctx: &str) -> Result<(), String> {
         return Err(format!("{ctx}: tag and taggedVersions must come together"));
     }
     if field.tag.is_some() && field.tagged != field.versions {
-        return Err(format!("{ctx}: taggedVersions differing from versions is not supported"));
+        return Err(format!(
+            "{ctx}: taggedVersions differing from versions is not supported"
+        ));
     }
     if let Type::Array(inner) = &field.ty {
         if matches!(inner.as_ref(), Type::Array(_) | Type::Records) {
@@ -410,7 +437,12 @@ fn random_expr(ctx: &Ctx, field: &Field) -> String {
     }
 }
 
-fn emit_struct(ctx: &Ctx, def: &StructDef, top_level: bool, out: &mut String) -> Result<(), String> {
+fn emit_struct(
+    ctx: &Ctx,
+    def: &StructDef,
+    top_level: bool,
+    out: &mut String,
+) -> Result<(), String> {
     let name = &def.name;
     for field in &def.fields {
         check_field(field, &format!("{name}.{}", field.name))?;
@@ -439,7 +471,12 @@ fn emit_struct(ctx: &Ctx, def: &StructDef, top_level: bool, out: &mut String) ->
             let _ = write!(notes, ", tag {tag}");
         }
         let _ = writeln!(out, "    /// {} ({notes})", about.trim());
-        let _ = writeln!(out, "    pub {}: {},", field_ident(&field.name), rust_type(field));
+        let _ = writeln!(
+            out,
+            "    pub {}: {},",
+            field_ident(&field.name),
+            rust_type(field)
+        );
     }
     let _ = writeln!(out, "}}\n");
 
@@ -455,7 +492,10 @@ fn emit_struct(ctx: &Ctx, def: &StructDef, top_level: bool, out: &mut String) ->
 
     // Decoding.
     let _ = writeln!(out, "impl Decode for {name} {{");
-    let _ = writeln!(out, "    fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {{");
+    let _ = writeln!(
+        out,
+        "    fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {{"
+    );
     if top_level {
         let _ = writeln!(
             out,
@@ -470,23 +510,40 @@ fn emit_struct(ctx: &Ctx, def: &StructDef, top_level: bool, out: &mut String) ->
         if cond == "false" {
             continue;
         }
-        let _ = writeln!(out, "        if {cond} {{ {} }}", decode_stmt(ctx, field, name));
+        let _ = writeln!(
+            out,
+            "        if {cond} {{ {} }}",
+            decode_stmt(ctx, field, name)
+        );
     }
     let _ = writeln!(out, "        if flexible {{");
     let _ = writeln!(out, "            let count = read_tagged_count(buf)?;");
     let _ = writeln!(out, "            for _ in 0..count {{");
-    let _ = writeln!(out, "                let (tag, mut field_buf) = read_tagged_field(buf)?;");
+    let _ = writeln!(
+        out,
+        "                let (tag, mut field_buf) = read_tagged_field(buf)?;"
+    );
     if tagged.is_empty() {
-        let _ = writeln!(out, "                let _ = (tag, &mut field_buf); // unknown tags are skipped");
+        let _ = writeln!(
+            out,
+            "                let _ = (tag, &mut field_buf); // unknown tags are skipped"
+        );
     } else {
         let _ = writeln!(out, "                let buf = &mut field_buf;");
         let _ = writeln!(out, "                match tag {{");
         for field in &tagged {
             let cond = ctx.cond(field.tagged);
             let tag = field.tag.unwrap_or(0);
-            let _ = writeln!(out, "                    {tag} if {cond} => {{ {} }}", decode_stmt(ctx, field, name));
+            let _ = writeln!(
+                out,
+                "                    {tag} if {cond} => {{ {} }}",
+                decode_stmt(ctx, field, name)
+            );
         }
-        let _ = writeln!(out, "                    _ => {{}} // unknown tags are skipped");
+        let _ = writeln!(
+            out,
+            "                    _ => {{}} // unknown tags are skipped"
+        );
         let _ = writeln!(out, "                }}");
     }
     let _ = writeln!(out, "            }}\n        }}");
@@ -511,8 +568,16 @@ fn emit_struct(ctx: &Ctx, def: &StructDef, top_level: bool, out: &mut String) ->
             }
             continue;
         }
-        let _ = writeln!(encode, "        if {cond} {{ {} }}{guard}", encode_stmt(ctx, field, name));
-        let _ = writeln!(size, "        if {cond} {{ size += {}; }}", size_expr(ctx, field));
+        let _ = writeln!(
+            encode,
+            "        if {cond} {{ {} }}{guard}",
+            encode_stmt(ctx, field, name)
+        );
+        let _ = writeln!(
+            size,
+            "        if {cond} {{ size += {}; }}",
+            size_expr(ctx, field)
+        );
     }
     let _ = writeln!(encode, "        if flexible {{");
     let _ = writeln!(encode, "            let mut tagged = 0u32;");
@@ -522,7 +587,10 @@ fn emit_struct(ctx: &Ctx, def: &StructDef, top_level: bool, out: &mut String) ->
         let cond = ctx.cond(field.tagged);
         let ident = field_ident(&field.name);
         let default = default_expr(field, &format!("{name}.{}", field.name))?;
-        let _ = writeln!(encode, "            if {cond} && self.{ident} != {default} {{ tagged += 1; }}");
+        let _ = writeln!(
+            encode,
+            "            if {cond} && self.{ident} != {default} {{ tagged += 1; }}"
+        );
     }
     let _ = writeln!(encode, "            put_uvarint(buf, tagged)?;");
     for field in &tagged {
@@ -544,10 +612,16 @@ fn emit_struct(ctx: &Ctx, def: &StructDef, top_level: bool, out: &mut String) ->
         );
     }
     let _ = writeln!(encode, "        }}");
-    let _ = writeln!(size, "            size += size_uvarint(tagged);\n        }}");
+    let _ = writeln!(
+        size,
+        "            size += size_uvarint(tagged);\n        }}"
+    );
 
     let _ = writeln!(out, "impl Encode for {name} {{");
-    let _ = writeln!(out, "    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {{");
+    let _ = writeln!(
+        out,
+        "    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {{"
+    );
     if top_level {
         let _ = writeln!(
             out,
@@ -575,8 +649,16 @@ fn emit_struct(ctx: &Ctx, def: &StructDef, top_level: bool, out: &mut String) ->
             continue;
         }
         let ident = field_ident(&field.name);
-        let coin = if field.tag.is_some() { " && rng.bool()" } else { "" };
-        let _ = writeln!(out, "        if {cond}{coin} {{ this.{ident} = {}; }}", random_expr(ctx, field));
+        let coin = if field.tag.is_some() {
+            " && rng.bool()"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "        if {cond}{coin} {{ this.{ident} = {}; }}",
+            random_expr(ctx, field)
+        );
     }
     let _ = writeln!(out, "        this\n    }}\n}}\n");
     Ok(())
@@ -592,18 +674,32 @@ pub fn emit_message(spec: &Spec, header: &str) -> Result<String, String> {
     let structs = collect_structs(spec)?;
     let mut out = String::new();
     out.push_str(header);
-    let _ = writeln!(out, "//! `{}`: {} (spec file `{}`).\n", spec.name, describe_kind(spec), spec.file_name);
+    let _ = writeln!(
+        out,
+        "//! `{}`: {} (spec file `{}`).\n",
+        spec.name,
+        describe_kind(spec),
+        spec.file_name
+    );
     out.push_str("#![allow(unused_mut, unused_variables, unused_imports, clippy::all)]\n\n");
     out.push_str("use bytes::{Bytes, BytesMut};\n");
     out.push_str("use crate::protocol::wire::*;\n");
     out.push_str("#[cfg(test)]\nuse crate::protocol::testing::*;\n\n");
-    let flex = spec.flexible.map_or("None".to_string(), |f| format!("Some({})", f.min));
-    let api_key = spec.api_key.map_or("None".to_string(), |k| format!("Some({k})"));
+    let flex = spec
+        .flexible
+        .map_or("None".to_string(), |f| format!("Some({})", f.min));
+    let api_key = spec
+        .api_key
+        .map_or("None".to_string(), |k| format!("Some({k})"));
     let name = &spec.name;
     let _ = writeln!(out, "impl Message for {name} {{");
     let _ = writeln!(out, "    const NAME: &'static str = \"{name}\";");
     let _ = writeln!(out, "    const API_KEY: Option<i16> = {api_key};");
-    let _ = writeln!(out, "    const VERSIONS: (i16, i16) = ({}, {});", spec.valid.min, spec.valid.max);
+    let _ = writeln!(
+        out,
+        "    const VERSIONS: (i16, i16) = ({}, {});",
+        spec.valid.min, spec.valid.max
+    );
     let _ = writeln!(out, "    const FLEXIBLE_SINCE: Option<i16> = {flex};");
     let _ = writeln!(out, "}}\n");
     for (i, def) in structs.iter().enumerate() {
@@ -623,7 +719,9 @@ fn describe_kind(spec: &Spec) -> String {
 pub fn emit_mod(specs: &[Spec], header: &str) -> Result<String, String> {
     let mut out = String::new();
     out.push_str(header);
-    out.push_str("//! Every Kafka message, generated from the spec set named above, and the API table.\n\n");
+    out.push_str(
+        "//! Every Kafka message, generated from the spec set named above, and the API table.\n\n",
+    );
     out.push_str("#![allow(clippy::all)]\n\n");
     out.push_str("use bytes::{Bytes, BytesMut};\nuse crate::protocol::wire::{Decode, DecodeError, Encode, EncodeError};\n\n");
     for spec in specs {
@@ -636,13 +734,18 @@ pub fn emit_mod(specs: &[Spec], header: &str) -> Result<String, String> {
     // Pair requests and responses by API key.
     let mut apis: BTreeMap<i16, (&Spec, &Spec)> = BTreeMap::new();
     for request in specs.iter().filter(|s| s.kind == "request") {
-        let key = request.api_key.ok_or_else(|| format!("{}: request without apiKey", request.name))?;
+        let key = request
+            .api_key
+            .ok_or_else(|| format!("{}: request without apiKey", request.name))?;
         let response = specs
             .iter()
             .find(|s| s.kind == "response" && s.api_key == Some(key))
             .ok_or_else(|| format!("{}: no response spec", request.name))?;
         if response.valid != request.valid {
-            return Err(format!("{}: request and response versions differ", request.name));
+            return Err(format!(
+                "{}: request and response versions differ",
+                request.name
+            ));
         }
         if apis.insert(key, (request, response)).is_some() {
             return Err(format!("API key {key} defined twice"));
@@ -657,14 +760,20 @@ pub fn emit_mod(specs: &[Spec], header: &str) -> Result<String, String> {
     }
     out.push_str("}\n\n");
     out.push_str("impl ApiKey {\n");
-    out.push_str("    /// All API keys, in key order.\n    pub const ALL: &'static [ApiKey] = &[\n");
+    out.push_str(
+        "    /// All API keys, in key order.\n    pub const ALL: &'static [ApiKey] = &[\n",
+    );
     for (request, _) in apis.values() {
         let _ = writeln!(out, "        ApiKey::{},", variant(request));
     }
     out.push_str("    ];\n\n");
     out.push_str("    pub fn from_i16(key: i16) -> Option<ApiKey> {\n        match key {\n");
     for (key, (request, _)) in &apis {
-        let _ = writeln!(out, "            {key} => Some(ApiKey::{}),", variant(request));
+        let _ = writeln!(
+            out,
+            "            {key} => Some(ApiKey::{}),",
+            variant(request)
+        );
     }
     out.push_str("            _ => None,\n        }\n    }\n\n");
     out.push_str("    /// The API's name as Kafka spells it.\n    pub fn name(self) -> &'static str {\n        match self {\n");
@@ -674,17 +783,30 @@ pub fn emit_mod(specs: &[Spec], header: &str) -> Result<String, String> {
     out.push_str("        }\n    }\n\n");
     out.push_str("    /// The versions the spec defines (not what the broker implements).\n    pub fn spec_versions(self) -> (i16, i16) {\n        match self {\n");
     for (request, _) in apis.values() {
-        let _ = writeln!(out, "            ApiKey::{} => ({}, {}),", variant(request), request.valid.min, request.valid.max);
+        let _ = writeln!(
+            out,
+            "            ApiKey::{} => ({}, {}),",
+            variant(request),
+            request.valid.min,
+            request.valid.max
+        );
     }
     out.push_str("        }\n    }\n\n");
     out.push_str("    /// Whether the spec marks its newest version as unstable.\n    pub fn latest_version_unstable(self) -> bool {\n        match self {\n");
     for (request, _) in apis.values() {
-        let _ = writeln!(out, "            ApiKey::{} => {},", variant(request), request.latest_version_unstable);
+        let _ = writeln!(
+            out,
+            "            ApiKey::{} => {},",
+            variant(request),
+            request.latest_version_unstable
+        );
     }
     out.push_str("        }\n    }\n\n");
     out.push_str("    /// First flexible version of the request, if any.\n    pub fn flexible_since(self) -> Option<i16> {\n        match self {\n");
     for (request, _) in apis.values() {
-        let flex = request.flexible.map_or("None".to_string(), |f| format!("Some({})", f.min));
+        let flex = request
+            .flexible
+            .map_or("None".to_string(), |f| format!("Some({})", f.min));
         let _ = writeln!(out, "            ApiKey::{} => {flex},", variant(request));
     }
     out.push_str("        }\n    }\n\n");
@@ -698,14 +820,20 @@ pub fn emit_mod(specs: &[Spec], header: &str) -> Result<String, String> {
     for (kind, pick) in [("Request", 0usize), ("Response", 1usize)] {
         let lower = kind.to_lowercase();
         let _ = writeln!(out, "/// Any {lower} body, tagged by its API.");
-        let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq)]\npub enum {kind}Body {{");
+        let _ = writeln!(
+            out,
+            "#[derive(Debug, Clone, PartialEq)]\npub enum {kind}Body {{"
+        );
         for (request, response) in apis.values() {
             let spec = if pick == 0 { request } else { response };
             let _ = writeln!(out, "    {}({}),", variant(request), spec.name);
         }
         out.push_str("}\n\n");
         let _ = writeln!(out, "impl {kind}Body {{");
-        let _ = writeln!(out, "    /// Decodes the body of a {lower} for `api_key` at `version`.");
+        let _ = writeln!(
+            out,
+            "    /// Decodes the body of a {lower} for `api_key` at `version`."
+        );
         let _ = writeln!(out, "    pub fn decode(api_key: ApiKey, buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {{");
         out.push_str("        Ok(match api_key {\n");
         for (request, response) in apis.values() {
@@ -720,26 +848,45 @@ pub fn emit_mod(specs: &[Spec], header: &str) -> Result<String, String> {
         out.push_str("        })\n    }\n\n");
         out.push_str("    pub fn api_key(&self) -> ApiKey {\n        match self {\n");
         for (request, _) in apis.values() {
-            let _ = writeln!(out, "            {kind}Body::{0}(_) => ApiKey::{0},", variant(request));
+            let _ = writeln!(
+                out,
+                "            {kind}Body::{0}(_) => ApiKey::{0},",
+                variant(request)
+            );
         }
         out.push_str("        }\n    }\n\n");
-        out.push_str("    /// A random body for property and differential tests.\n    #[cfg(test)]\n");
+        out.push_str(
+            "    /// A random body for property and differential tests.\n    #[cfg(test)]\n",
+        );
         out.push_str("    pub fn random(api_key: ApiKey, rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {\n");
         out.push_str("        use crate::protocol::testing::Random;\n        match api_key {\n");
         for (request, response) in apis.values() {
             let spec = if pick == 0 { request } else { response };
-            let _ = writeln!(out, "            ApiKey::{0} => {kind}Body::{0}({1}::random(rng, version)),", variant(request), spec.name);
+            let _ = writeln!(
+                out,
+                "            ApiKey::{0} => {kind}Body::{0}({1}::random(rng, version)),",
+                variant(request),
+                spec.name
+            );
         }
         out.push_str("        }\n    }\n}\n\n");
         let _ = writeln!(out, "impl Encode for {kind}Body {{");
         out.push_str("    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {\n        match self {\n");
         for (request, _) in apis.values() {
-            let _ = writeln!(out, "            {kind}Body::{}(m) => m.encode(buf, version),", variant(request));
+            let _ = writeln!(
+                out,
+                "            {kind}Body::{}(m) => m.encode(buf, version),",
+                variant(request)
+            );
         }
         out.push_str("        }\n    }\n\n");
         out.push_str("    fn encoded_size(&self, version: i16) -> usize {\n        match self {\n");
         for (request, _) in apis.values() {
-            let _ = writeln!(out, "            {kind}Body::{}(m) => m.encoded_size(version),", variant(request));
+            let _ = writeln!(
+                out,
+                "            {kind}Body::{}(m) => m.encoded_size(version),",
+                variant(request)
+            );
         }
         out.push_str("        }\n    }\n}\n\n");
     }
@@ -748,7 +895,11 @@ pub fn emit_mod(specs: &[Spec], header: &str) -> Result<String, String> {
     out.push_str("#[cfg(test)]\npub(crate) fn round_trip_every_message(seed: u64) -> Result<usize, String> {\n");
     out.push_str("    let mut checked = 0;\n");
     for spec in specs {
-        let _ = writeln!(out, "    checked += crate::protocol::testing::round_trip::<{}>(seed)?;", spec.name);
+        let _ = writeln!(
+            out,
+            "    checked += crate::protocol::testing::round_trip::<{}>(seed)?;",
+            spec.name
+        );
     }
     out.push_str("    Ok(checked)\n}\n");
     Ok(out)
@@ -771,7 +922,10 @@ mod tests {
     #[test]
     fn parses_integer_defaults() {
         assert_eq!(parse_int_default("0x7fffffff", "t").unwrap(), 0x7fff_ffff);
-        assert_eq!(parse_int_default("-2147483648", "t").unwrap(), -2_147_483_648);
+        assert_eq!(
+            parse_int_default("-2147483648", "t").unwrap(),
+            -2_147_483_648
+        );
         assert!(parse_int_default("zz", "t").is_err());
     }
 }

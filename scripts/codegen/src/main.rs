@@ -13,7 +13,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let output = args.next().map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(odradek_codegen::OUTPUT_DIR)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(odradek_codegen::OUTPUT_DIR)
     });
     match run(&spec_dir, &output) {
         Ok(count) => {
@@ -30,7 +32,8 @@ fn main() -> ExitCode {
 fn run(spec_dir: &std::path::Path, output: &std::path::Path) -> Result<usize, String> {
     let files = odradek_codegen::generate(spec_dir)?;
     std::fs::create_dir_all(output).map_err(|e| format!("creating {}: {e}", output.display()))?;
-    let stale = std::fs::read_dir(output).map_err(|e| format!("listing {}: {e}", output.display()))?;
+    let stale =
+        std::fs::read_dir(output).map_err(|e| format!("listing {}: {e}", output.display()))?;
     for entry in stale.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(".rs") && !files.contains_key(&name) {

@@ -15,19 +15,32 @@ pub struct Versions {
 }
 
 impl Versions {
-    pub const ALL: Versions = Versions { min: 0, max: i16::MAX };
+    pub const ALL: Versions = Versions {
+        min: 0,
+        max: i16::MAX,
+    };
 
     pub fn parse(text: &str) -> Result<Option<Versions>, String> {
         let text = text.trim();
         if text == "none" {
             return Ok(None);
         }
-        let number = |s: &str| s.trim().parse::<i16>().map_err(|e| format!("bad version '{text}': {e}"));
+        let number = |s: &str| {
+            s.trim()
+                .parse::<i16>()
+                .map_err(|e| format!("bad version '{text}': {e}"))
+        };
         if let Some(min) = text.strip_suffix('+') {
-            return Ok(Some(Versions { min: number(min)?, max: i16::MAX }));
+            return Ok(Some(Versions {
+                min: number(min)?,
+                max: i16::MAX,
+            }));
         }
         if let Some((min, max)) = text.split_once('-') {
-            return Ok(Some(Versions { min: number(min)?, max: number(max)? }));
+            return Ok(Some(Versions {
+                min: number(min)?,
+                max: number(max)?,
+            }));
         }
         let v = number(text)?;
         Ok(Some(Versions { min: v, max: v }))
@@ -170,7 +183,11 @@ fn str_attr<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     obj.get(key).and_then(Value::as_str)
 }
 
-fn versions_attr(obj: &Map<String, Value>, key: &str, ctx: &str) -> Result<Option<Versions>, String> {
+fn versions_attr(
+    obj: &Map<String, Value>,
+    key: &str,
+    ctx: &str,
+) -> Result<Option<Versions>, String> {
     match str_attr(obj, key) {
         None => Ok(None),
         Some(text) => Versions::parse(text).map_err(|e| format!("{ctx}: {key}: {e}")),
@@ -178,14 +195,22 @@ fn versions_attr(obj: &Map<String, Value>, key: &str, ctx: &str) -> Result<Optio
 }
 
 fn parse_fields(value: Option<&Value>, ctx: &str) -> Result<Vec<Field>, String> {
-    let Some(value) = value else { return Ok(Vec::new()) };
-    let list = value.as_array().ok_or_else(|| format!("{ctx}: fields is not an array"))?;
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let list = value
+        .as_array()
+        .ok_or_else(|| format!("{ctx}: fields is not an array"))?;
     list.iter().map(|f| parse_field(f, ctx)).collect()
 }
 
 fn parse_field(value: &Value, ctx: &str) -> Result<Field, String> {
-    let obj = value.as_object().ok_or_else(|| format!("{ctx}: field is not an object"))?;
-    let name = str_attr(obj, "name").ok_or_else(|| format!("{ctx}: field without name"))?.to_string();
+    let obj = value
+        .as_object()
+        .ok_or_else(|| format!("{ctx}: field is not an object"))?;
+    let name = str_attr(obj, "name")
+        .ok_or_else(|| format!("{ctx}: field without name"))?
+        .to_string();
     let ctx = format!("{ctx}.{name}");
     let ty = Type::parse(str_attr(obj, "type").ok_or_else(|| format!("{ctx}: no type"))?);
     let versions = versions_attr(obj, "versions", &ctx)?;
@@ -203,8 +228,15 @@ fn parse_field(value: &Value, ctx: &str) -> Result<Field, String> {
     let tag = match obj.get("tag") {
         None => None,
         // Most specs write the tag as a number; at least one writes it as a string.
-        Some(Value::Number(n)) => Some(n.as_u64().and_then(|t| u32::try_from(t).ok()).ok_or_else(|| format!("{ctx}: bad tag"))?),
-        Some(Value::String(s)) => Some(s.parse::<u32>().map_err(|e| format!("{ctx}: bad tag '{s}': {e}"))?),
+        Some(Value::Number(n)) => Some(
+            n.as_u64()
+                .and_then(|t| u32::try_from(t).ok())
+                .ok_or_else(|| format!("{ctx}: bad tag"))?,
+        ),
+        Some(Value::String(s)) => Some(
+            s.parse::<u32>()
+                .map_err(|e| format!("{ctx}: bad tag '{s}': {e}"))?,
+        ),
         Some(other) => return Err(format!("{ctx}: bad tag {other}")),
     };
     let fields = match obj.get("fields") {
@@ -219,7 +251,10 @@ fn parse_field(value: &Value, ctx: &str) -> Result<Field, String> {
         tagged: versions_attr(obj, "taggedVersions", &ctx)?,
         tag,
         default,
-        ignorable: obj.get("ignorable").and_then(Value::as_bool).unwrap_or(false),
+        ignorable: obj
+            .get("ignorable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         flexible,
         about: str_attr(obj, "about").unwrap_or("").to_string(),
         fields,
@@ -227,10 +262,16 @@ fn parse_field(value: &Value, ctx: &str) -> Result<Field, String> {
 }
 
 pub fn parse_spec(file_name: &str, text: &str) -> Result<Spec, String> {
-    let json: Value = serde_json::from_str(&strip_comments(text)).map_err(|e| format!("{file_name}: {e}"))?;
-    let obj = json.as_object().ok_or_else(|| format!("{file_name}: not an object"))?;
-    let name = str_attr(obj, "name").ok_or_else(|| format!("{file_name}: no name"))?.to_string();
-    let valid = versions_attr(obj, "validVersions", &name)?.ok_or_else(|| format!("{name}: no validVersions"))?;
+    let json: Value =
+        serde_json::from_str(&strip_comments(text)).map_err(|e| format!("{file_name}: {e}"))?;
+    let obj = json
+        .as_object()
+        .ok_or_else(|| format!("{file_name}: not an object"))?;
+    let name = str_attr(obj, "name")
+        .ok_or_else(|| format!("{file_name}: no name"))?
+        .to_string();
+    let valid = versions_attr(obj, "validVersions", &name)?
+        .ok_or_else(|| format!("{name}: no validVersions"))?;
     let flexible = versions_attr(obj, "flexibleVersions", &name)?;
     let common_structs = match obj.get("commonStructs") {
         None => Vec::new(),
@@ -239,9 +280,15 @@ pub fn parse_spec(file_name: &str, text: &str) -> Result<Spec, String> {
             .ok_or_else(|| format!("{name}: commonStructs is not an array"))?
             .iter()
             .map(|s| {
-                let s = s.as_object().ok_or_else(|| format!("{name}: common struct is not an object"))?;
-                let sname = str_attr(s, "name").ok_or_else(|| format!("{name}: common struct without name"))?;
-                Ok(StructDef { name: sname.to_string(), fields: parse_fields(s.get("fields"), sname)? })
+                let s = s
+                    .as_object()
+                    .ok_or_else(|| format!("{name}: common struct is not an object"))?;
+                let sname = str_attr(s, "name")
+                    .ok_or_else(|| format!("{name}: common struct without name"))?;
+                Ok(StructDef {
+                    name: sname.to_string(),
+                    fields: parse_fields(s.get("fields"), sname)?,
+                })
             })
             .collect::<Result<Vec<_>, String>>()?,
     };
@@ -251,7 +298,10 @@ pub fn parse_spec(file_name: &str, text: &str) -> Result<Spec, String> {
         api_key: obj.get("apiKey").and_then(Value::as_i64).map(|k| k as i16),
         valid,
         flexible,
-        latest_version_unstable: obj.get("latestVersionUnstable").and_then(Value::as_bool).unwrap_or(false),
+        latest_version_unstable: obj
+            .get("latestVersionUnstable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         fields: parse_fields(obj.get("fields"), &name)?,
         common_structs,
         name,
@@ -270,7 +320,8 @@ pub fn read_specs(dir: &Path) -> Result<(Vec<Spec>, u64), String> {
     let mut digest = Fnv64::new();
     let mut specs = Vec::with_capacity(names.len());
     for name in &names {
-        let text = std::fs::read_to_string(dir.join(name)).map_err(|e| format!("reading {name}: {e}"))?;
+        let text =
+            std::fs::read_to_string(dir.join(name)).map_err(|e| format!("reading {name}: {e}"))?;
         digest.write(name.as_bytes());
         digest.write(text.as_bytes());
         specs.push(parse_spec(name, &text)?);
@@ -311,9 +362,21 @@ mod tests {
 
     #[test]
     fn parses_version_ranges() {
-        assert_eq!(Versions::parse("3+").unwrap(), Some(Versions { min: 3, max: i16::MAX }));
-        assert_eq!(Versions::parse("0-12").unwrap(), Some(Versions { min: 0, max: 12 }));
-        assert_eq!(Versions::parse("7").unwrap(), Some(Versions { min: 7, max: 7 }));
+        assert_eq!(
+            Versions::parse("3+").unwrap(),
+            Some(Versions {
+                min: 3,
+                max: i16::MAX
+            })
+        );
+        assert_eq!(
+            Versions::parse("0-12").unwrap(),
+            Some(Versions { min: 0, max: 12 })
+        );
+        assert_eq!(
+            Versions::parse("7").unwrap(),
+            Some(Versions { min: 7, max: 7 })
+        );
         assert_eq!(Versions::parse("none").unwrap(), None);
         assert!(Versions::parse("x+").is_err());
     }

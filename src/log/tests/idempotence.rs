@@ -8,7 +8,11 @@ use crate::log::partition::AppendError;
 fn idempotent(pid: i64, epoch: i16, first_seq: i32, records: usize) -> Bytes {
     let mut builder = BatchBuilder::new(0).producer(pid, epoch, first_seq);
     for i in 0..records {
-        builder.push(NewRecord::new(1_000 + i as i64, None, Some(Bytes::from(format!("{pid}/{first_seq}/{i}")))));
+        builder.push(NewRecord::new(
+            1_000 + i as i64,
+            None,
+            Some(Bytes::from(format!("{pid}/{first_seq}/{i}"))),
+        ));
     }
     builder.build().unwrap()
 }
@@ -34,11 +38,25 @@ fn gaps_and_old_epochs_are_refused() {
     append(&p, &idempotent(9, 2, 0, 2), 0);
     assert!(matches!(
         p.append(&idempotent(9, 2, 5, 1), 0),
-        Err(AppendError::OutOfOrderSequence { producer_id: 9, expected: 2, got: 5 })
+        Err(AppendError::OutOfOrderSequence {
+            producer_id: 9,
+            expected: 2,
+            got: 5
+        })
     ));
-    assert!(matches!(p.append(&idempotent(9, 1, 2, 1), 0), Err(AppendError::InvalidProducerEpoch { current: 2, got: 1, .. })));
+    assert!(matches!(
+        p.append(&idempotent(9, 1, 2, 1), 0),
+        Err(AppendError::InvalidProducerEpoch {
+            current: 2,
+            got: 1,
+            ..
+        })
+    ));
     // A new epoch starts again at sequence 0.
-    assert!(matches!(p.append(&idempotent(9, 3, 2, 1), 0), Err(AppendError::OutOfOrderSequence { expected: 0, .. })));
+    assert!(matches!(
+        p.append(&idempotent(9, 3, 2, 1), 0),
+        Err(AppendError::OutOfOrderSequence { expected: 0, .. })
+    ));
     assert_eq!(append(&p, &idempotent(9, 3, 0, 1), 0).base_offset, 2);
     // Batches without a producer id are never checked.
     assert_eq!(append(&p, &batch("plain", &[1]), 0).base_offset, 3);
@@ -56,13 +74,19 @@ fn retries_are_still_recognised_after_a_restart() {
     let (p, _) = open(&dir.partition_dir(), config(), 0);
     let retry = p.append(&idempotent(1, 0, 4, 4), 0).unwrap();
     assert!(retry.duplicate && retry.base_offset == 4);
-    assert!(matches!(p.append(&idempotent(1, 0, 9, 1), 0), Err(AppendError::OutOfOrderSequence { expected: 8, .. })));
+    assert!(matches!(
+        p.append(&idempotent(1, 0, 9, 1), 0),
+        Err(AppendError::OutOfOrderSequence { expected: 8, .. })
+    ));
 }
 
 #[test]
 fn the_snapshot_taken_at_a_roll_carries_state_across_segments() {
     let dir = TempDir::new("idem-snapshot");
-    let small = LogConfig { segment_bytes: 200, ..config() };
+    let small = LogConfig {
+        segment_bytes: 200,
+        ..config()
+    };
     {
         let (p, _) = open(&dir.partition_dir(), small.clone(), 0);
         for i in 0..6 {
@@ -71,13 +95,20 @@ fn the_snapshot_taken_at_a_roll_carries_state_across_segments() {
     }
     let snapshots = std::fs::read_dir(dir.partition_dir())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "snapshot"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "snapshot")
+        })
         .count();
     assert!(snapshots >= 2, "rolls write snapshots ({snapshots})");
     // The snapshot for the active segment holds the producer as of its base.
     let active = *segment_bases(&dir.partition_dir()).last().unwrap();
     let snapshot = std::fs::read(segment_file(&dir.partition_dir(), active, "snapshot")).unwrap();
-    let states = crate::log::producer_state::ProducerStates::decode(&snapshot).expect("snapshot decodes");
+    let states =
+        crate::log::producer_state::ProducerStates::decode(&snapshot).expect("snapshot decodes");
     assert_eq!(states.get(3).map(|e| e.epoch), Some(0));
     let (p, _) = open(&dir.partition_dir(), small, 0);
     assert!(p.append(&idempotent(3, 0, 10, 2), 0).unwrap().duplicate);

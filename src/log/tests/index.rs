@@ -24,20 +24,35 @@ fn answers(p: &Partition) -> Answers {
 
 fn answers_up_to(p: &Partition, max_ts: i64) -> Answers {
     let offsets = p.offsets();
-    let reads =
-        (offsets.0..offsets.1).map(|o| (p.read(o, 1 << 20).unwrap().records, p.read(o, 0).unwrap().records)).collect();
+    let reads = (offsets.0..offsets.1)
+        .map(|o| {
+            (
+                p.read(o, 1 << 20).unwrap().records,
+                p.read(o, 0).unwrap().records,
+            )
+        })
+        .collect();
     let by_time = (-1..=max_ts + 1)
         .step_by(7)
         .chain([0, 1_000, 1_005, 1_009, 1_010, max_ts, max_ts + 1])
         .map(|t| p.offset_for_timestamp(t).unwrap())
         .collect();
-    Answers { offsets, reads, by_time, max_time: p.offset_of_max_timestamp().unwrap() }
+    Answers {
+        offsets,
+        reads,
+        by_time,
+        max_time: p.offset_of_max_timestamp().unwrap(),
+    }
 }
 
 fn index_config() -> LogConfig {
     let one = padded_batch("i00", &[0, 1, 2], 20).len() as u64;
     // Six batches per segment, an index entry every second batch or so.
-    LogConfig { segment_bytes: 6 * one + one / 2, index_interval_bytes: 300, ..config() }
+    LogConfig {
+        segment_bytes: 6 * one + one / 2,
+        index_interval_bytes: 300,
+        ..config()
+    }
 }
 
 /// A partition of four full sealed segments and an active one. Batch `i`
@@ -47,7 +62,11 @@ fn source() -> (TempDir, Answers) {
     let (p, _) = open(&src.partition_dir(), index_config(), 5_000);
     for i in 0..25 {
         let t = 1_000 * i;
-        append(&p, &padded_batch(&format!("i{i:02}"), &[t + 5, t, t + 9], 20), 5_000);
+        append(
+            &p,
+            &padded_batch(&format!("i{i:02}"), &[t + 5, t, t + 9], 20),
+            5_000,
+        );
     }
     assert_eq!(segment_bases(&src.partition_dir()), vec![0, 18, 36, 54, 72]);
     let answers = answers(&p);
@@ -98,9 +117,19 @@ fn entries_of(files: &(Vec<u8>, Vec<u8>)) -> Vec<(u32, u32, i64)> {
 fn a_valid_index_is_trusted_and_left_alone() {
     let (src, want) = source();
     let before = index_files(&src.partition_dir());
-    assert!(entries_of(&before).len() >= 3, "the victim has a sparse index of several entries");
+    assert!(
+        entries_of(&before).len() >= 3,
+        "the victim has a sparse index of several entries"
+    );
     let (p, recovery) = open(&src.partition_dir(), index_config(), 6_000);
-    assert_eq!((recovery.segments, recovery.indexes_rebuilt, recovery.truncated_bytes), (5, 0, 0));
+    assert_eq!(
+        (
+            recovery.segments,
+            recovery.indexes_rebuilt,
+            recovery.truncated_bytes
+        ),
+        (5, 0, 0)
+    );
     assert_eq!(answers(&p), want);
     assert_eq!(index_files(&src.partition_dir()), before);
 }
@@ -110,7 +139,9 @@ fn a_missing_or_damaged_index_is_rebuilt_and_rewritten() {
     let (src, want) = source();
     let pristine = index_files(&src.partition_dir());
     let entries = entries_of(&pristine);
-    let log_len = std::fs::metadata(segment_file(&src.partition_dir(), VICTIM, "log")).unwrap().len() as u32;
+    let log_len = std::fs::metadata(segment_file(&src.partition_dir(), VICTIM, "log"))
+        .unwrap()
+        .len() as u32;
     let last = entries.len() - 1;
     let mut rng = XorShift(0x1de5);
     let random_same_len = (rng.bytes(pristine.0.len()), rng.bytes(pristine.1.len()));
@@ -135,8 +166,14 @@ fn a_missing_or_damaged_index_is_rebuilt_and_rewritten() {
     let time_backwards = with(&|e| e[last].2 = e[last - 1].2 - 1);
     let first_not_at_zero = with(&|e| e[0].1 = 1);
     let damages: Vec<(&str, Damage)> = vec![
-        ("offset index deleted", Box::new(move |d| std::fs::remove_file(index_path(d)).unwrap())),
-        ("time index deleted", Box::new(move |d| std::fs::remove_file(time_path(d)).unwrap())),
+        (
+            "offset index deleted",
+            Box::new(move |d| std::fs::remove_file(index_path(d)).unwrap()),
+        ),
+        (
+            "time index deleted",
+            Box::new(move |d| std::fs::remove_file(time_path(d)).unwrap()),
+        ),
         (
             "both deleted",
             Box::new(move |d| {
@@ -144,8 +181,14 @@ fn a_missing_or_damaged_index_is_rebuilt_and_rewritten() {
                 std::fs::remove_file(time_path(d)).unwrap();
             }),
         ),
-        ("offset index truncated to an odd length", Box::new(move |d| truncate_by(&index_path(d), 3))),
-        ("time index truncated to an odd length", Box::new(move |d| truncate_by(&time_path(d), 5))),
+        (
+            "offset index truncated to an odd length",
+            Box::new(move |d| truncate_by(&index_path(d), 3)),
+        ),
+        (
+            "time index truncated to an odd length",
+            Box::new(move |d| truncate_by(&time_path(d), 5)),
+        ),
         (
             "both emptied",
             Box::new(move |d| {
@@ -167,15 +210,42 @@ fn a_missing_or_damaged_index_is_rebuilt_and_rewritten() {
                 std::fs::write(time_path(d), &random_any_len.1).unwrap();
             }),
         ),
-        ("first two entries swapped", Box::new(move |d| write_entries(d, &swapped))),
-        ("middle entries swapped", Box::new(move |d| write_entries(d, &middle_swapped))),
-        ("last position beyond the file", Box::new(move |d| write_entries(d, &beyond))),
-        ("last position at the end of the file", Box::new(move |d| write_entries(d, &at_end))),
-        ("last position inside a batch", Box::new(move |d| write_entries(d, &mid_batch))),
-        ("last relative offset too low", Box::new(move |d| write_entries(d, &offset_low))),
-        ("last relative offset too high", Box::new(move |d| write_entries(d, &offset_high))),
-        ("timestamps going backwards", Box::new(move |d| write_entries(d, &time_backwards))),
-        ("first entry not at position 0", Box::new(move |d| write_entries(d, &first_not_at_zero))),
+        (
+            "first two entries swapped",
+            Box::new(move |d| write_entries(d, &swapped)),
+        ),
+        (
+            "middle entries swapped",
+            Box::new(move |d| write_entries(d, &middle_swapped)),
+        ),
+        (
+            "last position beyond the file",
+            Box::new(move |d| write_entries(d, &beyond)),
+        ),
+        (
+            "last position at the end of the file",
+            Box::new(move |d| write_entries(d, &at_end)),
+        ),
+        (
+            "last position inside a batch",
+            Box::new(move |d| write_entries(d, &mid_batch)),
+        ),
+        (
+            "last relative offset too low",
+            Box::new(move |d| write_entries(d, &offset_low)),
+        ),
+        (
+            "last relative offset too high",
+            Box::new(move |d| write_entries(d, &offset_high)),
+        ),
+        (
+            "timestamps going backwards",
+            Box::new(move |d| write_entries(d, &time_backwards)),
+        ),
+        (
+            "first entry not at position 0",
+            Box::new(move |d| write_entries(d, &first_not_at_zero)),
+        ),
         (
             "positions of the two files disagree",
             Box::new(move |d| {
@@ -193,16 +263,35 @@ fn a_missing_or_damaged_index_is_rebuilt_and_rewritten() {
         damage(&pdir);
         let (p, recovery) = open(&pdir, index_config(), 6_000);
         assert_eq!(recovery.indexes_rebuilt, 1, "{what}: the index is rebuilt");
-        assert_eq!(recovery.truncated_bytes, 0, "{what}: the log itself is intact");
-        assert!(answers(&p) == want, "{what}: reads and lookups give the same answers");
-        assert_eq!(index_files(&pdir), pristine, "{what}: the rebuilt index is written back");
+        assert_eq!(
+            recovery.truncated_bytes, 0,
+            "{what}: the log itself is intact"
+        );
+        assert!(
+            answers(&p) == want,
+            "{what}: reads and lookups give the same answers"
+        );
+        assert_eq!(
+            index_files(&pdir),
+            pristine,
+            "{what}: the rebuilt index is written back"
+        );
         drop(p);
         let (p, recovery) = open(&pdir, index_config(), 7_000);
-        assert_eq!(recovery.indexes_rebuilt, 0, "{what}: the rewritten index is trusted next time");
+        assert_eq!(
+            recovery.indexes_rebuilt, 0,
+            "{what}: the rewritten index is trusted next time"
+        );
         assert!(answers(&p) == want, "{what}: answers after the second open");
         // Appends carry on in the active segment.
-        assert_eq!(append(&p, &batch("more", &[MAX_TS + 50]), 7_000).base_offset, 75);
-        assert_eq!(p.offset_for_timestamp(MAX_TS + 1).unwrap(), Some((75, MAX_TS + 50)));
+        assert_eq!(
+            append(&p, &batch("more", &[MAX_TS + 50]), 7_000).base_offset,
+            75
+        );
+        assert_eq!(
+            p.offset_for_timestamp(MAX_TS + 1).unwrap(),
+            Some((75, MAX_TS + 50))
+        );
         std::fs::remove_dir_all(&pdir).unwrap();
     }
 }
@@ -213,7 +302,11 @@ fn an_index_cut_at_an_entry_boundary_still_answers_correctly() {
     // holds the segment's largest timestamp, out of order with the rest.
     let dir = TempDir::new("index-cut");
     let one = padded_batch("c0", &[0], 100).len() as u64;
-    let cfg = LogConfig { segment_bytes: 8 * one + one / 2, index_interval_bytes: one as usize + 1, ..config() };
+    let cfg = LogConfig {
+        segment_bytes: 8 * one + one / 2,
+        index_interval_bytes: one as usize + 1,
+        ..config()
+    };
     let (p, _) = open(&dir.partition_dir(), cfg.clone(), 5_000);
     for (i, ts) in [10, 20, 90, 30, 40, 50, 60, 70, 80].into_iter().enumerate() {
         append(&p, &padded_batch(&format!("c{i}"), &[ts], 100), 5_000);
@@ -225,14 +318,21 @@ fn an_index_cut_at_an_entry_boundary_still_answers_correctly() {
 
     let index = segment_file(&dir.partition_dir(), 0, "index");
     let times = segment_file(&dir.partition_dir(), 0, "timeindex");
-    assert_eq!(std::fs::metadata(&index).unwrap().len(), 4 * 8, "entries at batches 0, 2, 4 and 6");
+    assert_eq!(
+        std::fs::metadata(&index).unwrap().len(),
+        4 * 8,
+        "entries at batches 0, 2, 4 and 6"
+    );
     // Keep the entries at batches 0 and 2: a shorter but valid sparse index.
     truncate_by(&index, 16);
     truncate_by(&times, 24);
     let (p, recovery) = open(&dir.partition_dir(), cfg, 6_000);
     assert_eq!(recovery.truncated_bytes, 0);
     assert_eq!(p.offset_for_timestamp(85).unwrap(), Some((2, 90)));
-    assert!(answers_up_to(&p, 100) == want, "the same answers from the shorter index");
+    assert!(
+        answers_up_to(&p, 100) == want,
+        "the same answers from the shorter index"
+    );
 }
 
 fn truncate_by(path: &Path, bytes: u64) {
@@ -262,7 +362,11 @@ fn a_sparse_index_points_at_batch_starts() {
     assert_eq!(positions, vec![0, 150, 300, 450]);
     let relative: Vec<u32> = index.entries().iter().map(|e| e.relative_offset).collect();
     assert_eq!(relative, vec![0, 9, 18, 27]);
-    let before: Vec<i64> = index.entries().iter().map(|e| e.max_timestamp_before).collect();
+    let before: Vec<i64> = index
+        .entries()
+        .iter()
+        .map(|e| e.max_timestamp_before)
+        .collect();
     assert_eq!(before, vec![-1, 30, 60, 90]);
     assert_eq!(index.position_for_offset(0), 0, "below the base");
     assert_eq!(index.position_for_offset(100), 0);
@@ -272,7 +376,11 @@ fn a_sparse_index_points_at_batch_starts() {
     assert_eq!(index.position_for_offset(127), 450);
     assert_eq!(index.position_for_offset(10_000), 450);
     assert_eq!(index.position_for_timestamp(-5), 0);
-    assert_eq!(index.position_for_timestamp(30), 0, "the batch ending at 150 has timestamp 30");
+    assert_eq!(
+        index.position_for_timestamp(30),
+        0,
+        "the batch ending at 150 has timestamp 30"
+    );
     assert_eq!(index.position_for_timestamp(31), 150);
     assert_eq!(index.position_for_timestamp(61), 300);
     assert_eq!(index.position_for_timestamp(91), 450);
@@ -282,7 +390,10 @@ fn a_sparse_index_points_at_batch_starts() {
     index.save(dir.path()).unwrap();
     let loaded = SegmentIndex::load(dir.path(), 100, 500).unwrap();
     assert_eq!(loaded.entries(), index.entries());
-    assert!(SegmentIndex::load(dir.path(), 100, 450).is_none(), "an entry at the end of the log is refused");
+    assert!(
+        SegmentIndex::load(dir.path(), 100, 450).is_none(),
+        "an entry at the end of the log is refused"
+    );
     SegmentIndex::remove_files(dir.path(), 100).unwrap();
     assert!(SegmentIndex::load(dir.path(), 100, 500).is_none());
     SegmentIndex::remove_files(dir.path(), 100).unwrap();

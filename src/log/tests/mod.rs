@@ -25,7 +25,10 @@ impl TempDir {
     fn new(label: &str) -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("odradek-logtest-{}-{n}-{label}", std::process::id()));
+        let path = std::env::temp_dir().join(format!(
+            "odradek-logtest-{}-{n}-{label}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
@@ -53,7 +56,15 @@ fn config() -> LogConfig {
 }
 
 fn open(dir: &Path, config: LogConfig, now_ms: i64) -> (Partition, Recovery) {
-    Partition::open(dir.to_path_buf(), "t", 0, config, Arc::new(Notify::new()), now_ms).unwrap()
+    Partition::open(
+        dir.to_path_buf(),
+        "t",
+        0,
+        config,
+        Arc::new(Notify::new()),
+        now_ms,
+    )
+    .unwrap()
 }
 
 /// A batch of one record per timestamp; record `i` has key `tag` and value `"{tag}/{i}"`.
@@ -70,7 +81,11 @@ fn compressed_batch(tag: &str, timestamps: &[i64], pad: usize, codec: Compressio
     let mut builder = BatchBuilder::new(0).compression(codec);
     for (i, &ts) in timestamps.iter().enumerate() {
         let value = format!("{tag}/{i}{}", "~".repeat(pad));
-        builder.push(NewRecord::new(ts, Some(Bytes::from(tag.to_string())), Some(Bytes::from(value))));
+        builder.push(NewRecord::new(
+            ts,
+            Some(Bytes::from(tag.to_string())),
+            Some(Bytes::from(value)),
+        ));
     }
     builder.build().unwrap()
 }
@@ -106,7 +121,10 @@ fn records(batch: &RecordBatch) -> Vec<(i64, i64, String)> {
         .records()
         .map(|r| {
             let r = r.unwrap();
-            let value = r.value.map(|v| String::from_utf8(v.to_vec()).unwrap()).unwrap_or_default();
+            let value = r
+                .value
+                .map(|v| String::from_utf8(v.to_vec()).unwrap())
+                .unwrap_or_default();
             (r.offset, r.timestamp, value)
         })
         .collect()
@@ -122,7 +140,10 @@ fn read_all(p: &Partition) -> Vec<RecordBatch> {
         let read = p.read(next, 1 << 20).unwrap();
         assert_eq!(read.high_watermark, hw);
         let got = batches(read.records);
-        assert!(!got.is_empty(), "empty read at {next} below the high watermark {hw}");
+        assert!(
+            !got.is_empty(),
+            "empty read at {next} below the high watermark {hw}"
+        );
         for b in got {
             assert_eq!(b.base_offset(), next, "batches are contiguous");
             next = b.next_offset();
@@ -141,7 +162,14 @@ fn is_out_of_range(result: Result<super::partition::ReadResult, ReadError>) -> b
 fn segment_bases(dir: &Path) -> Vec<i64> {
     let mut bases: Vec<i64> = std::fs::read_dir(dir)
         .unwrap()
-        .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".log")?.parse().ok())
+        .filter_map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_str()?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()
+        })
         .collect();
     bases.sort_unstable();
     bases

@@ -26,8 +26,12 @@ fn layout(dir: &Path, base: i64) -> Vec<Written> {
     batches(file)
         .into_iter()
         .map(|b| {
-            let written =
-                Written { bytes: b.as_bytes().clone(), base: b.base_offset(), next: b.next_offset(), position };
+            let written = Written {
+                bytes: b.as_bytes().clone(),
+                base: b.base_offset(),
+                next: b.next_offset(),
+                position,
+            };
             position += b.size() as u64;
             written
         })
@@ -53,28 +57,46 @@ fn five_batches(p: &Partition) -> Vec<Bytes> {
 /// Opens the damaged partition at `pdir` and checks it recovered to exactly
 /// `survivors` (the last `truncated` bytes cut), that appending then works,
 /// and that the result survives another reopen.
-fn check_recovered(pdir: &Path, cfg: &LogConfig, survivors: &[Written], truncated: u64, what: &str) {
+fn check_recovered(
+    pdir: &Path,
+    cfg: &LogConfig,
+    survivors: &[Written],
+    truncated: u64,
+    what: &str,
+) {
     let (p, recovery) = open(pdir, cfg.clone(), 6_000);
     assert_eq!(recovery.truncated_bytes, truncated, "{what}: bytes cut");
     let leo = survivors.last().map_or(0, |w| w.next);
     assert_eq!(p.offsets(), (0, leo, leo), "{what}: offsets after recovery");
     let got: Vec<Bytes> = read_all(&p).iter().map(|b| b.as_bytes().clone()).collect();
     let want: Vec<Bytes> = survivors.iter().map(|w| w.bytes.clone()).collect();
-    assert_eq!(got, want, "{what}: every whole batch before the damage is readable");
+    assert_eq!(
+        got, want,
+        "{what}: every whole batch before the damage is readable"
+    );
 
     let new = batch("after-recovery", &[7_000, 7_001]);
     let appended = append(&p, &new, 7_000);
-    assert_eq!(appended.base_offset, leo, "{what}: appends continue at the recovered log end");
+    assert_eq!(
+        appended.base_offset, leo,
+        "{what}: appends continue at the recovered log end"
+    );
     let mut want = want;
     want.push(stored(&new, leo));
     let check = |p: &Partition| {
         let got: Vec<Bytes> = read_all(p).iter().map(|b| b.as_bytes().clone()).collect();
-        assert_eq!(got, want, "{what}: the new batch is readable after the survivors");
+        assert_eq!(
+            got, want,
+            "{what}: the new batch is readable after the survivors"
+        );
     };
     check(&p);
     drop(p);
     let (p, recovery) = open(pdir, cfg.clone(), 8_000);
-    assert_eq!(recovery.truncated_bytes, 0, "{what}: the second recovery finds nothing to cut");
+    assert_eq!(
+        recovery.truncated_bytes, 0,
+        "{what}: the second recovery finds nothing to cut"
+    );
     assert_eq!(p.offsets(), (0, leo + 2, leo + 2));
     check(&p);
 }
@@ -86,8 +108,15 @@ fn source(label: &str) -> (TempDir, Vec<u8>, Vec<Written>) {
     let inputs = five_batches(&p);
     drop(p);
     let written = layout(&src.partition_dir(), 0);
-    let want: Vec<Bytes> = inputs.iter().zip(&written).map(|(input, w)| stored(input, w.base)).collect();
-    assert_eq!(written.iter().map(|w| w.bytes.clone()).collect::<Vec<_>>(), want);
+    let want: Vec<Bytes> = inputs
+        .iter()
+        .zip(&written)
+        .map(|(input, w)| stored(input, w.base))
+        .collect();
+    assert_eq!(
+        written.iter().map(|w| w.bytes.clone()).collect::<Vec<_>>(),
+        want
+    );
     let log = std::fs::read(segment_file(&src.partition_dir(), 0, "log")).unwrap();
     (src, log, written)
 }
@@ -116,9 +145,17 @@ fn a_log_cut_at_every_byte_of_its_last_batch_recovers_to_the_batch_before() {
         let pdir = damaged(&root, &format!("cut-{cut}"), &log[..cut as usize]);
         let survivors: Vec<Written> = written.iter().filter(|w| w.end() <= cut).cloned().collect();
         let kept = survivors.last().map_or(0, Written::end);
-        check_recovered(&pdir, &config(), &survivors, cut - kept, &format!("cut at byte {cut}"));
+        check_recovered(
+            &pdir,
+            &config(),
+            &survivors,
+            cut - kept,
+            &format!("cut at byte {cut}"),
+        );
         let appended_len = batch("after-recovery", &[7_000, 7_001]).len() as u64;
-        let file_len = std::fs::metadata(segment_file(&pdir, 0, "log")).unwrap().len();
+        let file_len = std::fs::metadata(segment_file(&pdir, 0, "log"))
+            .unwrap()
+            .len();
         assert_eq!(
             file_len,
             kept + appended_len,
@@ -132,15 +169,26 @@ fn a_log_cut_at_every_byte_of_its_last_batch_recovers_to_the_batch_before() {
 fn a_torn_active_segment_does_not_disturb_the_sealed_ones() {
     let src = TempDir::new("torn-multi-src");
     let one = padded_batch("m0", &[1, 2], 30).len() as u64;
-    let cfg = LogConfig { segment_bytes: 2 * one + one / 2, index_interval_bytes: 0, ..config() };
+    let cfg = LogConfig {
+        segment_bytes: 2 * one + one / 2,
+        index_interval_bytes: 0,
+        ..config()
+    };
     let (p, _) = open(&src.partition_dir(), cfg.clone(), 5_000);
     for i in 0..7 {
-        append(&p, &padded_batch(&format!("m{i}"), &[10 * i, 10 * i + 1], 30), 5_000);
+        append(
+            &p,
+            &padded_batch(&format!("m{i}"), &[10 * i, 10 * i + 1], 30),
+            5_000,
+        );
     }
     drop(p);
     let bases = segment_bases(&src.partition_dir());
     assert_eq!(bases, vec![0, 4, 8, 12]);
-    let sealed: Vec<Written> = bases[..3].iter().flat_map(|&b| layout(&src.partition_dir(), b)).collect();
+    let sealed: Vec<Written> = bases[..3]
+        .iter()
+        .flat_map(|&b| layout(&src.partition_dir(), b))
+        .collect();
     let active = layout(&src.partition_dir(), 12);
     assert_eq!(active.len(), 1);
     let active_log = std::fs::read(segment_file(&src.partition_dir(), 12, "log")).unwrap();
@@ -155,11 +203,24 @@ fn a_torn_active_segment_does_not_disturb_the_sealed_ones() {
             survivors.extend(active.iter().cloned());
         }
         let (p, recovery) = open(&pdir, cfg.clone(), 6_000);
-        assert_eq!(recovery.truncated_bytes, if whole { 0 } else { cut }, "cut {cut}: the partial batch is cut");
-        assert_eq!(recovery.indexes_rebuilt, 0, "cut {cut}: sealed indexes are still trusted");
+        assert_eq!(
+            recovery.truncated_bytes,
+            if whole { 0 } else { cut },
+            "cut {cut}: the partial batch is cut"
+        );
+        assert_eq!(
+            recovery.indexes_rebuilt, 0,
+            "cut {cut}: sealed indexes are still trusted"
+        );
         assert_eq!(recovery.segments, 4);
         drop(p);
-        check_recovered(&pdir, &cfg, &survivors, 0, &format!("active segment cut at byte {cut}"));
+        check_recovered(
+            &pdir,
+            &cfg,
+            &survivors,
+            0,
+            &format!("active segment cut at byte {cut}"),
+        );
         // The first open already cut the tail: the active segment is exactly its whole batches.
         for base in &bases[..3] {
             assert!(segment_file(&pdir, *base, "index").exists());
@@ -235,14 +296,20 @@ fn garbage_after_the_last_batch_is_cut() {
     // whose length fits but whose CRC does not match.
     let mut header = written[1].bytes[..61].to_vec();
     header[0..8].copy_from_slice(&written.last().unwrap().next.to_be_bytes());
-    tails.push(("a header claiming more than the file holds".into(), header.clone()));
+    tails.push((
+        "a header claiming more than the file holds".into(),
+        header.clone(),
+    ));
     let mut bad_crc = written[1].bytes.to_vec();
     bad_crc[0..8].copy_from_slice(&written.last().unwrap().next.to_be_bytes());
     bad_crc[17] ^= 0xff;
     tails.push(("a whole batch with a bad CRC".into(), bad_crc));
     // A stale copy of an earlier, valid batch: its offsets would run backwards.
     tails.push(("a stale copy of batch 1".into(), written[1].bytes.to_vec()));
-    tails.push(("a stale copy of the last batch".into(), written.last().unwrap().bytes.to_vec()));
+    tails.push((
+        "a stale copy of the last batch".into(),
+        written.last().unwrap().bytes.to_vec(),
+    ));
     // Offsets that skip ahead of the log end.
     let mut ahead = written.last().unwrap().bytes.to_vec();
     ahead[0..8].copy_from_slice(&(written.last().unwrap().next + 5).to_be_bytes());

@@ -12,7 +12,13 @@ fn two_record_batch(i: i64) -> Bytes {
 /// Two batches (four offsets) per segment.
 fn retention_config(retention_bytes: i64, retention_ms: i64) -> LogConfig {
     let one = two_record_batch(0).len() as u64;
-    LogConfig { segment_bytes: 2 * one + one / 2, retention_bytes, retention_ms, index_interval_bytes: 0, ..config() }
+    LogConfig {
+        segment_bytes: 2 * one + one / 2,
+        retention_bytes,
+        retention_ms,
+        index_interval_bytes: 0,
+        ..config()
+    }
 }
 
 /// Ten batches: sealed segments 0, 4, 8, 12 and the active segment 16.
@@ -29,7 +35,10 @@ fn checkpoint(dir: &Path) -> String {
 
 fn assert_segment_gone(dir: &Path, base: i64) {
     for ext in ["log", "index", "timeindex"] {
-        assert!(!segment_file(dir, base, ext).exists(), "{base:020}.{ext} was deleted");
+        assert!(
+            !segment_file(dir, base, ext).exists(),
+            "{base:020}.{ext} was deleted"
+        );
     }
 }
 
@@ -55,14 +64,21 @@ fn retention_by_bytes_deletes_the_oldest_segments_and_checkpoints_the_start() {
     for offset in [0, 4, 7, -1] {
         assert_eq!(
             p.read(offset, 1 << 20).err(),
-            Some(ReadError::OffsetOutOfRange { log_start_offset: 8, high_watermark: 20 })
+            Some(ReadError::OffsetOutOfRange {
+                log_start_offset: 8,
+                high_watermark: 20
+            })
         );
     }
     let first = p.read(8, 1).unwrap();
     assert_eq!(first.log_start_offset, 8);
     assert_eq!(batches(first.records)[0].base_offset(), 8);
     assert_eq!(read_all(&p).len(), 6);
-    assert_eq!(p.offset_for_timestamp(0).unwrap(), Some((8, 4_000)), "deleted records are not found by time");
+    assert_eq!(
+        p.offset_for_timestamp(0).unwrap(),
+        Some((8, 4_000)),
+        "deleted records are not found by time"
+    );
     assert_eq!(p.enforce_retention(5_000).unwrap(), 0, "nothing more to do");
     drop(p);
 
@@ -70,7 +86,11 @@ fn retention_by_bytes_deletes_the_oldest_segments_and_checkpoints_the_start() {
     // behind: the checkpoint still rules, and the next run deletes them.
     for base in [0, 4] {
         for ext in ["log", "index", "timeindex"] {
-            std::fs::copy(segment_file(&backup, base, ext), segment_file(&pdir, base, ext)).unwrap();
+            std::fs::copy(
+                segment_file(&backup, base, ext),
+                segment_file(&pdir, base, ext),
+            )
+            .unwrap();
         }
     }
     let (p, _) = open(&pdir, cfg.clone(), 6_000);
@@ -93,11 +113,19 @@ fn retention_never_deletes_the_active_segment() {
     let dir = TempDir::new("ret-active");
     let pdir = dir.partition_dir();
     let (p, _) = open(&pdir, retention_config(0, 0), 5_000);
-    assert_eq!(p.enforce_retention(i64::MAX / 2).unwrap(), 0, "an empty log");
+    assert_eq!(
+        p.enforce_retention(i64::MAX / 2).unwrap(),
+        0,
+        "an empty log"
+    );
     append(&p, &two_record_batch(0), 5_000);
     append(&p, &two_record_batch(1), 5_000);
     assert_eq!(segment_bases(&pdir), vec![0]);
-    assert_eq!(p.enforce_retention(i64::MAX / 2).unwrap(), 0, "the only segment is active");
+    assert_eq!(
+        p.enforce_retention(i64::MAX / 2).unwrap(),
+        0,
+        "the only segment is active"
+    );
     assert_eq!(p.offsets(), (0, 4, 4));
     for i in 2..10 {
         append(&p, &two_record_batch(i), 5_000);
@@ -121,14 +149,22 @@ fn retention_by_time_deletes_segments_whose_newest_record_is_too_old() {
     let (p, _) = open(&pdir, retention_config(-1, 10_000), 5_000);
     ten_batches(&p, &pdir);
     // Segment k holds batches 2k and 2k+1: its newest record is 1000 (2k+1) + 1.
-    assert_eq!(p.enforce_retention(11_001).unwrap(), 0, "segment 0 is exactly 10 s old");
+    assert_eq!(
+        p.enforce_retention(11_001).unwrap(),
+        0,
+        "segment 0 is exactly 10 s old"
+    );
     assert_eq!(p.enforce_retention(11_002).unwrap(), 1);
     assert_eq!(p.offsets(), (4, 20, 20));
     assert_eq!(p.enforce_retention(13_002).unwrap(), 1);
     assert_eq!(segment_bases(&pdir), vec![8, 12, 16]);
     assert_eq!(checkpoint(&pdir), "log.start.offset=8\n");
     assert!(is_out_of_range(p.read(7, 1)));
-    assert_eq!(p.enforce_retention(1_000_000).unwrap(), 2, "all but the active segment");
+    assert_eq!(
+        p.enforce_retention(1_000_000).unwrap(),
+        2,
+        "all but the active segment"
+    );
     assert_eq!(segment_bases(&pdir), vec![16]);
     assert_eq!(p.offsets(), (16, 20, 20));
     drop(p);
@@ -190,11 +226,18 @@ fn retention_never_moves_the_log_start_past_the_high_watermark() {
     assert_eq!(p.offsets(), (0, 8, 14));
     assert_eq!(p.enforce_retention(5_000).unwrap(), 2);
     let (start, hw, _) = p.offsets();
-    assert!(start <= hw, "log start {start} above the high watermark {hw}");
+    assert!(
+        start <= hw,
+        "log start {start} above the high watermark {hw}"
+    );
     assert_eq!(start, 8);
     assert!(p.read(8, 1 << 20).unwrap().records.is_empty());
     p.mark_durable(last.unwrap().last_offset + 1);
-    assert_eq!(read_all(&p).len(), 3, "every acknowledged batch is still there");
+    assert_eq!(
+        read_all(&p).len(),
+        3,
+        "every acknowledged batch is still there"
+    );
     assert_eq!(p.enforce_retention(5_000).unwrap(), 1);
     assert_eq!(p.offsets(), (12, 14, 14));
 }

@@ -8,14 +8,23 @@ use super::*;
 fn reference(all: &[RecordBatch], target: i64) -> Option<(i64, i64)> {
     all.iter()
         .filter(|b| b.max_timestamp() >= target)
-        .find_map(|b| records(b).into_iter().find(|(_, ts, _)| *ts >= target).map(|(o, ts, _)| (o, ts)))
+        .find_map(|b| {
+            records(b)
+                .into_iter()
+                .find(|(_, ts, _)| *ts >= target)
+                .map(|(o, ts, _)| (o, ts))
+        })
 }
 
 #[test]
 fn the_first_record_at_or_after_a_timestamp_is_found_inside_its_batch() {
     let dir = TempDir::new("ts-inside");
     let (p, _) = open(&dir.partition_dir(), config(), 5_000);
-    assert_eq!(p.offset_for_timestamp(0).unwrap(), None, "an empty log has no answer");
+    assert_eq!(
+        p.offset_for_timestamp(0).unwrap(),
+        None,
+        "an empty log has no answer"
+    );
     append(&p, &batch("a", &[100, 300, 200]), 5_000); // offsets 0..=2
     append(&p, &batch("b", &[150, 400]), 5_000); // offsets 3..=4
     append(&p, &batch("c", &[500]), 5_000); // offset 5
@@ -34,7 +43,11 @@ fn the_first_record_at_or_after_a_timestamp_is_found_inside_its_batch() {
         (i64::MAX, None),
     ];
     for (target, want) in cases {
-        assert_eq!(p.offset_for_timestamp(target).unwrap(), want, "target {target}");
+        assert_eq!(
+            p.offset_for_timestamp(target).unwrap(),
+            want,
+            "target {target}"
+        );
     }
 }
 
@@ -42,13 +55,23 @@ fn the_first_record_at_or_after_a_timestamp_is_found_inside_its_batch() {
 /// overall but out of order within batches and now and then across them.
 fn mixed_batches(p: &Partition) {
     let mut rng = XorShift(0x7157);
-    let codecs = [Compression::Lz4, Compression::Gzip, Compression::Zstd, Compression::Snappy];
+    let codecs = [
+        Compression::Lz4,
+        Compression::Gzip,
+        Compression::Zstd,
+        Compression::Snappy,
+    ];
     for i in 0..60i64 {
         let n = 1 + (rng.next() % 4) as usize;
         let base = 100 * i + if i % 7 == 3 { 250 } else { 0 };
         let timestamps: Vec<i64> = (0..n).map(|_| base + (rng.next() % 90) as i64).collect();
         let input = if i % 5 == 4 {
-            compressed_batch(&format!("x{i}"), &timestamps, 10, codecs[(i as usize / 5) % 4])
+            compressed_batch(
+                &format!("x{i}"),
+                &timestamps,
+                10,
+                codecs[(i as usize / 5) % 4],
+            )
         } else {
             padded_batch(&format!("x{i}"), &timestamps, 10)
         };
@@ -60,10 +83,17 @@ fn mixed_batches(p: &Partition) {
 fn timestamp_lookups_match_a_brute_force_scan_across_segments() {
     for interval in [0, 200, 4096] {
         let dir = TempDir::new("ts-segments");
-        let cfg = LogConfig { segment_bytes: 1_200, index_interval_bytes: interval, ..config() };
+        let cfg = LogConfig {
+            segment_bytes: 1_200,
+            index_interval_bytes: interval,
+            ..config()
+        };
         let (p, _) = open(&dir.partition_dir(), cfg.clone(), 5_000);
         mixed_batches(&p);
-        assert!(segment_bases(&dir.partition_dir()).len() >= 5, "several segments");
+        assert!(
+            segment_bases(&dir.partition_dir()).len() >= 5,
+            "several segments"
+        );
         let check = |p: &Partition| {
             let all = read_all(p);
             let max = all.iter().map(RecordBatch::max_timestamp).max().unwrap();
@@ -87,19 +117,37 @@ fn timestamp_lookups_match_a_brute_force_scan_across_segments() {
 #[test]
 fn the_max_timestamp_is_the_first_record_carrying_it() {
     let dir = TempDir::new("ts-max");
-    let cfg = LogConfig { segment_bytes: 150, ..config() };
+    let cfg = LogConfig {
+        segment_bytes: 150,
+        ..config()
+    };
     let (p, _) = open(&dir.partition_dir(), cfg, 5_000);
     assert_eq!(p.offset_of_max_timestamp().unwrap(), None);
     append(&p, &batch("a", &[1, 2]), 5_000); // 0..=1
     assert_eq!(p.offset_of_max_timestamp().unwrap(), Some((1, 2)));
     append(&p, &padded_batch("b", &[5, 9, 3], 40), 5_000); // 2..=4
     append(&p, &batch("c", &[4]), 5_000); // 5
-    assert_eq!(p.offset_of_max_timestamp().unwrap(), Some((3, 9)), "in the middle of a batch");
+    assert_eq!(
+        p.offset_of_max_timestamp().unwrap(),
+        Some((3, 9)),
+        "in the middle of a batch"
+    );
     append(&p, &padded_batch("d", &[9, 9, 1], 40), 5_000); // 6..=8
-    assert_eq!(p.offset_of_max_timestamp().unwrap(), Some((3, 9)), "ties go to the first");
+    assert_eq!(
+        p.offset_of_max_timestamp().unwrap(),
+        Some((3, 9)),
+        "ties go to the first"
+    );
     append(&p, &batch("e", &[2, 10, 10]), 5_000); // 9..=11
-    assert_eq!(p.offset_of_max_timestamp().unwrap(), Some((10, 10)), "the first of equals within a batch");
-    assert!(segment_bases(&dir.partition_dir()).len() >= 3, "the answers come from several segments");
+    assert_eq!(
+        p.offset_of_max_timestamp().unwrap(),
+        Some((10, 10)),
+        "the first of equals within a batch"
+    );
+    assert!(
+        segment_bases(&dir.partition_dir()).len() >= 3,
+        "the answers come from several segments"
+    );
 
     // Not above the high watermark.
     let hidden = p.append(&batch("f", &[50]), 5_000).unwrap();

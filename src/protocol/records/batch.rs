@@ -130,7 +130,8 @@ impl RecordBatch {
 
     /// `base_offset + last_offset_delta`, wrapping like Java on hostile values.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset().wrapping_add(i64::from(self.last_offset_delta()))
+        self.base_offset()
+            .wrapping_add(i64::from(self.last_offset_delta()))
     }
 
     /// The offset after this batch.
@@ -175,7 +176,8 @@ impl RecordBatch {
         RecordContext {
             base_offset: self.base_offset(),
             base_timestamp: self.base_timestamp(),
-            log_append_time: (self.timestamp_type() == TimestampType::LogAppendTime).then(|| self.max_timestamp()),
+            log_append_time: (self.timestamp_type() == TimestampType::LogAppendTime)
+                .then(|| self.max_timestamp()),
         }
     }
 

@@ -28,7 +28,12 @@ pub struct NewRecord {
 
 impl NewRecord {
     pub fn new(timestamp: i64, key: Option<Bytes>, value: Option<Bytes>) -> Self {
-        NewRecord { timestamp, key, value, headers: Vec::new() }
+        NewRecord {
+            timestamp,
+            key,
+            value,
+            headers: Vec::new(),
+        }
     }
 
     pub fn with_header(mut self, key: impl Into<Bytes>, value: Option<Bytes>) -> Self {
@@ -130,18 +135,25 @@ impl BatchBuilder {
     /// chosen codec), length, last offset delta, max timestamp and CRC.
     pub fn build(&self) -> Result<Bytes, RecordError> {
         let count =
-            i32::try_from(self.records.len()).map_err(|_| RecordError::EncodingOverflow { field: "record count" })?;
+            i32::try_from(self.records.len()).map_err(|_| RecordError::EncodingOverflow {
+                field: "record count",
+            })?;
         let base_timestamp = self.records.first().map_or(NO_TIMESTAMP, |r| r.timestamp);
-        let max_timestamp = self
-            .log_append_time
-            .unwrap_or_else(|| self.records.iter().map(|r| r.timestamp).max().unwrap_or(NO_TIMESTAMP));
+        let max_timestamp = self.log_append_time.unwrap_or_else(|| {
+            self.records
+                .iter()
+                .map(|r| r.timestamp)
+                .max()
+                .unwrap_or(NO_TIMESTAMP)
+        });
 
         let mut body = BytesMut::new();
         for (offset_delta, record) in (0..count).zip(&self.records) {
-            let timestamp_delta = record
-                .timestamp
-                .checked_sub(base_timestamp)
-                .ok_or(RecordError::EncodingOverflow { field: "timestamp delta" })?;
+            let timestamp_delta = record.timestamp.checked_sub(base_timestamp).ok_or(
+                RecordError::EncodingOverflow {
+                    field: "timestamp delta",
+                },
+            )?;
             encode_record(&mut body, record, timestamp_delta, offset_delta)?;
         }
 
@@ -152,18 +164,32 @@ impl BatchBuilder {
             .len()
             .checked_sub(h::LOG_OVERHEAD)
             .and_then(|len| i32::try_from(len).ok())
-            .ok_or(RecordError::EncodingOverflow { field: "batch length" })?;
+            .ok_or(RecordError::EncodingOverflow {
+                field: "batch length",
+            })?;
 
         h::set(&mut out, h::BASE_OFFSET, self.base_offset.to_be_bytes());
         h::set(&mut out, h::BATCH_LENGTH, batch_length.to_be_bytes());
-        h::set(&mut out, h::PARTITION_LEADER_EPOCH, self.partition_leader_epoch.to_be_bytes());
+        h::set(
+            &mut out,
+            h::PARTITION_LEADER_EPOCH,
+            self.partition_leader_epoch.to_be_bytes(),
+        );
         h::set(&mut out, h::MAGIC, h::MAGIC_V2.to_be_bytes());
         h::set(&mut out, h::ATTRIBUTES, self.attributes().to_be_bytes());
-        h::set(&mut out, h::LAST_OFFSET_DELTA, count.saturating_sub(1).max(0).to_be_bytes());
+        h::set(
+            &mut out,
+            h::LAST_OFFSET_DELTA,
+            count.saturating_sub(1).max(0).to_be_bytes(),
+        );
         h::set(&mut out, h::BASE_TIMESTAMP, base_timestamp.to_be_bytes());
         h::set(&mut out, h::MAX_TIMESTAMP, max_timestamp.to_be_bytes());
         h::set(&mut out, h::PRODUCER_ID, self.producer_id.to_be_bytes());
-        h::set(&mut out, h::PRODUCER_EPOCH, self.producer_epoch.to_be_bytes());
+        h::set(
+            &mut out,
+            h::PRODUCER_EPOCH,
+            self.producer_epoch.to_be_bytes(),
+        );
         h::set(&mut out, h::BASE_SEQUENCE, self.base_sequence.to_be_bytes());
         h::set(&mut out, h::RECORD_COUNT, count.to_be_bytes());
         let crc = h::compute_crc(&out);
@@ -209,7 +235,8 @@ fn encode_record(
         + nullable_size(record.value.as_ref(), "record value")?
         + size_varint(header_count);
     for (key, value) in &record.headers {
-        size += nullable_size(Some(key), "header key")? + nullable_size(value.as_ref(), "header value")?;
+        size += nullable_size(Some(key), "header key")?
+            + nullable_size(value.as_ref(), "header value")?;
     }
     put_varint(buf, wire_len(size, "record length")?);
     buf.put_i8(0);

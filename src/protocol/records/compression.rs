@@ -22,8 +22,13 @@ pub enum Compression {
 
 impl Compression {
     /// All codecs, for tests and tools.
-    pub const ALL: [Compression; 5] =
-        [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
 
     /// The codec with wire id `id` (0..=4).
     pub fn from_id(id: u8) -> Result<Self, RecordError> {
@@ -61,7 +66,10 @@ const XERIAL_BLOCK_SIZE: usize = 32 * 1024;
 const ZSTD_LEVEL: i32 = 3;
 
 fn codec_error(codec: Compression, err: impl std::fmt::Display) -> RecordError {
-    RecordError::Compression { codec, message: err.to_string() }
+    RecordError::Compression {
+        codec,
+        message: err.to_string(),
+    }
 }
 
 /// Compresses a records section with `codec`, appending to `out`.
@@ -71,7 +79,9 @@ pub fn compress(codec: Compression, input: &[u8], out: &mut BytesMut) -> Result<
         Compression::None => writer.write_all(input).map_err(|e| codec_error(codec, e)),
         Compression::Gzip => {
             let mut enc = flate2::write::GzEncoder::new(writer, flate2::Compression::default());
-            enc.write_all(input).and_then(|()| enc.finish().map(drop)).map_err(|e| codec_error(codec, e))
+            enc.write_all(input)
+                .and_then(|()| enc.finish().map(drop))
+                .map_err(|e| codec_error(codec, e))
         }
         Compression::Snappy => compress_xerial(input, out),
         Compression::Lz4 => {
@@ -85,8 +95,11 @@ pub fn compress(codec: Compression, input: &[u8], out: &mut BytesMut) -> Result<
             enc.finish().map(drop).map_err(|e| codec_error(codec, e))
         }
         Compression::Zstd => {
-            let mut enc = zstd::stream::write::Encoder::new(writer, ZSTD_LEVEL).map_err(|e| codec_error(codec, e))?;
-            enc.write_all(input).and_then(|()| enc.finish().map(drop)).map_err(|e| codec_error(codec, e))
+            let mut enc = zstd::stream::write::Encoder::new(writer, ZSTD_LEVEL)
+                .map_err(|e| codec_error(codec, e))?;
+            enc.write_all(input)
+                .and_then(|()| enc.finish().map(drop))
+                .map_err(|e| codec_error(codec, e))
         }
     }
 }
@@ -98,8 +111,12 @@ fn compress_xerial(input: &[u8], out: &mut BytesMut) -> Result<(), RecordError> 
     out.put_i32(XERIAL_COMPATIBLE_VERSION);
     let mut encoder = snap::raw::Encoder::new();
     for chunk in input.chunks(XERIAL_BLOCK_SIZE) {
-        let block = encoder.compress_vec(chunk).map_err(|e| codec_error(Compression::Snappy, e))?;
-        let len = i32::try_from(block.len()).map_err(|_| RecordError::EncodingOverflow { field: "snappy block" })?;
+        let block = encoder
+            .compress_vec(chunk)
+            .map_err(|e| codec_error(Compression::Snappy, e))?;
+        let len = i32::try_from(block.len()).map_err(|_| RecordError::EncodingOverflow {
+            field: "snappy block",
+        })?;
         out.put_i32(len);
         out.put_slice(&block);
     }
@@ -120,7 +137,8 @@ pub fn decompress(codec: Compression, input: &[u8], limit: usize) -> Result<Byte
         Compression::Snappy => decompress_snappy(input, limit),
         Compression::Lz4 => read_capped(codec, lz4_flex::frame::FrameDecoder::new(input), limit),
         Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(input).map_err(|e| codec_error(codec, e))?;
+            let decoder = zstd::stream::read::Decoder::with_buffer(input)
+                .map_err(|e| codec_error(codec, e))?;
             read_capped(codec, decoder, limit)
         }
     }
@@ -131,7 +149,10 @@ pub fn decompress(codec: Compression, input: &[u8], limit: usize) -> Result<Byte
 fn read_capped(codec: Compression, reader: impl Read, limit: usize) -> Result<Bytes, RecordError> {
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     let mut out = Vec::new();
-    reader.take(cap).read_to_end(&mut out).map_err(|e| codec_error(codec, e))?;
+    reader
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| codec_error(codec, e))?;
     if out.len() > limit {
         return Err(RecordError::DecompressedTooLarge { limit });
     }
@@ -145,20 +166,27 @@ fn decompress_snappy(input: &[u8], limit: usize) -> Result<Bytes, RecordError> {
     match input.strip_prefix(&XERIAL_MAGIC) {
         Some(rest) => {
             // Version and compatible version are informational; skip them.
-            let mut blocks = rest.get(XERIAL_HEADER_LEN - XERIAL_MAGIC.len()..).ok_or(RecordError::Truncated {
-                field: "snappy xerial header",
-                needed: XERIAL_HEADER_LEN,
-                remaining: input.len(),
-            })?;
+            let mut blocks = rest.get(XERIAL_HEADER_LEN - XERIAL_MAGIC.len()..).ok_or(
+                RecordError::Truncated {
+                    field: "snappy xerial header",
+                    needed: XERIAL_HEADER_LEN,
+                    remaining: input.len(),
+                },
+            )?;
             while !blocks.is_empty() {
-                let (len_bytes, rest) = blocks.split_first_chunk::<4>().ok_or(RecordError::Truncated {
-                    field: "snappy block length",
-                    needed: 4,
-                    remaining: blocks.len(),
-                })?;
+                let (len_bytes, rest) =
+                    blocks
+                        .split_first_chunk::<4>()
+                        .ok_or(RecordError::Truncated {
+                            field: "snappy block length",
+                            needed: 4,
+                            remaining: blocks.len(),
+                        })?;
                 let len = i32::from_be_bytes(*len_bytes);
-                let len = usize::try_from(len)
-                    .map_err(|_| RecordError::InvalidLength { field: "snappy block length", length: len.into() })?;
+                let len = usize::try_from(len).map_err(|_| RecordError::InvalidLength {
+                    field: "snappy block length",
+                    length: len.into(),
+                })?;
                 let (block, rest) = rest.split_at_checked(len).ok_or(RecordError::Truncated {
                     field: "snappy block",
                     needed: len,
@@ -184,7 +212,9 @@ fn snappy_block(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), Rec
     }
     out.resize(start + len, 0);
     let dst = out.get_mut(start..).unwrap_or_default();
-    let written = snap::raw::Decoder::new().decompress(block, dst).map_err(|e| codec_error(codec, e))?;
+    let written = snap::raw::Decoder::new()
+        .decompress(block, dst)
+        .map_err(|e| codec_error(codec, e))?;
     out.truncate(start + written);
     Ok(())
 }

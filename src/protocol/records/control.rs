@@ -40,17 +40,23 @@ impl ControlType {
     /// Reads a control record key. Like Kafka, a negative version is
     /// invalid and newer versions are read by their v0 prefix.
     pub fn parse_key(key: &[u8]) -> Result<Self, RecordError> {
-        let (version, rest) = split_i16(key).ok_or(RecordError::InvalidControlRecord("key shorter than 4 bytes"))?;
+        let (version, rest) = split_i16(key).ok_or(RecordError::InvalidControlRecord(
+            "key shorter than 4 bytes",
+        ))?;
         if version < 0 {
             return Err(RecordError::InvalidControlRecord("negative key version"));
         }
-        let (id, _) = split_i16(rest).ok_or(RecordError::InvalidControlRecord("key shorter than 4 bytes"))?;
+        let (id, _) = split_i16(rest).ok_or(RecordError::InvalidControlRecord(
+            "key shorter than 4 bytes",
+        ))?;
         Ok(ControlType::from_id(id))
     }
 }
 
 fn split_i16(bytes: &[u8]) -> Option<(i16, &[u8])> {
-    bytes.split_first_chunk::<2>().map(|(head, rest)| (i16::from_be_bytes(*head), rest))
+    bytes
+        .split_first_chunk::<2>()
+        .map(|(head, rest)| (i16::from_be_bytes(*head), rest))
 }
 
 /// A commit or abort marker.
@@ -85,21 +91,38 @@ impl EndTxnMarker {
 
     /// Reads a marker from a record of a control batch.
     pub fn parse(record: &Record) -> Result<Self, RecordError> {
-        let key = record.key.as_ref().ok_or(RecordError::InvalidControlRecord("null key"))?;
+        let key = record
+            .key
+            .as_ref()
+            .ok_or(RecordError::InvalidControlRecord("null key"))?;
         let commit = match ControlType::parse_key(key)? {
             ControlType::Commit => true,
             ControlType::Abort => false,
-            ControlType::Other(_) => return Err(RecordError::InvalidControlRecord("not a transaction marker")),
+            ControlType::Other(_) => {
+                return Err(RecordError::InvalidControlRecord(
+                    "not a transaction marker",
+                ))
+            }
         };
-        let value = record.value.as_ref().ok_or(RecordError::InvalidControlRecord("null value"))?;
-        let (version, rest) =
-            split_i16(value).ok_or(RecordError::InvalidControlRecord("value shorter than 6 bytes"))?;
+        let value = record
+            .value
+            .as_ref()
+            .ok_or(RecordError::InvalidControlRecord("null value"))?;
+        let (version, rest) = split_i16(value).ok_or(RecordError::InvalidControlRecord(
+            "value shorter than 6 bytes",
+        ))?;
         if version < 0 {
             return Err(RecordError::InvalidControlRecord("negative value version"));
         }
-        let (epoch, _) =
-            rest.split_first_chunk::<4>().ok_or(RecordError::InvalidControlRecord("value shorter than 6 bytes"))?;
-        Ok(EndTxnMarker { commit, coordinator_epoch: i32::from_be_bytes(*epoch) })
+        let (epoch, _) = rest
+            .split_first_chunk::<4>()
+            .ok_or(RecordError::InvalidControlRecord(
+                "value shorter than 6 bytes",
+            ))?;
+        Ok(EndTxnMarker {
+            commit,
+            coordinator_epoch: i32::from_be_bytes(*epoch),
+        })
     }
 }
 
@@ -118,6 +141,10 @@ pub fn control_batch(
         .producer(producer_id, producer_epoch, NO_SEQUENCE)
         .transactional(true)
         .control(true)
-        .record(NewRecord::new(timestamp, Some(marker.key()), Some(marker.value())))
+        .record(NewRecord::new(
+            timestamp,
+            Some(marker.key()),
+            Some(marker.value()),
+        ))
         .build()
 }

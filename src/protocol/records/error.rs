@@ -13,7 +13,11 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordError {
     /// The bytes ended before `field` did.
-    Truncated { field: &'static str, needed: usize, remaining: usize },
+    Truncated {
+        field: &'static str,
+        needed: usize,
+        remaining: usize,
+    },
     /// The batch length field disagrees with the bytes that hold the batch,
     /// or is smaller than a v2 header.
     InvalidBatchLength { batch_length: i32, available: usize },
@@ -54,10 +58,16 @@ impl RecordError {
     /// Adapts a wire primitive's error, naming the field being read.
     pub(crate) fn from_decode(field: &'static str, err: DecodeError) -> Self {
         match err {
-            DecodeError::Truncated { needed, remaining } => RecordError::Truncated { field, needed, remaining },
-            DecodeError::LengthExceedsFrame { claimed, remaining } => {
-                RecordError::Truncated { field, needed: usize::try_from(claimed).unwrap_or(usize::MAX), remaining }
-            }
+            DecodeError::Truncated { needed, remaining } => RecordError::Truncated {
+                field,
+                needed,
+                remaining,
+            },
+            DecodeError::LengthExceedsFrame { claimed, remaining } => RecordError::Truncated {
+                field,
+                needed: usize::try_from(claimed).unwrap_or(usize::MAX),
+                remaining,
+            },
             DecodeError::InvalidLength(length) => RecordError::InvalidLength { field, length },
             _ => RecordError::BadVarint { field },
         }
@@ -67,29 +77,59 @@ impl RecordError {
 impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RecordError::Truncated { field, needed, remaining } => {
-                write!(f, "{field}: truncated, needed {needed} bytes, {remaining} remain")
+            RecordError::Truncated {
+                field,
+                needed,
+                remaining,
+            } => {
+                write!(
+                    f,
+                    "{field}: truncated, needed {needed} bytes, {remaining} remain"
+                )
             }
-            RecordError::InvalidBatchLength { batch_length, available } => {
-                write!(f, "batch length {batch_length} does not fit the {available} bytes of the batch")
+            RecordError::InvalidBatchLength {
+                batch_length,
+                available,
+            } => {
+                write!(
+                    f,
+                    "batch length {batch_length} does not fit the {available} bytes of the batch"
+                )
             }
             RecordError::PartialBatch { needed, remaining } => {
                 write!(f, "partial batch: needs {needed} bytes, {remaining} remain")
             }
-            RecordError::BadMagic(magic) => write!(f, "unsupported record batch magic {magic} (only 2 is supported)"),
+            RecordError::BadMagic(magic) => write!(
+                f,
+                "unsupported record batch magic {magic} (only 2 is supported)"
+            ),
             RecordError::CrcMismatch { stored, computed } => {
-                write!(f, "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")
+                write!(
+                    f,
+                    "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
+                )
             }
-            RecordError::InvalidLength { field, length } => write!(f, "{field}: invalid length {length}"),
+            RecordError::InvalidLength { field, length } => {
+                write!(f, "{field}: invalid length {length}")
+            }
             RecordError::BadVarint { field } => write!(f, "{field}: varint too long"),
-            RecordError::TooManyRecords { claimed, max_possible } => {
+            RecordError::TooManyRecords {
+                claimed,
+                max_possible,
+            } => {
                 write!(f, "record count {claimed} exceeds the at most {max_possible} records the bytes can hold")
             }
             RecordError::TooManyHeaders { claimed, remaining } => {
-                write!(f, "header count {claimed} exceeds what {remaining} remaining bytes can hold")
+                write!(
+                    f,
+                    "header count {claimed} exceeds what {remaining} remaining bytes can hold"
+                )
             }
             RecordError::RecordLengthMismatch { declared, consumed } => {
-                write!(f, "record declared {declared} bytes but its fields used {consumed}")
+                write!(
+                    f,
+                    "record declared {declared} bytes but its fields used {consumed}"
+                )
             }
             RecordError::TrailingBytes { remaining } => {
                 write!(f, "{remaining} bytes remain after the declared records")
@@ -99,9 +139,13 @@ impl fmt::Display for RecordError {
                 write!(f, "decompressed records exceed the {limit} byte limit")
             }
             RecordError::Compression { codec, message } => write!(f, "{codec:?}: {message}"),
-            RecordError::UnsupportedCompression(id) => write!(f, "unsupported compression codec {id}"),
+            RecordError::UnsupportedCompression(id) => {
+                write!(f, "unsupported compression codec {id}")
+            }
             RecordError::InvalidControlRecord(why) => write!(f, "invalid control record: {why}"),
-            RecordError::EncodingOverflow { field } => write!(f, "{field}: value does not fit its wire field"),
+            RecordError::EncodingOverflow { field } => {
+                write!(f, "{field}: value does not fit its wire field")
+            }
         }
     }
 }

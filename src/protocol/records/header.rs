@@ -71,7 +71,11 @@ pub fn put<const N: usize>(buf: &mut [u8], at: usize, value: [u8; N]) -> Result<
             dst.copy_from_slice(&value);
             Ok(())
         }
-        None => Err(RecordError::Truncated { field: "batch header", needed: N, remaining }),
+        None => Err(RecordError::Truncated {
+            field: "batch header",
+            needed: N,
+            remaining,
+        }),
     }
 }
 
@@ -93,13 +97,21 @@ pub fn i64_at(buf: &[u8], at: usize) -> i64 {
 /// broker answers with UNSUPPORTED_FOR_MESSAGE_FORMAT) rather than a length error.
 pub fn validate(buf: &[u8]) -> Result<(), RecordError> {
     let Some(&magic) = buf.get(MAGIC) else {
-        return Err(RecordError::Truncated { field: "batch header", needed: RECORDS, remaining: buf.len() });
+        return Err(RecordError::Truncated {
+            field: "batch header",
+            needed: RECORDS,
+            remaining: buf.len(),
+        });
     };
     if magic as i8 != MAGIC_V2 {
         return Err(RecordError::BadMagic(magic as i8));
     }
     if buf.len() < RECORDS {
-        return Err(RecordError::Truncated { field: "batch header", needed: RECORDS, remaining: buf.len() });
+        return Err(RecordError::Truncated {
+            field: "batch header",
+            needed: RECORDS,
+            remaining: buf.len(),
+        });
     }
     let batch_length = i32_at(buf, BATCH_LENGTH);
     let fits = usize::try_from(batch_length)
@@ -108,7 +120,10 @@ pub fn validate(buf: &[u8]) -> Result<(), RecordError> {
         .and_then(|len| len.checked_add(LOG_OVERHEAD))
         .is_some_and(|total| total == buf.len());
     if !fits {
-        return Err(RecordError::InvalidBatchLength { batch_length, available: buf.len() });
+        return Err(RecordError::InvalidBatchLength {
+            batch_length,
+            available: buf.len(),
+        });
     }
     Ok(())
 }

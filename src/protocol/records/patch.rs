@@ -81,7 +81,11 @@ impl RecordBatchMut {
     }
 
     pub fn set_partition_leader_epoch(&mut self, epoch: i32) {
-        h::set(&mut self.buf, h::PARTITION_LEADER_EPOCH, epoch.to_be_bytes());
+        h::set(
+            &mut self.buf,
+            h::PARTITION_LEADER_EPOCH,
+            epoch.to_be_bytes(),
+        );
     }
 
     /// Sets the timestamp type and max timestamp and recomputes the CRC (see [`set_max_timestamp`]).

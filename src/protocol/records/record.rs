@@ -52,7 +52,8 @@ impl RecordContext {
     }
 
     pub fn timestamp(&self, timestamp_delta: i64) -> i64 {
-        self.log_append_time.unwrap_or_else(|| self.base_timestamp.wrapping_add(timestamp_delta))
+        self.log_append_time
+            .unwrap_or_else(|| self.base_timestamp.wrapping_add(timestamp_delta))
     }
 }
 
@@ -70,7 +71,13 @@ impl RecordIter {
     /// Iterates `count` records in `data`. A count the bytes cannot possibly
     /// hold fails up front, before anything is parsed.
     pub fn new(data: Bytes, count: i32, context: RecordContext) -> Self {
-        let mut iter = RecordIter { data, remaining: 0, context, pending_error: None, done: false };
+        let mut iter = RecordIter {
+            data,
+            remaining: 0,
+            context,
+            pending_error: None,
+            done: false,
+        };
         match check_record_count(count, iter.data.len()) {
             Ok(count) => iter.remaining = count,
             Err(err) => iter.pending_error = Some(err),
@@ -80,12 +87,24 @@ impl RecordIter {
 
     /// An iterator whose first item is `err`.
     pub fn failed(err: RecordError, context: RecordContext) -> Self {
-        RecordIter { data: Bytes::new(), remaining: 0, context, pending_error: Some(err), done: false }
+        RecordIter {
+            data: Bytes::new(),
+            remaining: 0,
+            context,
+            pending_error: Some(err),
+            done: false,
+        }
     }
 
     /// An iterator with no records (an empty batch).
     pub fn empty(context: RecordContext) -> Self {
-        RecordIter { data: Bytes::new(), remaining: 0, context, pending_error: None, done: false }
+        RecordIter {
+            data: Bytes::new(),
+            remaining: 0,
+            context,
+            pending_error: None,
+            done: false,
+        }
     }
 }
 
@@ -94,8 +113,14 @@ impl RecordIter {
 pub fn check_record_count(count: i32, bytes: usize) -> Result<usize, RecordError> {
     let max_possible = bytes / MIN_RECORD_SIZE;
     match usize::try_from(count) {
-        Err(_) => Err(RecordError::InvalidLength { field: "record count", length: count.into() }),
-        Ok(n) if n > max_possible => Err(RecordError::TooManyRecords { claimed: count.into(), max_possible }),
+        Err(_) => Err(RecordError::InvalidLength {
+            field: "record count",
+            length: count.into(),
+        }),
+        Ok(n) if n > max_possible => Err(RecordError::TooManyRecords {
+            claimed: count.into(),
+            max_possible,
+        }),
         Ok(n) => Ok(n),
     }
 }
@@ -114,7 +139,11 @@ impl Iterator for RecordIter {
         if self.remaining == 0 {
             self.done = true;
             // Kafka rejects a batch whose declared count leaves bytes unread.
-            return (!self.data.is_empty()).then(|| Err(RecordError::TrailingBytes { remaining: self.data.len() }));
+            return (!self.data.is_empty()).then(|| {
+                Err(RecordError::TrailingBytes {
+                    remaining: self.data.len(),
+                })
+            });
         }
         match parse_record(&mut self.data, &self.context) {
             Ok(record) => {
@@ -142,22 +171,34 @@ impl std::iter::FusedIterator for RecordIter {}
 /// Reads one length-prefixed record from the front of `data`.
 pub fn parse_record(data: &mut Bytes, context: &RecordContext) -> Result<Record, RecordError> {
     let length = read_varint(data).map_err(|e| RecordError::from_decode("record length", e))?;
-    let declared = usize::try_from(length)
-        .map_err(|_| RecordError::InvalidLength { field: "record length", length: length.into() })?;
+    let declared = usize::try_from(length).map_err(|_| RecordError::InvalidLength {
+        field: "record length",
+        length: length.into(),
+    })?;
     if declared > data.len() {
-        return Err(RecordError::Truncated { field: "record", needed: declared, remaining: data.len() });
+        return Err(RecordError::Truncated {
+            field: "record",
+            needed: declared,
+            remaining: data.len(),
+        });
     }
     let mut body = data.split_to(declared);
 
-    let attributes = read_i8(&mut body).map_err(|e| RecordError::from_decode("record attributes", e))?;
-    let timestamp_delta = read_varlong(&mut body).map_err(|e| RecordError::from_decode("timestamp delta", e))?;
-    let offset_delta = read_varint(&mut body).map_err(|e| RecordError::from_decode("offset delta", e))?;
+    let attributes =
+        read_i8(&mut body).map_err(|e| RecordError::from_decode("record attributes", e))?;
+    let timestamp_delta =
+        read_varlong(&mut body).map_err(|e| RecordError::from_decode("timestamp delta", e))?;
+    let offset_delta =
+        read_varint(&mut body).map_err(|e| RecordError::from_decode("offset delta", e))?;
     let key = read_nullable(&mut body, "record key")?;
     let value = read_nullable(&mut body, "record value")?;
     let headers = read_headers(&mut body)?;
 
     if !body.is_empty() {
-        return Err(RecordError::RecordLengthMismatch { declared, consumed: declared - body.len() });
+        return Err(RecordError::RecordLengthMismatch {
+            declared,
+            consumed: declared - body.len(),
+        });
     }
     Ok(Record {
         attributes,
@@ -177,19 +218,31 @@ fn read_nullable(body: &mut Bytes, field: &'static str) -> Result<Option<Bytes>,
     if length == -1 {
         return Ok(None);
     }
-    let len = usize::try_from(length).map_err(|_| RecordError::InvalidLength { field, length: length.into() })?;
+    let len = usize::try_from(length).map_err(|_| RecordError::InvalidLength {
+        field,
+        length: length.into(),
+    })?;
     if len > body.len() {
-        return Err(RecordError::Truncated { field, needed: len, remaining: body.len() });
+        return Err(RecordError::Truncated {
+            field,
+            needed: len,
+            remaining: body.len(),
+        });
     }
     Ok(Some(body.split_to(len)))
 }
 
 fn read_headers(body: &mut Bytes) -> Result<Vec<(Bytes, Option<Bytes>)>, RecordError> {
     let claimed = read_varint(body).map_err(|e| RecordError::from_decode("header count", e))?;
-    let count = usize::try_from(claimed)
-        .map_err(|_| RecordError::InvalidLength { field: "header count", length: claimed.into() })?;
+    let count = usize::try_from(claimed).map_err(|_| RecordError::InvalidLength {
+        field: "header count",
+        length: claimed.into(),
+    })?;
     if count > body.len() / MIN_HEADER_SIZE {
-        return Err(RecordError::TooManyHeaders { claimed, remaining: body.len() });
+        return Err(RecordError::TooManyHeaders {
+            claimed,
+            remaining: body.len(),
+        });
     }
     // Grown as headers parse; the count above only bounds the loop.
     let mut headers = Vec::new();

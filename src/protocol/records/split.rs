@@ -24,7 +24,11 @@ pub struct BatchIter {
 
 impl BatchIter {
     pub fn new(records: Bytes) -> Self {
-        BatchIter { data: records, partial: None, done: false }
+        BatchIter {
+            data: records,
+            partial: None,
+            done: false,
+        }
     }
 
     /// After iteration: the bytes of a trailing batch cut short, if any.
@@ -35,7 +39,12 @@ impl BatchIter {
     /// After iteration: the trailing partial batch as an error, for callers
     /// (produce) that require whole batches.
     pub fn partial_error(&self) -> Option<RecordError> {
-        self.partial.as_ref().map(|(needed, tail)| RecordError::PartialBatch { needed: *needed, remaining: tail.len() })
+        self.partial
+            .as_ref()
+            .map(|(needed, tail)| RecordError::PartialBatch {
+                needed: *needed,
+                remaining: tail.len(),
+            })
     }
 
     fn stop_partial(&mut self, needed: usize) -> Option<Result<RecordBatch, RecordError>> {
@@ -57,9 +66,15 @@ impl Iterator for BatchIter {
             return self.stop_partial(LOG_OVERHEAD);
         }
         let batch_length = i32_at(&self.data, BATCH_LENGTH);
-        let Some(total) = usize::try_from(batch_length).ok().and_then(|len| len.checked_add(LOG_OVERHEAD)) else {
+        let Some(total) = usize::try_from(batch_length)
+            .ok()
+            .and_then(|len| len.checked_add(LOG_OVERHEAD))
+        else {
             self.done = true;
-            return Some(Err(RecordError::InvalidBatchLength { batch_length, available: self.data.len() }));
+            return Some(Err(RecordError::InvalidBatchLength {
+                batch_length,
+                available: self.data.len(),
+            }));
         };
         if total > self.data.len() {
             return self.stop_partial(total);

@@ -10,8 +10,23 @@ const ITERATIONS: usize = 4000;
 const LIMIT: usize = 256 * 1024;
 
 fn seeds() -> Vec<Bytes> {
-    let mut seeds: Vec<Bytes> = Compression::ALL.iter().map(|&codec| small_batch(codec)).collect();
-    seeds.push(control_batch(3, 4, 5, 6, EndTxnMarker { commit: true, coordinator_epoch: 7 }).unwrap());
+    let mut seeds: Vec<Bytes> = Compression::ALL
+        .iter()
+        .map(|&codec| small_batch(codec))
+        .collect();
+    seeds.push(
+        control_batch(
+            3,
+            4,
+            5,
+            6,
+            EndTxnMarker {
+                commit: true,
+                coordinator_epoch: 7,
+            },
+        )
+        .unwrap(),
+    );
     seeds.push(BatchBuilder::new(0).build().unwrap());
     seeds
 }
@@ -22,7 +37,11 @@ fn mutate(rng: &mut XorShift, seed: &[u8]) -> BytesMut {
         match rng.below(6) {
             // Flip bits, mostly in the records section where parsing happens.
             0 | 1 => {
-                let start = if rng.below(4) == 0 { 0 } else { RECORDS.min(buf.len()) };
+                let start = if rng.below(4) == 0 {
+                    0
+                } else {
+                    RECORDS.min(buf.len())
+                };
                 if buf.len() > start {
                     let at = start + rng.below(buf.len() - start);
                     buf[at] ^= 1 << rng.below(8);
@@ -66,9 +85,16 @@ fn exercise(bytes: Bytes) {
     for batch in BatchIter::new(bytes.clone()).flatten() {
         let _ = batch.verify_crc();
     }
-    let Ok(batch) = RecordBatch::new(bytes) else { return };
+    let Ok(batch) = RecordBatch::new(bytes) else {
+        return;
+    };
     let _ = format!("{batch:?}");
-    let _ = (batch.compression(), batch.timestamp_type(), batch.last_offset(), batch.next_offset());
+    let _ = (
+        batch.compression(),
+        batch.timestamp_type(),
+        batch.last_offset(),
+        batch.next_offset(),
+    );
     let _ = batch.verify_crc();
     let mut decoded = 0usize;
     for record in batch.records_with_limit(LIMIT) {
@@ -87,7 +113,10 @@ fn exercise(bytes: Bytes) {
     assert!(decoded <= LIMIT / 7);
     let mut buf = BytesMut::from(&batch.as_bytes()[..]);
     patch::set_max_timestamp(&mut buf, TimestampType::LogAppendTime, 1).unwrap();
-    RecordBatch::new(buf.freeze()).unwrap().verify_crc().unwrap();
+    RecordBatch::new(buf.freeze())
+        .unwrap()
+        .verify_crc()
+        .unwrap();
 }
 
 #[test]

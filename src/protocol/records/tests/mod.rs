@@ -16,11 +16,15 @@ use bytes::Bytes;
 fn sample_records() -> Vec<NewRecord> {
     let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     vec![
-        NewRecord::new(1_700_000_000_000, Some(Bytes::from_static(b"k1")), Some(Bytes::from_static(b"v1")))
-            .with_header("dup", Some(Bytes::from_static(b"a")))
-            .with_header("dup", Some(Bytes::from_static(b"b")))
-            .with_header("nullv", None)
-            .with_header("", Some(Bytes::new())),
+        NewRecord::new(
+            1_700_000_000_000,
+            Some(Bytes::from_static(b"k1")),
+            Some(Bytes::from_static(b"v1")),
+        )
+        .with_header("dup", Some(Bytes::from_static(b"a")))
+        .with_header("dup", Some(Bytes::from_static(b"b")))
+        .with_header("nullv", None)
+        .with_header("", Some(Bytes::new())),
         NewRecord::new(1_700_000_000_005, None, None),
         NewRecord::new(1_699_999_999_990, Some(Bytes::new()), Some(Bytes::new())),
         NewRecord::new(1_700_000_000_001, None, Some(Bytes::from(big))),
@@ -29,7 +33,10 @@ fn sample_records() -> Vec<NewRecord> {
 }
 
 fn sample_builder(codec: Compression) -> BatchBuilder {
-    let mut builder = BatchBuilder::new(1000).producer(42, 3, 17).partition_leader_epoch(9).compression(codec);
+    let mut builder = BatchBuilder::new(1000)
+        .producer(42, 3, 17)
+        .partition_leader_epoch(9)
+        .compression(codec);
     for record in sample_records() {
         builder.push(record);
     }
@@ -41,9 +48,13 @@ fn small_batch(codec: Compression) -> Bytes {
     BatchBuilder::new(5)
         .compression(codec)
         .record(
-            NewRecord::new(10, Some(Bytes::from_static(b"key")), Some(Bytes::from_static(b"value")))
-                .with_header("h", Some(Bytes::from_static(b"x")))
-                .with_header("h", None),
+            NewRecord::new(
+                10,
+                Some(Bytes::from_static(b"key")),
+                Some(Bytes::from_static(b"value")),
+            )
+            .with_header("h", Some(Bytes::from_static(b"x")))
+            .with_header("h", None),
         )
         .record(NewRecord::new(12, None, Some(Bytes::new())))
         .record(NewRecord::new(11, Some(Bytes::new()), None))

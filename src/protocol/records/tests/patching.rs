@@ -11,8 +11,14 @@ fn patching_base_offset_and_epoch_keeps_the_crc_valid() {
     assert_eq!(buf[17..21], original[17..21], "CRC untouched");
     let batch = RecordBatch::new(buf.freeze()).unwrap();
     batch.verify_crc().unwrap();
-    assert_eq!((batch.base_offset(), batch.partition_leader_epoch()), (123_456, 31));
-    assert_eq!(collect(&batch).iter().map(|r| r.offset).collect::<Vec<_>>(), vec![123_456, 123_457, 123_458]);
+    assert_eq!(
+        (batch.base_offset(), batch.partition_leader_epoch()),
+        (123_456, 31)
+    );
+    assert_eq!(
+        collect(&batch).iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![123_456, 123_457, 123_458]
+    );
 }
 
 #[test]
@@ -36,7 +42,13 @@ fn patching_max_timestamp_recomputes_the_crc() {
         let batch = RecordBatch::new(buf.freeze()).unwrap();
         batch.verify_crc().unwrap();
         assert_eq!(batch.timestamp_type(), TimestampType::CreateTime);
-        assert_eq!(collect(&batch).iter().map(|r| r.timestamp).collect::<Vec<_>>(), vec![10, 12, 11]);
+        assert_eq!(
+            collect(&batch)
+                .iter()
+                .map(|r| r.timestamp)
+                .collect::<Vec<_>>(),
+            vec![10, 12, 11]
+        );
     }
 }
 
@@ -44,7 +56,10 @@ fn patching_max_timestamp_recomputes_the_crc() {
 fn recompute_crc_fixes_an_edited_batch() {
     let mut buf = BytesMut::from(&small_batch(Compression::None)[..]);
     buf[30] ^= 0xff; // base timestamp
-    assert!(RecordBatch::new(buf.clone().freeze()).unwrap().verify_crc().is_err());
+    assert!(RecordBatch::new(buf.clone().freeze())
+        .unwrap()
+        .verify_crc()
+        .is_err());
     let crc = patch::recompute_crc(&mut buf).unwrap();
     let batch = RecordBatch::new(buf.freeze()).unwrap();
     batch.verify_crc().unwrap();
@@ -55,9 +70,15 @@ fn recompute_crc_fixes_an_edited_batch() {
 fn patching_rejects_what_is_not_a_batch() {
     let mut short = [0u8; 20];
     short[16] = 2;
-    assert!(matches!(patch::set_base_offset(&mut short, 1), Err(RecordError::Truncated { .. })));
+    assert!(matches!(
+        patch::set_base_offset(&mut short, 1),
+        Err(RecordError::Truncated { .. })
+    ));
     let mut old = small_batch(Compression::None).to_vec();
     old[16] = 1;
-    assert_eq!(patch::set_max_timestamp(&mut old, TimestampType::LogAppendTime, 1), Err(RecordError::BadMagic(1)));
+    assert_eq!(
+        patch::set_max_timestamp(&mut old, TimestampType::LogAppendTime, 1),
+        Err(RecordError::BadMagic(1))
+    );
     assert!(RecordBatchMut::new(BytesMut::from(&old[..])).is_err());
 }

@@ -14,7 +14,14 @@ fn round_trip_every_codec() {
         assert_eq!(batch.base_offset(), 1000);
         assert_eq!(batch.batch_length() as usize, bytes.len() - 12);
         assert_eq!(batch.partition_leader_epoch(), 9);
-        assert_eq!((batch.producer_id(), batch.producer_epoch(), batch.base_sequence()), (42, 3, 17));
+        assert_eq!(
+            (
+                batch.producer_id(),
+                batch.producer_epoch(),
+                batch.base_sequence()
+            ),
+            (42, 3, 17)
+        );
         assert_eq!(batch.record_count(), 5);
         assert_eq!(batch.last_offset_delta(), 4);
         assert_eq!((batch.last_offset(), batch.next_offset()), (1004, 1005));
@@ -34,7 +41,10 @@ fn round_trip_every_codec() {
             assert_eq!(got.headers, want.headers, "{codec:?} record {i}");
         }
         // Null and empty stay distinct.
-        assert_eq!((records[1].key.clone(), records[2].key.clone()), (None, Some(Bytes::new())));
+        assert_eq!(
+            (records[1].key.clone(), records[2].key.clone()),
+            (None, Some(Bytes::new()))
+        );
     }
 }
 
@@ -50,7 +60,8 @@ fn uncompressed_records_are_zero_copy() {
 #[test]
 fn empty_batch_round_trips() {
     for codec in Compression::ALL {
-        let batch = RecordBatch::new(BatchBuilder::new(7).compression(codec).build().unwrap()).unwrap();
+        let batch =
+            RecordBatch::new(BatchBuilder::new(7).compression(codec).build().unwrap()).unwrap();
         batch.verify_crc().unwrap();
         assert_eq!((batch.record_count(), batch.last_offset_delta()), (0, 0));
         assert_eq!(batch.records().count(), 0);
@@ -74,19 +85,35 @@ fn log_append_time_batches_report_the_max_timestamp() {
 #[test]
 fn control_batch_round_trips() {
     for commit in [true, false] {
-        let marker = EndTxnMarker { commit, coordinator_epoch: 77 };
+        let marker = EndTxnMarker {
+            commit,
+            coordinator_epoch: 77,
+        };
         let batch = RecordBatch::new(control_batch(500, 8, 2, 1234, marker).unwrap()).unwrap();
         batch.verify_crc().unwrap();
         assert!(batch.is_control() && batch.is_transactional());
         assert_eq!(batch.compression().unwrap(), Compression::None);
-        assert_eq!((batch.producer_id(), batch.producer_epoch(), batch.base_sequence()), (8, 2, -1));
+        assert_eq!(
+            (
+                batch.producer_id(),
+                batch.producer_epoch(),
+                batch.base_sequence()
+            ),
+            (8, 2, -1)
+        );
         let records = collect(&batch);
         assert_eq!(records.len(), 1);
-        assert_eq!(records[0].key.as_deref(), Some(&[0, 0, 0, u8::from(commit)][..]));
+        assert_eq!(
+            records[0].key.as_deref(),
+            Some(&[0, 0, 0, u8::from(commit)][..])
+        );
         assert_eq!(records[0].value.as_deref(), Some(&[0, 0, 0, 0, 0, 77][..]));
         assert_eq!(EndTxnMarker::parse(&records[0]).unwrap(), marker);
     }
-    assert_eq!(ControlType::parse_key(&[0, 0, 0, 2]).unwrap(), ControlType::Other(2));
+    assert_eq!(
+        ControlType::parse_key(&[0, 0, 0, 2]).unwrap(),
+        ControlType::Other(2)
+    );
     assert!(ControlType::parse_key(&[0xff, 0xff, 0, 1]).is_err());
     assert!(ControlType::parse_key(&[0, 0, 0]).is_err());
 }
@@ -131,14 +158,22 @@ fn xerial_and_raw_snappy_both_decode() {
     compress(Compression::Snappy, &data, &mut framed).unwrap();
     assert_eq!(&framed[..8], &[0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0]);
     assert_eq!(&framed[8..16], &[0, 0, 0, 1, 0, 0, 0, 1]);
-    assert_eq!(decompress(Compression::Snappy, &framed, usize::MAX).unwrap(), data);
+    assert_eq!(
+        decompress(Compression::Snappy, &framed, usize::MAX).unwrap(),
+        data
+    );
     // One raw block, as some non-Java clients write.
     let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
-    assert_eq!(decompress(Compression::Snappy, &raw, data.len()).unwrap(), data);
+    assert_eq!(
+        decompress(Compression::Snappy, &raw, data.len()).unwrap(),
+        data
+    );
 
     // And a batch whose records section is a raw snappy block.
     let plain = small_batch(Compression::None);
-    let raw_records = snap::raw::Encoder::new().compress_vec(&plain[RECORDS..]).unwrap();
+    let raw_records = snap::raw::Encoder::new()
+        .compress_vec(&plain[RECORDS..])
+        .unwrap();
     let mut buf = bytes::BytesMut::from(&plain[..RECORDS]);
     buf.extend_from_slice(&raw_records);
     let len = (buf.len() - 12) as i32;
@@ -163,10 +198,26 @@ fn lz4_frames_use_independent_64k_blocks() {
 fn batch_iter_splits_and_reports_a_partial_tail() {
     let a = small_batch(Compression::None);
     let b = small_batch(Compression::Gzip);
-    let c = control_batch(9, 1, 1, 1, EndTxnMarker { commit: true, coordinator_epoch: 0 }).unwrap();
+    let c = control_batch(
+        9,
+        1,
+        1,
+        1,
+        EndTxnMarker {
+            commit: true,
+            coordinator_epoch: 0,
+        },
+    )
+    .unwrap();
     let whole = [a.clone(), b.clone(), c.clone()].concat();
     let batches = split_batches(Bytes::from(whole.clone())).unwrap();
-    assert_eq!(batches.iter().map(|b| b.as_bytes().clone()).collect::<Vec<_>>(), vec![a.clone(), b, c]);
+    assert_eq!(
+        batches
+            .iter()
+            .map(|b| b.as_bytes().clone())
+            .collect::<Vec<_>>(),
+        vec![a.clone(), b, c]
+    );
 
     for cut in [5, 11, 12, 40, a.len() - 1] {
         let mut data = whole.clone();
