@@ -14,6 +14,8 @@ pub struct Broker {
     pub producer_ids: crate::txn::producer_ids::ProducerIds,
     /// Consumer groups and committed offsets, replayed from `__consumer_offsets`.
     pub groups: crate::group::GroupCoordinator,
+    /// Transactions by transactional id, replayed from `__transaction_state`.
+    pub txns: crate::txn::coordinator::TxnCoordinator,
 }
 
 /// Kafka's cluster id form: a UUID in URL-safe base64 without padding (22 characters).
@@ -89,6 +91,7 @@ impl Broker {
         let producer_ids =
             crate::txn::producer_ids::ProducerIds::open(&config.data_dir.join("meta"))?;
         let groups = crate::group::GroupCoordinator::load(config.group.clone(), &log)?;
+        let txns = crate::txn::coordinator::TxnCoordinator::load(config.txn.clone(), &log)?;
         Ok(Broker {
             config,
             cluster_id,
@@ -96,6 +99,7 @@ impl Broker {
             fetch_sessions: Default::default(),
             producer_ids,
             groups,
+            txns,
         })
     }
 

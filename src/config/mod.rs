@@ -32,6 +32,7 @@ pub struct BrokerConfig {
     pub log: LogConfig,
     /// The group coordinator's settings.
     pub group: GroupConfig,
+    pub txn: TxnConfig,
 }
 
 /// Group coordinator settings, by their Kafka names.
@@ -67,6 +68,27 @@ impl Default for GroupConfig {
     }
 }
 
+/// The transaction coordinator's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnConfig {
+    /// `transaction.state.log.num.partitions` (Kafka: 50; one keeps a single node light)
+    pub state_log_num_partitions: i32,
+    /// `transaction.max.timeout.ms`: the largest `transaction.timeout.ms` a producer may ask for.
+    pub max_timeout_ms: i32,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`
+    pub abort_check_interval_ms: i64,
+}
+
+impl Default for TxnConfig {
+    fn default() -> Self {
+        TxnConfig {
+            state_log_num_partitions: 1,
+            max_timeout_ms: 900_000,
+            abort_check_interval_ms: 10_000,
+        }
+    }
+}
+
 impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
@@ -81,6 +103,7 @@ impl Default for BrokerConfig {
             retention_check_interval: Duration::from_millis(300_000),
             log: LogConfig::default(),
             group: GroupConfig::default(),
+            txn: TxnConfig::default(),
         }
     }
 }
@@ -252,6 +275,24 @@ impl BrokerConfig {
             }
             "offset.metadata.max.bytes" => {
                 self.group.offset_metadata_max_bytes = parse_number(name, value)?
+            }
+            "transaction.state.log.num.partitions" => {
+                self.txn.state_log_num_partitions = parse_number(name, value)?;
+                if self.txn.state_log_num_partitions < 1 {
+                    return Err(invalid(name, value, "must be at least 1"));
+                }
+            }
+            "transaction.max.timeout.ms" => {
+                self.txn.max_timeout_ms = parse_number(name, value)?;
+                if self.txn.max_timeout_ms < 1 {
+                    return Err(invalid(name, value, "must be at least 1"));
+                }
+            }
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                self.txn.abort_check_interval_ms = parse_number(name, value)?;
+                if self.txn.abort_check_interval_ms < 1 {
+                    return Err(invalid(name, value, "must be at least 1"));
+                }
             }
             "producer.id.expiration.ms" => {
                 self.log.producer_id_expiration_ms = parse_number(name, value)?

@@ -19,6 +19,7 @@
 //! lives in `__consumer_offsets`; see [`store`] for the record layout.
 
 pub mod store;
+mod txn_offsets;
 
 #[cfg(test)]
 mod tests;
@@ -849,6 +850,8 @@ pub struct GroupCoordinator {
     config: GroupConfig,
     groups: Mutex<HashMap<String, Group>>,
     last_retention_check: AtomicI64,
+    /// Offsets committed inside transactions not yet ended.
+    txn_offsets: Mutex<txn_offsets::PendingTxnOffsets>,
 }
 
 impl GroupCoordinator {
@@ -857,7 +860,7 @@ impl GroupCoordinator {
         let now = crate::log::now_ms();
         let mut metadata: HashMap<String, Option<GroupValue>> = HashMap::new();
         let mut offsets: HashMap<String, BTreeMap<(String, i32), Committed>> = HashMap::new();
-        store::replay(log, |record| match record.key {
+        let open_txns = store::replay(log, |record| match record.key {
             store::Key::Offset {
                 group,
                 topic,
@@ -865,7 +868,13 @@ impl GroupCoordinator {
             } => {
                 let entries = offsets.entry(group).or_default();
                 match record.value.map(store::decode_offset) {
-                    Some(Ok(value)) => {
+                    // Transactional commits arrive at their marker: a later
+                    // plain commit (higher record offset) still wins.
+                    Some(Ok(value))
+                        if entries
+                            .get(&(topic.clone(), partition))
+                            .is_none_or(|c| c.log_offset < record.offset) =>
+                    {
                         entries.insert(
                             (topic, partition),
                             Committed {
@@ -874,6 +883,7 @@ impl GroupCoordinator {
                             },
                         );
                     }
+                    Some(Ok(_)) => {}
                     Some(Err(e)) => tracing::warn!(error = %e, "skipping unreadable offset commit"),
                     None => {
                         entries.remove(&(topic, partition));
@@ -954,10 +964,12 @@ impl GroupCoordinator {
         if !groups.is_empty() {
             tracing::info!(groups = groups.len(), "loaded consumer groups");
         }
+        let txn_offsets = Mutex::new(txn_offsets::PendingTxnOffsets::from_replay(open_txns));
         Ok(GroupCoordinator {
             config,
             groups: Mutex::new(groups),
             last_retention_check: AtomicI64::new(now),
+            txn_offsets,
         })
     }
 

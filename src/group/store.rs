@@ -29,8 +29,14 @@
 //! from its start to the high watermark rebuilds the coordinator's state.
 //! The topic is created `cleanup.policy=compact` with no time or size
 //! retention; the log engine does not compact yet, so it only grows.
+//!
+//! TxnOffsetCommit writes its offsets in a transactional batch of the
+//! producer; they count only once a commit marker for that producer follows
+//! in the same partition, and are dropped by an abort marker.
 
 use crate::log::{LogManager, PendingAppend};
+use crate::protocol::records::builder::NO_SEQUENCE;
+use crate::protocol::records::control::EndTxnMarker;
 use crate::protocol::records::{BatchBuilder, BatchIter, NewRecord};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::collections::BTreeMap;
@@ -318,6 +324,15 @@ pub fn partition_for(group: &str, partitions: i32) -> i32 {
     abs % partitions.max(1)
 }
 
+/// The `__consumer_offsets` partition holding `group`, if the topic exists.
+pub fn partition_of(log: &LogManager, group: &str) -> Option<i32> {
+    let topic = log.topic(OFFSETS_TOPIC)?;
+    Some(partition_for(
+        group,
+        i32::try_from(topic.partitions.len()).ok()?,
+    ))
+}
+
 /// Creates `__consumer_offsets` if it does not exist yet.
 pub fn ensure_topic(log: &LogManager, partitions: i32) -> io::Result<()> {
     if log.topic(OFFSETS_TOPIC).is_some() {
@@ -344,6 +359,29 @@ pub fn append(
     entries: &[Entry],
     now: i64,
 ) -> io::Result<PendingAppend> {
+    append_batch(log, partitions, group, entries, None, now)
+}
+
+/// As [`append`], inside the transaction of `producer` (id, epoch).
+pub fn append_transactional(
+    log: &LogManager,
+    partitions: i32,
+    group: &str,
+    entries: &[Entry],
+    producer: (i64, i16),
+    now: i64,
+) -> io::Result<PendingAppend> {
+    append_batch(log, partitions, group, entries, Some(producer), now)
+}
+
+fn append_batch(
+    log: &LogManager,
+    partitions: i32,
+    group: &str,
+    entries: &[Entry],
+    producer: Option<(i64, i16)>,
+    now: i64,
+) -> io::Result<PendingAppend> {
     ensure_topic(log, partitions)?;
     let topic = log
         .topic(OFFSETS_TOPIC)
@@ -354,7 +392,12 @@ pub fn append(
         .partitions
         .get(partition)
         .ok_or_else(|| io::Error::other("no offsets partition"))?;
-    let mut builder = BatchBuilder::new(0);
+    let mut builder = match producer {
+        Some((producer_id, epoch)) => BatchBuilder::new(0)
+            .producer(producer_id, epoch, NO_SEQUENCE)
+            .transactional(true),
+        None => BatchBuilder::new(0),
+    };
     for entry in entries {
         let (key, value) = match entry {
             Entry::Offset {
@@ -386,6 +429,7 @@ pub fn append(
 }
 
 /// One replayed record: its key and value (None: tombstone).
+#[derive(Clone, Debug)]
 pub struct Replayed {
     /// The record's offset in its `__consumer_offsets` partition.
     pub offset: i64,
@@ -393,13 +437,29 @@ pub struct Replayed {
     pub value: Option<Bytes>,
 }
 
+/// Records of a transaction not yet committed or aborted when replay ended.
+#[derive(Clone, Debug)]
+pub struct OpenTxnRecords {
+    pub producer_id: i64,
+    pub partition: i32,
+    pub records: Vec<Replayed>,
+}
+
 /// Reads every partition of `__consumer_offsets` from log start to high
-/// watermark, in order, skipping records it cannot parse.
-pub fn replay(log: &LogManager, mut visit: impl FnMut(Replayed)) -> io::Result<()> {
+/// watermark, in order, skipping records it cannot parse. Records of a
+/// transaction are visited when its commit marker is met (so by record
+/// offset they may arrive out of order); those of a transaction still open
+/// are returned.
+pub fn replay(
+    log: &LogManager,
+    mut visit: impl FnMut(Replayed),
+) -> io::Result<Vec<OpenTxnRecords>> {
+    let mut open_txns = Vec::new();
     let Some(topic) = log.topic(OFFSETS_TOPIC) else {
-        return Ok(());
+        return Ok(open_txns);
     };
     for partition in &topic.partitions {
+        let mut in_txn: BTreeMap<i64, Vec<Replayed>> = BTreeMap::new();
         let (mut offset, _, _) = partition.offsets();
         loop {
             let read = match partition.read(offset, 1 << 20) {
@@ -415,17 +475,36 @@ pub fn replay(log: &LogManager, mut visit: impl FnMut(Replayed)) -> io::Result<(
                 let Ok(batch) = batch else { break };
                 offset = offset.max(batch.next_offset());
                 if batch.is_control() {
+                    let marker = batch
+                        .records()
+                        .next()
+                        .and_then(|r| r.ok())
+                        .and_then(|r| EndTxnMarker::parse(&r).ok());
+                    let records = in_txn.remove(&batch.producer_id()).unwrap_or_default();
+                    if marker.is_some_and(|m| m.commit) {
+                        records.into_iter().for_each(&mut visit);
+                    }
                     continue;
                 }
                 for record in batch.records() {
                     let Ok(record) = record else { break };
                     let Some(key) = record.key else { continue };
                     match decode_key(key) {
-                        Ok(key) => visit(Replayed {
-                            offset: record.offset,
-                            key,
-                            value: record.value,
-                        }),
+                        Ok(key) => {
+                            let replayed = Replayed {
+                                offset: record.offset,
+                                key,
+                                value: record.value,
+                            };
+                            if batch.is_transactional() {
+                                in_txn
+                                    .entry(batch.producer_id())
+                                    .or_default()
+                                    .push(replayed);
+                            } else {
+                                visit(replayed);
+                            }
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "skipping unreadable __consumer_offsets key")
                         }
@@ -436,6 +515,15 @@ pub fn replay(log: &LogManager, mut visit: impl FnMut(Replayed)) -> io::Result<(
                 break;
             }
         }
+        open_txns.extend(
+            in_txn
+                .into_iter()
+                .map(|(producer_id, records)| OpenTxnRecords {
+                    producer_id,
+                    partition: partition.index,
+                    records,
+                }),
+        );
     }
-    Ok(())
+    Ok(open_txns)
 }

@@ -6,8 +6,9 @@
 use super::fetch_session::{Plan, Target};
 use super::Implemented;
 use crate::broker::Broker;
-use crate::log::partition::ReadError;
+use crate::log::partition::{Isolation, ReadError};
 use crate::protocol::error_code::ErrorCode;
+use crate::protocol::messages::fetch_response::AbortedTransaction;
 use crate::protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use crate::protocol::messages::{ApiKey, FetchRequest, FetchResponse, ResponseBody};
 use crate::protocol::wire::Uuid;
@@ -115,15 +116,31 @@ fn read_target(
             data.log_start_offset,
             data.high_watermark,
             data.last_stable_offset,
-        ) = (start, high_watermark, high_watermark);
+        ) = (start, high_watermark, partition.last_stable_offset());
         return data;
     }
-    match partition.read(target.fetch_offset, limit) {
+    let isolation = if read_committed {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    };
+    match partition.read_isolated(target.fetch_offset, limit, isolation) {
         Ok(read) => {
             data.high_watermark = read.high_watermark;
-            data.last_stable_offset = read.high_watermark;
+            data.last_stable_offset = read.last_stable_offset;
             data.log_start_offset = read.log_start_offset;
             data.records = Some(read.records);
+            if read_committed {
+                data.aborted_transactions = Some(
+                    read.aborted
+                        .iter()
+                        .map(|t| AbortedTransaction {
+                            producer_id: t.producer_id,
+                            first_offset: t.first_offset,
+                        })
+                        .collect(),
+                );
+            }
         }
         Err(ReadError::OffsetOutOfRange {
             log_start_offset,
@@ -134,7 +151,11 @@ fn read_target(
                 data.log_start_offset,
                 data.high_watermark,
                 data.last_stable_offset,
-            ) = (log_start_offset, high_watermark, high_watermark);
+            ) = (
+                log_start_offset,
+                high_watermark,
+                partition.last_stable_offset(),
+            );
         }
         Err(ReadError::Io(e)) => {
             tracing::error!(topic = %target.topic, partition = target.partition, error = %e, "read failed");

@@ -1,8 +1,7 @@
-//! InitProducerId (key 22), for idempotent producers: a fresh producer id
-//! at epoch 0. As in Kafka, a non-transactional request always gets a new
-//! id (it may name its old id and epoch, KIP-360; a new id is what it needs).
-//! Transactional ids need the transaction coordinator, which this broker
-//! does not have yet (FindCoordinator for transactions is not advertised).
+//! InitProducerId (key 22). Without a transactional id: a fresh producer id
+//! at epoch 0 for an idempotent producer (as in Kafka, a new id even when
+//! the request names its old one, KIP-360). With one: the transaction
+//! coordinator's id and a bumped epoch, fencing older producers of the id.
 
 use super::Implemented;
 use crate::broker::Broker;
@@ -17,21 +16,45 @@ pub const IMPLEMENTED: Implemented = Implemented {
     max: 5,
 };
 
-pub fn handle(broker: &Broker, _version: i16, request: InitProducerIdRequest) -> ResponseBody {
+pub async fn handle(broker: &Broker, version: i16, request: InitProducerIdRequest) -> ResponseBody {
     let failed = |code: ErrorCode| InitProducerIdResponse {
         error_code: code.code(),
         producer_id: -1,
         producer_epoch: -1,
         ..InitProducerIdResponse::default()
     };
-    let response = if request
+    let response = match request
         .transactional_id
         .as_deref()
-        .is_some_and(|id| !id.is_empty())
+        .filter(|id| !id.is_empty())
     {
-        failed(ErrorCode::CoordinatorNotAvailable)
-    } else {
-        match broker.producer_ids.allocate() {
+        Some(transactional_id) => {
+            // v3+ may name the producer id and epoch it had (KIP-360).
+            let expected = (version >= 3 && request.producer_id >= 0)
+                .then_some((request.producer_id, request.producer_epoch));
+            match broker
+                .txns
+                .init_producer_id(
+                    broker,
+                    transactional_id,
+                    request.transaction_timeout_ms,
+                    expected,
+                )
+                .await
+            {
+                Ok((producer_id, producer_epoch)) => InitProducerIdResponse {
+                    producer_id,
+                    producer_epoch,
+                    ..InitProducerIdResponse::default()
+                },
+                // PRODUCER_FENCED exists from v4.
+                Err(ErrorCode::ProducerFenced) if version < 4 => {
+                    failed(ErrorCode::InvalidProducerEpoch)
+                }
+                Err(code) => failed(code),
+            }
+        }
+        None => match broker.producer_ids.allocate() {
             Ok(producer_id) => InitProducerIdResponse {
                 producer_id,
                 producer_epoch: 0,
@@ -41,7 +64,7 @@ pub fn handle(broker: &Broker, _version: i16, request: InitProducerIdRequest) ->
                 tracing::error!(error = %e, "could not persist the producer id block");
                 failed(ErrorCode::UnknownServerError)
             }
-        }
+        },
     };
     ResponseBody::InitProducerId(response)
 }

@@ -21,6 +21,7 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
 pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> ResponseBody {
+    let request_isolation = request.isolation_level;
     let topics = request
         .topics
         .into_iter()
@@ -43,8 +44,10 @@ pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> Res
                         return response;
                     };
                     let (log_start, high_watermark, _) = partition.offsets();
+                    // read_committed (v2+) readers see the log end at the last stable offset.
+                    let latest = if version >= 2 && request_isolation == 1 { partition.last_stable_offset() } else { high_watermark };
                     let found = match p.timestamp {
-                        LATEST => Ok(Some((high_watermark, -1))),
+                        LATEST => Ok(Some((latest, -1))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((log_start, -1))),
                         MAX_TIMESTAMP => partition.offset_of_max_timestamp(),
                         t if t >= 0 => partition.offset_for_timestamp(t),

@@ -13,6 +13,8 @@ pub mod metadata;
 pub mod offsets;
 pub mod produce;
 pub mod topics;
+pub mod txn;
+pub mod txn_admin;
 
 #[cfg(test)]
 mod encode_tests;
@@ -51,6 +53,13 @@ pub const IMPLEMENTED: &[Implemented] = &[
     offsets::OFFSET_COMMIT,
     offsets::OFFSET_FETCH,
     offsets::OFFSET_DELETE,
+    txn::ADD_PARTITIONS_TO_TXN,
+    txn::ADD_OFFSETS_TO_TXN,
+    txn::END_TXN,
+    txn::TXN_OFFSET_COMMIT,
+    txn_admin::DESCRIBE_PRODUCERS,
+    txn_admin::DESCRIBE_TRANSACTIONS,
+    txn_admin::LIST_TRANSACTIONS,
 ];
 
 /// The versions of `api_key` the broker serves, if any.
@@ -99,9 +108,9 @@ pub async fn handle(
         RequestBody::DescribeCluster(request) => {
             Ok(Some(describe_cluster::handle(broker, version, request)))
         }
-        RequestBody::InitProducerId(request) => {
-            Ok(Some(init_producer_id::handle(broker, version, request)))
-        }
+        RequestBody::InitProducerId(request) => Ok(Some(
+            init_producer_id::handle(broker, version, request).await,
+        )),
         RequestBody::FindCoordinator(request) => {
             Ok(Some(groups::find_coordinator(broker, version, request)))
         }
@@ -129,6 +138,25 @@ pub async fn handle(
         RequestBody::OffsetDelete(request) => {
             Ok(Some(offsets::offset_delete(broker, version, request).await))
         }
+        RequestBody::AddPartitionsToTxn(request) => Ok(Some(
+            txn::add_partitions_to_txn(broker, version, request).await,
+        )),
+        RequestBody::AddOffsetsToTxn(request) => Ok(Some(
+            txn::add_offsets_to_txn(broker, version, request).await,
+        )),
+        RequestBody::EndTxn(request) => Ok(Some(txn::end_txn(broker, version, request).await)),
+        RequestBody::TxnOffsetCommit(request) => {
+            Ok(Some(txn::txn_offset_commit(broker, version, request).await))
+        }
+        RequestBody::DescribeProducers(request) => Ok(Some(txn_admin::describe_producers(
+            broker, version, request,
+        ))),
+        RequestBody::DescribeTransactions(request) => Ok(Some(
+            txn_admin::describe_transactions(broker, version, request).await,
+        )),
+        RequestBody::ListTransactions(request) => Ok(Some(
+            txn_admin::list_transactions(broker, version, request).await,
+        )),
         other => Err(Unhandled(other.api_key())),
     }
 }

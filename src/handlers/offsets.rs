@@ -144,7 +144,24 @@ fn fetched(found: Option<FetchedOffset>) -> (i64, i32, Option<String>) {
     }
 }
 
+/// With `require_stable` (v7+), an offset still inside an open transaction
+/// is answered UNSTABLE_OFFSET_COMMIT (the client retries) instead of a value.
+fn stability(
+    broker: &Broker,
+    require_stable: bool,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> Option<ErrorCode> {
+    (require_stable
+        && broker
+            .groups
+            .has_pending_txn_offset(group, topic, partition))
+    .then_some(ErrorCode::UnstableOffsetCommit)
+}
+
 pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) -> ResponseBody {
+    let require_stable = version >= 7 && request.require_stable;
     if version >= 8 {
         let groups = request
             .groups
@@ -161,10 +178,24 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
                     .fetch_offsets(&group.group_id, wanted)
                     .into_iter()
                     .map(|(name, partitions)| OffsetFetchResponseTopics {
-                        name,
                         partitions: partitions
                             .into_iter()
                             .map(|(partition_index, found)| {
+                                if let Some(code) = stability(
+                                    broker,
+                                    require_stable,
+                                    &group.group_id,
+                                    &name,
+                                    partition_index,
+                                ) {
+                                    return OffsetFetchResponsePartitions {
+                                        partition_index,
+                                        committed_offset: -1,
+                                        committed_leader_epoch: -1,
+                                        metadata: Some(String::new()),
+                                        error_code: code.code(),
+                                    };
+                                }
                                 let (committed_offset, committed_leader_epoch, metadata) =
                                     fetched(found);
                                 OffsetFetchResponsePartitions {
@@ -176,6 +207,7 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
                                 }
                             })
                             .collect(),
+                        name,
                     })
                     .collect();
                 OffsetFetchResponseGroup {
@@ -202,10 +234,26 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
         .fetch_offsets(&request.group_id, wanted)
         .into_iter()
         .map(|(name, partitions)| OffsetFetchResponseTopic {
-            name,
             partitions: partitions
                 .into_iter()
                 .map(|(partition_index, found)| {
+                    if let Some(code) = stability(
+                        broker,
+                        require_stable,
+                        &request.group_id,
+                        &name,
+                        partition_index,
+                    ) {
+                        let (committed_offset, committed_leader_epoch, metadata) =
+                            (-1, -1, Some(String::new()));
+                        return OffsetFetchResponsePartition {
+                            partition_index,
+                            committed_offset,
+                            committed_leader_epoch,
+                            metadata,
+                            error_code: code.code(),
+                        };
+                    }
                     let (committed_offset, committed_leader_epoch, metadata) = fetched(found);
                     OffsetFetchResponsePartition {
                         partition_index,
@@ -216,6 +264,7 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
                     }
                 })
                 .collect(),
+            name,
         })
         .collect();
     ResponseBody::OffsetFetch(OffsetFetchResponse {

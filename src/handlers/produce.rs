@@ -103,6 +103,48 @@ fn validate(
     Ok(records.clone())
 }
 
+/// The producer fields of a validated batch: control batches are the
+/// broker's own; an idempotent batch must carry a sequence; a
+/// transactional one must belong to a transaction that added this
+/// partition (KIP-890's verification, answered INVALID_TXN_STATE).
+fn check_producer(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+    batch: &Bytes,
+    version: i16,
+) -> Result<(), (ErrorCode, String)> {
+    use crate::protocol::records::header as h;
+    let attributes = h::i16_at(batch, h::ATTRIBUTES);
+    let producer_id = h::i64_at(batch, h::PRODUCER_ID);
+    if attributes & h::CONTROL_BIT != 0 {
+        return Err((
+            invalid_record(version),
+            "clients may not write control batches".to_string(),
+        ));
+    }
+    if producer_id >= 0 && h::i32_at(batch, h::BASE_SEQUENCE) < 0 {
+        return Err((
+            invalid_record(version),
+            format!("producer {producer_id} sent a batch without a sequence number"),
+        ));
+    }
+    if attributes & h::TRANSACTIONAL_BIT != 0 {
+        if producer_id < 0 {
+            return Err((
+                invalid_record(version),
+                "a transactional batch needs a producer id".to_string(),
+            ));
+        }
+        let epoch = h::i16_at(batch, h::PRODUCER_EPOCH);
+        broker
+            .txns
+            .verify_produce(producer_id, epoch, topic, index)
+            .map_err(|code| (code, format!("producer {producer_id} epoch {epoch} has no transaction including {topic}-{index}")))?;
+    }
+    Ok(())
+}
+
 fn failed(index: i32, code: ErrorCode, message: Option<String>) -> PartitionProduceResponse {
     PartitionProduceResponse {
         index,
@@ -152,7 +194,12 @@ pub async fn handle(
                     None => Outcome::Done(failed(index, ErrorCode::UnknownTopicOrPartition, None)),
                     Some(partition) => {
                         let max = partition.config().max_message_bytes;
-                        match validate(data.records.as_ref(), max, version) {
+                        let checked =
+                            validate(data.records.as_ref(), max, version).and_then(|batch| {
+                                check_producer(broker, &topic.name, index, &batch, version)
+                                    .map(|()| batch)
+                            });
+                        match checked {
                             Err((code, message)) => {
                                 tracing::debug!(topic = %topic.name, partition = index, %message, "rejected batch");
                                 Outcome::Done(failed(index, code, Some(message)))

@@ -19,6 +19,7 @@ pub mod producer_state;
 pub mod properties;
 pub mod segment;
 pub mod topic;
+pub mod txn_index;
 
 #[cfg(test)]
 mod tests;
@@ -324,11 +325,27 @@ impl LogManager {
         batch: &[u8],
     ) -> Result<PendingAppend, partition::AppendError> {
         let appended = partition.append(batch, now_ms())?;
+        Ok(self.make_durable(partition, appended))
+    }
+
+    /// Writes a transaction marker to `partition`; durable like [`LogManager::append`].
+    pub fn append_marker(
+        &self,
+        partition: &Arc<Partition>,
+        producer_id: i64,
+        epoch: i16,
+        marker: crate::protocol::records::control::EndTxnMarker,
+    ) -> Result<PendingAppend, partition::AppendError> {
+        let appended = partition.append_marker(producer_id, epoch, marker, now_ms())?;
+        Ok(self.make_durable(partition, appended))
+    }
+
+    fn make_durable(&self, partition: &Arc<Partition>, appended: Appended) -> PendingAppend {
         let Some(file) = appended.sync.clone() else {
-            return Ok(PendingAppend {
+            return PendingAppend {
                 appended,
                 durable: None,
-            });
+            };
         };
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let target = Arc::clone(partition);
@@ -344,7 +361,7 @@ impl LogManager {
         );
         // Page-cache mode: the flush is a background matter.
         let durable = partition.config().durable().then_some(done_rx);
-        Ok(PendingAppend { appended, durable })
+        PendingAppend { appended, durable }
     }
 
     pub fn enforce_retention(&self) {

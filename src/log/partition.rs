@@ -3,10 +3,14 @@
 //! Offsets: `log_start_offset` ≤ `high_watermark` ≤ `log_end_offset`. Appends
 //! advance the log end at once; the high watermark (what consumers may read)
 //! advances only when the bytes are durable (or at once in page-cache mode).
+//! The last stable offset (what `read_committed` consumers may read) stops
+//! at the first offset of the earliest transaction still open.
 
 use super::producer_state::{increment_sequence, BatchSequence, ProducerStates, SequenceCheck};
 use super::segment::{read_header_at, BatchPosition, Segment};
+use super::txn_index::{AbortedTxn, TxnIndex};
 use crate::config::log_config::{LogConfig, TimestampType};
+use crate::protocol::records::control::{control_batch, EndTxnMarker};
 use crate::protocol::records::header as batch;
 use bytes::{Bytes, BytesMut};
 use std::fs::File;
@@ -92,6 +96,27 @@ pub struct ReadResult {
     pub records: Bytes,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    pub last_stable_offset: i64,
+    /// For a `read_committed` read: the aborted transactions overlapping what was read.
+    pub aborted: Vec<AbortedTxn>,
+}
+
+/// What a reader may see: everything below the high watermark, or only
+/// what is below the last stable offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    ReadUncommitted,
+    ReadCommitted,
+}
+
+/// A producer as DescribeProducers reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerSummary {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    pub txn_first_offset: Option<i64>,
 }
 
 struct State {
@@ -103,6 +128,15 @@ struct State {
     /// Messages appended since the last fsync (page-cache mode).
     unflushed_messages: u64,
     producers: ProducerStates,
+    aborted: TxnIndex,
+}
+
+impl State {
+    fn last_stable_offset(&self) -> i64 {
+        self.producers
+            .first_unstable_offset()
+            .map_or(self.high_watermark, |first| first.min(self.high_watermark))
+    }
 }
 
 pub struct Partition {
@@ -204,7 +238,7 @@ impl Partition {
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let log_end_offset = segments.last().map_or(0, |s| s.next_offset);
         let log_start_offset = checkpoint.max(first_base).min(log_end_offset);
-        let producers = recover_producers(&dir, &segments)?;
+        let (producers, aborted) = recover_producers(&dir, &segments)?;
         let state = State {
             segments,
             log_start_offset,
@@ -214,6 +248,7 @@ impl Partition {
             config,
             unflushed_messages: 0,
             producers,
+            aborted,
         };
         let partition = Partition {
             topic: topic.to_string(),
@@ -250,13 +285,78 @@ impl Partition {
         (st.log_start_offset, st.high_watermark, st.log_end_offset)
     }
 
+    pub fn last_stable_offset(&self) -> i64 {
+        self.lock().last_stable_offset()
+    }
+
+    /// The producers this partition remembers (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerSummary> {
+        let st = self.lock();
+        let mut all: Vec<ProducerSummary> = st
+            .producers
+            .iter()
+            .map(|(producer_id, e)| ProducerSummary {
+                producer_id,
+                epoch: e.epoch,
+                last_sequence: e.last_sequence(),
+                last_timestamp: e.last_timestamp,
+                txn_first_offset: e.txn_first_offset,
+            })
+            .collect();
+        all.sort_by_key(|p| p.producer_id);
+        all
+    }
+
+    /// Writes a transaction marker for `producer_id` (the transaction
+    /// coordinator's EndTxn): closes the producer's transaction here and,
+    /// for an abort, records it in the aborted-transaction index.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        marker: EndTxnMarker,
+        now_ms: i64,
+    ) -> Result<Appended, AppendError> {
+        let bytes = control_batch(0, producer_id, epoch, now_ms, marker)
+            .map_err(|_| AppendError::Malformed)?;
+        self.append_batch(&bytes, now_ms, Some(marker))
+    }
+
     /// Appends one validated batch, assigning its offsets. In durable mode
     /// the caller must fsync `Appended::sync` and then call `mark_durable`.
     pub fn append(&self, record_batch: &[u8], now_ms: i64) -> Result<Appended, AppendError> {
+        self.append_batch(record_batch, now_ms, None)
+    }
+
+    /// Appends a data batch (`marker` None) or the control batch of `marker`.
+    fn append_batch(
+        &self,
+        record_batch: &[u8],
+        now_ms: i64,
+        marker: Option<EndTxnMarker>,
+    ) -> Result<Appended, AppendError> {
         if record_batch.len() < batch::RECORDS {
             return Err(AppendError::Malformed);
         }
+        let control = batch::i16_at(record_batch, batch::ATTRIBUTES) & batch::CONTROL_BIT != 0;
+        if control != marker.is_some() {
+            // Control batches come only from the transaction coordinator.
+            return Err(AppendError::Malformed);
+        }
         let mut st = self.lock();
+        if marker.is_some() {
+            let producer_id = batch::i64_at(record_batch, batch::PRODUCER_ID);
+            let epoch = batch::i16_at(record_batch, batch::PRODUCER_EPOCH);
+            if let SequenceCheck::InvalidEpoch { current, got } =
+                st.producers.check_marker(producer_id, epoch)
+            {
+                return Err(AppendError::InvalidProducerEpoch {
+                    producer_id,
+                    current,
+                    got,
+                });
+            }
+        }
         let last_delta = i64::from(batch::i32_at(record_batch, batch::LAST_OFFSET_DELTA).max(0));
         let record_count =
             u64::try_from(batch::i32_at(record_batch, batch::RECORD_COUNT)).unwrap_or(0);
@@ -340,8 +440,36 @@ impl Partition {
                 base_offset,
                 last_offset: found.last_offset,
             };
-            st.producers
-                .record(p.producer_id, p.epoch, sequence, max_timestamp);
+            st.producers.record(
+                p.producer_id,
+                p.epoch,
+                sequence,
+                max_timestamp,
+                p.transactional,
+            );
+        }
+        if let Some(marker) = marker {
+            let producer_id = batch::i64_at(&header, batch::PRODUCER_ID);
+            let epoch = batch::i16_at(&header, batch::PRODUCER_EPOCH);
+            let first = st
+                .producers
+                .end_transaction(producer_id, epoch, max_timestamp);
+            if let (Some(first_offset), false) = (first, marker.commit) {
+                let last_stable_offset = st
+                    .producers
+                    .first_unstable_offset()
+                    .unwrap_or(base_offset + 1);
+                let aborted = AbortedTxn {
+                    producer_id,
+                    first_offset,
+                    last_offset: base_offset,
+                    last_stable_offset,
+                };
+                let segment_base = st.segments.last().map_or(base_offset, |s| s.base_offset);
+                st.aborted
+                    .append(&self.dir, segment_base, aborted)
+                    .map_err(AppendError::Io)?;
+            }
         }
         let sync = if durable {
             Some(file)
@@ -418,6 +546,7 @@ impl Partition {
             return Ok(());
         }
         active.seal(&self.dir)?;
+        st.aborted.sync_segment(&self.dir, active.base_offset)?;
         super::properties::write_atomically(
             &snapshot_path(&self.dir, st.log_end_offset),
             &st.producers.encode(),
@@ -430,7 +559,27 @@ impl Partition {
     /// Reads whole batches from `offset` up to `max_bytes` (at least one
     /// batch if any is there), never past the high watermark.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, ReadError> {
-        let (file, start, limit_offset, log_start_offset, high_watermark, segment_end) = {
+        self.read_isolated(offset, max_bytes, Isolation::ReadUncommitted)
+    }
+
+    /// As [`Partition::read`], but a `ReadCommitted` read stops at the last
+    /// stable offset and lists the aborted transactions in what it returns.
+    pub fn read_isolated(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<ReadResult, ReadError> {
+        let committed = isolation == Isolation::ReadCommitted;
+        let (
+            file,
+            start,
+            limit_offset,
+            log_start_offset,
+            high_watermark,
+            last_stable_offset,
+            segment_end,
+        ) = {
             let st = self.lock();
             if offset < st.log_start_offset || offset > st.high_watermark {
                 return Err(ReadError::OffsetOutOfRange {
@@ -438,12 +587,20 @@ impl Partition {
                     high_watermark: st.high_watermark,
                 });
             }
+            let last_stable_offset = st.last_stable_offset();
+            let limit_offset = if committed {
+                last_stable_offset
+            } else {
+                st.high_watermark
+            };
             let empty = ReadResult {
                 records: Bytes::new(),
                 high_watermark: st.high_watermark,
                 log_start_offset: st.log_start_offset,
+                last_stable_offset,
+                aborted: Vec::new(),
             };
-            if offset == st.high_watermark {
+            if offset >= limit_offset {
                 return Ok(empty);
             }
             // The segment holding `offset`, or the first one after a gap.
@@ -458,9 +615,10 @@ impl Partition {
             (
                 Arc::clone(&segment.file),
                 start,
-                st.high_watermark,
+                limit_offset,
                 st.log_start_offset,
                 st.high_watermark,
+                last_stable_offset,
                 segment.size,
             )
         };
@@ -469,6 +627,7 @@ impl Partition {
         let mut position = start;
         let mut first: Option<u64> = None;
         let mut end = start;
+        let mut end_offset = offset;
         while let Some(found) = read_header_at(&file, position, segment_end).map_err(io_err)? {
             if found.base_offset >= limit_offset {
                 break;
@@ -482,22 +641,32 @@ impl Partition {
                 break;
             }
             end = position;
+            end_offset = found.last_offset + 1;
         }
         let Some(begin) = first else {
             return Ok(ReadResult {
                 records: Bytes::new(),
                 high_watermark,
                 log_start_offset,
+                last_stable_offset,
+                aborted: Vec::new(),
             });
         };
         let len =
             usize::try_from(end - begin).map_err(|_| ReadError::Io("read too large".into()))?;
         let mut buf = BytesMut::zeroed(len);
         file.read_exact_at(&mut buf, begin).map_err(io_err)?;
+        let aborted = if committed {
+            self.lock().aborted.overlapping(offset, end_offset)
+        } else {
+            Vec::new()
+        };
         Ok(ReadResult {
             records: buf.freeze(),
             high_watermark,
             log_start_offset,
+            last_stable_offset,
+            aborted,
         })
     }
 
@@ -532,6 +701,7 @@ impl Partition {
             st.log_start_offset = st.log_start_offset.max(next_base);
             write_checkpoint(&self.dir, st.log_start_offset)?;
             let gone = st.segments.remove(0);
+            st.aborted.remove_segment(&self.dir, gone.base_offset)?;
             remove_segment_files(&self.dir, &gone)?;
             removed += 1;
         }
@@ -637,6 +807,7 @@ struct ProducerFields {
     epoch: i16,
     first_seq: i32,
     last_seq: i32,
+    transactional: bool,
 }
 
 impl ProducerFields {
@@ -645,7 +816,8 @@ impl ProducerFields {
             return None;
         }
         let producer_id = batch::i64_at(header, batch::PRODUCER_ID);
-        let control = batch::i16_at(header, batch::ATTRIBUTES) & batch::CONTROL_BIT != 0;
+        let attributes = batch::i16_at(header, batch::ATTRIBUTES);
+        let control = attributes & batch::CONTROL_BIT != 0;
         if producer_id < 0 || control {
             return None;
         }
@@ -656,16 +828,18 @@ impl ProducerFields {
             epoch: batch::i16_at(header, batch::PRODUCER_EPOCH),
             first_seq,
             last_seq: increment_sequence(first_seq, last_delta),
+            transactional: attributes & batch::TRANSACTIONAL_BIT != 0,
         })
     }
 }
 
-/// Producer state after recovery: the snapshot taken when the active
-/// segment was started, plus the active segment's batches; without a usable
-/// snapshot, every segment's batches.
-fn recover_producers(dir: &Path, segments: &[Segment]) -> io::Result<ProducerStates> {
+/// Producer state and aborted transactions after recovery: the snapshot
+/// taken when the active segment was started, plus the active segment's
+/// batches; without a usable snapshot, every segment's batches. The
+/// aborted-transaction index of every replayed segment is rebuilt.
+fn recover_producers(dir: &Path, segments: &[Segment]) -> io::Result<(ProducerStates, TxnIndex)> {
     let Some(active) = segments.last() else {
-        return Ok(ProducerStates::default());
+        return Ok((ProducerStates::default(), TxnIndex::default()));
     };
     let snapshot = std::fs::read(snapshot_path(dir, active.base_offset))
         .ok()
@@ -674,7 +848,13 @@ fn recover_producers(dir: &Path, segments: &[Segment]) -> io::Result<ProducerSta
         Some(states) => (states, std::slice::from_ref(active)),
         None => (ProducerStates::default(), segments),
     };
+    let trusted: Vec<i64> = segments[..segments.len() - replay.len()]
+        .iter()
+        .map(|s| s.base_offset)
+        .collect();
+    let mut aborted = TxnIndex::load(dir, &trusted)?;
     for segment in replay {
+        let mut rebuilt = Vec::new();
         let mut position = 0;
         while let Some(found) = segment.read_header(position, segment.size)? {
             let mut header = [0u8; batch::RECORDS];
@@ -686,10 +866,56 @@ fn recover_producers(dir: &Path, segments: &[Segment]) -> io::Result<ProducerSta
                     base_offset: found.base_offset,
                     last_offset: found.last_offset,
                 };
-                states.record(p.producer_id, p.epoch, sequence, found.max_timestamp);
+                states.record(
+                    p.producer_id,
+                    p.epoch,
+                    sequence,
+                    found.max_timestamp,
+                    p.transactional,
+                );
+            } else if batch::i16_at(&header, batch::ATTRIBUTES) & batch::CONTROL_BIT != 0 {
+                let producer_id = batch::i64_at(&header, batch::PRODUCER_ID);
+                let epoch = batch::i16_at(&header, batch::PRODUCER_EPOCH);
+                match read_marker(&segment.file, found) {
+                    Ok(marker) => {
+                        let first = states.end_transaction(producer_id, epoch, found.max_timestamp);
+                        if let (Some(first_offset), false) = (first, marker.commit) {
+                            let last_stable_offset = states
+                                .first_unstable_offset()
+                                .unwrap_or(found.base_offset + 1);
+                            rebuilt.push(AbortedTxn {
+                                producer_id,
+                                first_offset,
+                                last_offset: found.base_offset,
+                                last_stable_offset,
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(offset = found.base_offset, error = %e, "skipping an unreadable control batch")
+                    }
+                }
             }
             position += found.size;
         }
+        aborted.rebuild_segment(dir, segment.base_offset, rebuilt)?;
     }
-    Ok(states)
+    Ok((states, aborted))
+}
+
+/// The transaction marker in the control batch at `found`.
+fn read_marker(file: &File, found: BatchPosition) -> io::Result<EndTxnMarker> {
+    let invalid = |e: crate::protocol::records::RecordError| {
+        io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+    };
+    let len = usize::try_from(found.size).map_err(|_| io::Error::other("batch too large"))?;
+    let mut bytes = BytesMut::zeroed(len);
+    file.read_exact_at(&mut bytes, found.position)?;
+    let parsed = crate::protocol::records::RecordBatch::new(bytes.freeze()).map_err(invalid)?;
+    let record = parsed
+        .records()
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty control batch"))?
+        .map_err(invalid)?;
+    EndTxnMarker::parse(&record).map_err(invalid)
 }

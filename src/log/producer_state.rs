@@ -7,13 +7,18 @@
 //! expired) may start at any sequence; a new epoch must start at sequence 0.
 //! The state is snapshotted when a segment is sealed and rebuilt on recovery
 //! from the last snapshot plus the batches after it.
+//!
+//! Transactions: a producer's first transactional batch opens its ongoing
+//! transaction (its first offset bounds the partition's last stable offset)
+//! and a commit or abort marker closes it.
 
 use std::collections::{HashMap, VecDeque};
 
 /// Batches remembered per producer: Kafka's max in-flight requests for idempotence.
 const CACHED_BATCHES: usize = 5;
 const SNAPSHOT_MAGIC: &[u8; 4] = b"ODPS";
-const SNAPSHOT_VERSION: u8 = 1;
+/// Version 2 added each producer's ongoing transaction; version 1 is still read.
+const SNAPSHOT_VERSION: u8 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchSequence {
@@ -29,6 +34,15 @@ pub struct ProducerEntry {
     batches: VecDeque<BatchSequence>,
     /// Largest batch timestamp seen (ms), for `producer.id.expiration.ms`.
     pub last_timestamp: i64,
+    /// First offset of the producer's ongoing transaction in this partition.
+    pub txn_first_offset: Option<i64>,
+}
+
+impl ProducerEntry {
+    /// The last sequence number appended, -1 if none is remembered.
+    pub fn last_sequence(&self) -> i32 {
+        self.batches.back().map_or(-1, |b| b.last_seq)
+    }
 }
 
 /// What the producer state says about a batch about to be appended.
@@ -90,6 +104,11 @@ impl ProducerStates {
                 got: epoch,
             };
         }
+        if first_seq < 0 {
+            // The broker's own transactional writes (offsets inside a
+            // transaction) carry no sequence: only the epoch is checked.
+            return SequenceCheck::Append;
+        }
         if epoch > entry.epoch {
             return if first_seq == 0 {
                 SequenceCheck::Append
@@ -124,8 +143,23 @@ impl ProducerStates {
         }
     }
 
-    /// Records an appended batch (or one replayed during recovery).
-    pub fn record(&mut self, producer_id: i64, epoch: i16, batch: BatchSequence, timestamp: i64) {
+    /// Every producer, for DescribeProducers.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
+        self.producers.iter().map(|(id, entry)| (*id, entry))
+    }
+
+    /// Whether a transaction marker of `epoch` may be written: never below the producer's epoch.
+    pub fn check_marker(&self, producer_id: i64, epoch: i16) -> SequenceCheck {
+        match self.producers.get(&producer_id) {
+            Some(entry) if epoch < entry.epoch => SequenceCheck::InvalidEpoch {
+                current: entry.epoch,
+                got: epoch,
+            },
+            _ => SequenceCheck::Append,
+        }
+    }
+
+    fn entry(&mut self, producer_id: i64, epoch: i16, timestamp: i64) -> &mut ProducerEntry {
         let entry = self
             .producers
             .entry(producer_id)
@@ -133,10 +167,32 @@ impl ProducerStates {
                 epoch,
                 batches: VecDeque::new(),
                 last_timestamp: timestamp,
+                txn_first_offset: None,
             });
         if epoch != entry.epoch {
             entry.epoch = epoch;
             entry.batches.clear();
+        }
+        entry
+    }
+
+    /// Records an appended batch (or one replayed during recovery); a
+    /// transactional one opens the producer's transaction if none is open.
+    pub fn record(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        batch: BatchSequence,
+        timestamp: i64,
+        transactional: bool,
+    ) {
+        let entry = self.entry(producer_id, epoch, timestamp);
+        if transactional && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(batch.base_offset);
+        }
+        if batch.first_seq < 0 {
+            entry.last_timestamp = entry.last_timestamp.max(timestamp);
+            return;
         }
         if entry.batches.len() == CACHED_BATCHES {
             entry.batches.pop_front();
@@ -145,11 +201,30 @@ impl ProducerStates {
         entry.last_timestamp = entry.last_timestamp.max(timestamp);
     }
 
-    /// Forgets producers idle longer than `max_age_ms`. Returns how many went.
+    /// Records a commit or abort marker: closes the producer's transaction
+    /// and returns its first offset (None if nothing of it was in this partition).
+    pub fn end_transaction(&mut self, producer_id: i64, epoch: i16, timestamp: i64) -> Option<i64> {
+        let entry = self.entry(producer_id, epoch, timestamp);
+        entry.last_timestamp = entry.last_timestamp.max(timestamp);
+        entry.txn_first_offset.take()
+    }
+
+    /// The first offset of the earliest ongoing transaction: the last stable
+    /// offset cannot pass it.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers
+            .values()
+            .filter_map(|e| e.txn_first_offset)
+            .min()
+    }
+
+    /// Forgets producers idle longer than `max_age_ms`, never one with an
+    /// open transaction. Returns how many went.
     pub fn expire(&mut self, now_ms: i64, max_age_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, entry| now_ms - entry.last_timestamp <= max_age_ms);
+        self.producers.retain(|_, entry| {
+            entry.txn_first_offset.is_some() || now_ms - entry.last_timestamp <= max_age_ms
+        });
         before - self.producers.len()
     }
 
@@ -166,6 +241,7 @@ impl ProducerStates {
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&entry.epoch.to_be_bytes());
             out.extend_from_slice(&entry.last_timestamp.to_be_bytes());
+            out.extend_from_slice(&entry.txn_first_offset.unwrap_or(-1).to_be_bytes());
             out.push(entry.batches.len() as u8);
             for b in &entry.batches {
                 out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -186,7 +262,11 @@ impl ProducerStates {
             return None;
         }
         let mut cursor = Cursor(body);
-        if cursor.take(4)? != SNAPSHOT_MAGIC || cursor.take(1)? != [SNAPSHOT_VERSION] {
+        if cursor.take(4)? != SNAPSHOT_MAGIC {
+            return None;
+        }
+        let version = cursor.take(1)?[0];
+        if !(1..=SNAPSHOT_VERSION).contains(&version) {
             return None;
         }
         let count = u32::from_be_bytes(cursor.array()?);
@@ -195,6 +275,11 @@ impl ProducerStates {
             let id = i64::from_be_bytes(cursor.array()?);
             let epoch = i16::from_be_bytes(cursor.array()?);
             let last_timestamp = i64::from_be_bytes(cursor.array()?);
+            let txn_first_offset = if version >= 2 {
+                Some(i64::from_be_bytes(cursor.array()?)).filter(|o| *o >= 0)
+            } else {
+                None
+            };
             let batch_count = cursor.take(1)?[0] as usize;
             if batch_count > CACHED_BATCHES {
                 return None;
@@ -214,6 +299,7 @@ impl ProducerStates {
                     epoch,
                     batches,
                     last_timestamp,
+                    txn_first_offset,
                 },
             );
         }
@@ -252,9 +338,9 @@ mod tests {
     fn sequences_must_follow_on_and_retries_are_recognised() {
         let mut states = ProducerStates::default();
         assert_eq!(states.check(7, 0, 0, 4), SequenceCheck::Append);
-        states.record(7, 0, batch(0, 4, 100), 1);
+        states.record(7, 0, batch(0, 4, 100), 1, false);
         assert_eq!(states.check(7, 0, 5, 9), SequenceCheck::Append);
-        states.record(7, 0, batch(5, 9, 105), 2);
+        states.record(7, 0, batch(5, 9, 105), 2, false);
         assert_eq!(
             states.check(7, 0, 0, 4),
             SequenceCheck::Duplicate(batch(0, 4, 100))
@@ -269,7 +355,13 @@ mod tests {
         // Only the last five batches are remembered.
         for i in 0..5 {
             let first = 10 + i * 5;
-            states.record(7, 0, batch(first, first + 4, 110 + i64::from(i) * 5), 3);
+            states.record(
+                7,
+                0,
+                batch(first, first + 4, 110 + i64::from(i) * 5),
+                3,
+                false,
+            );
         }
         assert!(matches!(
             states.check(7, 0, 0, 4),
@@ -280,7 +372,7 @@ mod tests {
     #[test]
     fn epochs_fence_and_reset() {
         let mut states = ProducerStates::default();
-        states.record(1, 3, batch(0, 0, 0), 1);
+        states.record(1, 3, batch(0, 0, 0), 1, false);
         assert_eq!(
             states.check(1, 2, 1, 1),
             SequenceCheck::InvalidEpoch { current: 3, got: 2 }
@@ -298,6 +390,40 @@ mod tests {
     }
 
     #[test]
+    fn transactions_open_with_their_first_batch_and_close_with_a_marker() {
+        let mut states = ProducerStates::default();
+        states.record(5, 0, batch(0, 2, 10), 1, true);
+        states.record(5, 0, batch(3, 4, 20), 2, true);
+        states.record(6, 0, batch(0, 0, 15), 2, true);
+        states.record(7, 0, batch(0, 0, 5), 2, false);
+        assert_eq!(states.first_unstable_offset(), Some(10));
+        let snapshot = ProducerStates::decode(&states.encode()).unwrap();
+        assert_eq!(snapshot, states, "open transactions survive a snapshot");
+        assert_eq!(states.end_transaction(5, 0, 3), Some(10));
+        assert_eq!(states.first_unstable_offset(), Some(15));
+        assert_eq!(
+            states.end_transaction(5, 0, 3),
+            None,
+            "a second marker closes nothing"
+        );
+        // A marker with a newer epoch (a fenced producer's transaction aborted) takes the epoch.
+        assert_eq!(states.end_transaction(6, 1, 3), Some(15));
+        assert_eq!(
+            states.check(6, 0, 1, 1),
+            SequenceCheck::InvalidEpoch { current: 1, got: 0 }
+        );
+        assert_eq!(
+            states.check_marker(6, 0),
+            SequenceCheck::InvalidEpoch { current: 1, got: 0 }
+        );
+        assert_eq!(states.first_unstable_offset(), None);
+        // Producers with an open transaction never expire.
+        states.record(8, 0, batch(0, 0, 30), 1, true);
+        states.expire(1_000_000, 10);
+        assert!(states.get(8).is_some() && states.get(7).is_none());
+    }
+
+    #[test]
     fn sequences_wrap_like_kafkas() {
         assert_eq!(increment_sequence(i32::MAX, 1), 0);
         assert_eq!(increment_sequence(i32::MAX - 1, 3), 1);
@@ -307,8 +433,8 @@ mod tests {
     #[test]
     fn snapshots_round_trip_and_damage_is_detected() {
         let mut states = ProducerStates::default();
-        states.record(1, 0, batch(0, 9, 0), 10);
-        states.record(99, 2, batch(3, 3, 10), 20);
+        states.record(1, 0, batch(0, 9, 0), 10, false);
+        states.record(99, 2, batch(3, 3, 10), 20, false);
         let bytes = states.encode();
         assert_eq!(ProducerStates::decode(&bytes), Some(states.clone()));
         for i in 0..bytes.len() {

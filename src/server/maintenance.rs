@@ -1,7 +1,8 @@
 //! Background upkeep of the log: retention checks every
 //! `log.retention.check.interval.ms`, and `flush.ms` for topics in
-//! page-cache mode, and the group coordinator's timeouts. Runs until the
-//! broker stops.
+//! page-cache mode, the group coordinator's timeouts, and the transaction
+//! coordinator's (timed-out transactions, completions left by a restart).
+//! Runs until the broker stops.
 
 use crate::broker::Broker;
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ const FLUSH_TICK: Duration = Duration::from_millis(50);
 const GROUP_TICK: Duration = Duration::from_millis(100);
 
 pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    broker.txns.recover(&broker).await;
     let mut retention = tokio::time::interval(broker.config.retention_check_interval);
     let mut flush = tokio::time::interval(FLUSH_TICK);
     let mut groups = tokio::time::interval(GROUP_TICK);
@@ -28,7 +30,11 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
                 let _ = tokio::task::spawn_blocking(move || broker.log.enforce_retention()).await;
             }
             _ = flush.tick() => flush_due(&broker, &mut last_flush).await,
-            _ = groups.tick() => broker.groups.tick(&broker.log, crate::log::now_ms()),
+            _ = groups.tick() => {
+                let now = crate::log::now_ms();
+                broker.groups.tick(&broker.log, now);
+                broker.txns.abort_timed_out(&broker, now).await;
+            }
         }
     }
 }

@@ -1,4 +1,9 @@
-//! Exactly-once support. So far: producer ids for idempotent producers.
-//! (Transactions, their coordinator and `__transaction_state` come later.)
+//! Exactly-once support: producer ids for idempotent producers, and the
+//! transaction coordinator with its log `__transaction_state`.
 
+pub mod coordinator;
 pub mod producer_ids;
+pub mod store;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,183 @@
+//! Operators' views of transactions (KIP-664): DescribeProducers (61),
+//! DescribeTransactions (65) and ListTransactions (66).
+
+use super::Implemented;
+use crate::broker::Broker;
+use crate::protocol::error_code::ErrorCode;
+use crate::protocol::messages::describe_producers_response::{
+    PartitionResponse, ProducerState, TopicResponse,
+};
+use crate::protocol::messages::{describe_transactions_response, list_transactions_response};
+use crate::protocol::messages::{
+    ApiKey, DescribeProducersRequest, DescribeProducersResponse, DescribeTransactionsRequest,
+    DescribeTransactionsResponse, ListTransactionsRequest, ListTransactionsResponse, ResponseBody,
+};
+use crate::txn::store::{TxnState, TxnValue};
+use std::collections::BTreeMap;
+
+pub const DESCRIBE_PRODUCERS: Implemented = Implemented {
+    api_key: ApiKey::DescribeProducers,
+    min: 0,
+    max: 0,
+};
+pub const DESCRIBE_TRANSACTIONS: Implemented = Implemented {
+    api_key: ApiKey::DescribeTransactions,
+    min: 0,
+    max: 0,
+};
+pub const LIST_TRANSACTIONS: Implemented = Implemented {
+    api_key: ApiKey::ListTransactions,
+    min: 0,
+    max: 1,
+};
+
+pub fn describe_producers(
+    broker: &Broker,
+    _version: i16,
+    request: DescribeProducersRequest,
+) -> ResponseBody {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| TopicResponse {
+            partitions: topic
+                .partition_indexes
+                .iter()
+                .map(
+                    |&partition_index| match broker.log.partition(&topic.name, partition_index) {
+                        None => PartitionResponse {
+                            partition_index,
+                            error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                            ..PartitionResponse::default()
+                        },
+                        Some(partition) => PartitionResponse {
+                            partition_index,
+                            error_code: 0,
+                            error_message: None,
+                            active_producers: partition
+                                .producers()
+                                .into_iter()
+                                .map(|p| ProducerState {
+                                    producer_id: p.producer_id,
+                                    producer_epoch: i32::from(p.epoch),
+                                    last_sequence: p.last_sequence,
+                                    last_timestamp: p.last_timestamp,
+                                    coordinator_epoch: 0,
+                                    current_txn_start_offset: p.txn_first_offset.unwrap_or(-1),
+                                })
+                                .collect(),
+                        },
+                    },
+                )
+                .collect(),
+            name: topic.name,
+        })
+        .collect();
+    ResponseBody::DescribeProducers(DescribeProducersResponse {
+        topics,
+        ..Default::default()
+    })
+}
+
+fn topics_of(value: &TxnValue) -> Vec<describe_transactions_response::TopicData> {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (topic, partition) in &value.partitions {
+        by_topic.entry(topic).or_default().push(*partition);
+    }
+    by_topic
+        .into_iter()
+        .map(
+            |(topic, partitions)| describe_transactions_response::TopicData {
+                topic: topic.to_string(),
+                partitions,
+            },
+        )
+        .collect()
+}
+
+pub async fn describe_transactions(
+    broker: &Broker,
+    _version: i16,
+    request: DescribeTransactionsRequest,
+) -> ResponseBody {
+    let transaction_states = broker
+        .txns
+        .describe(&request.transactional_ids)
+        .await
+        .into_iter()
+        .map(|(transactional_id, found)| match found {
+            Ok(value) => describe_transactions_response::TransactionState {
+                error_code: 0,
+                transaction_state: value.state.name().to_string(),
+                transaction_timeout_ms: value.timeout_ms,
+                transaction_start_time_ms: value.start_ms,
+                producer_id: value.producer_id,
+                producer_epoch: value.producer_epoch,
+                topics: topics_of(&value),
+                transactional_id,
+            },
+            Err(code) => describe_transactions_response::TransactionState {
+                error_code: code.code(),
+                transactional_id,
+                ..Default::default()
+            },
+        })
+        .collect();
+    ResponseBody::DescribeTransactions(DescribeTransactionsResponse {
+        transaction_states,
+        ..Default::default()
+    })
+}
+
+pub async fn list_transactions(
+    broker: &Broker,
+    version: i16,
+    request: ListTransactionsRequest,
+) -> ResponseBody {
+    let known = |name: &str| TxnState::ALL.iter().any(|s| s.name() == name);
+    let unknown_state_filters: Vec<String> = request
+        .state_filters
+        .iter()
+        .filter(|f| !known(f))
+        .cloned()
+        .collect();
+    // v1's DurationFilter: only transactions running longer than this (ms); -1 for all.
+    let min_duration = if version >= 1 {
+        request.duration_filter
+    } else {
+        -1
+    };
+    let now = crate::log::now_ms();
+    let transaction_states = broker
+        .txns
+        .list()
+        .await
+        .into_iter()
+        .filter(|t| {
+            request.state_filters.is_empty()
+                || request
+                    .state_filters
+                    .iter()
+                    .any(|f| f == t.value.state.name())
+        })
+        .filter(|t| {
+            request.producer_id_filters.is_empty()
+                || request.producer_id_filters.contains(&t.value.producer_id)
+        })
+        .filter(|t| {
+            min_duration < 0
+                || (t.value.state == TxnState::Ongoing && now - t.value.start_ms > min_duration)
+        })
+        .map(|t| list_transactions_response::TransactionState {
+            transactional_id: t.transactional_id,
+            producer_id: t.value.producer_id,
+            transaction_state: t.value.state.name().to_string(),
+        })
+        .collect();
+    ResponseBody::ListTransactions(ListTransactionsResponse {
+        error_code: 0,
+        unknown_state_filters,
+        transaction_states,
+        ..Default::default()
+    })
+}

@@ -1,0 +1,549 @@
+//! The transaction coordinator: one state machine per `transactional.id`,
+//! as Kafka's TransactionCoordinator has it:
+//!
+//! ```text
+//! Empty ──AddPartitions──▶ Ongoing ──EndTxn──▶ PrepareCommit ──markers──▶ CompleteCommit
+//!                                  └─EndTxn / timeout / re-init─▶ PrepareAbort ──markers──▶ CompleteAbort
+//! ```
+//!
+//! Every state change is written to `__transaction_state` (see [`store`])
+//! and made durable before it is acted on or answered. EndTxn is answered
+//! once the markers are durable in every partition of the transaction, so a
+//! committed transaction is visible to `read_committed` readers as soon as
+//! the producer hears of it. A crash between "prepare" and "complete" is
+//! finished at start-up ([`TxnCoordinator::recover`]).
+//!
+//! Each transactional id has its own async lock, held across the log
+//! writes of one operation, so operations on one id run one at a time and
+//! different ids never wait for each other.
+
+use super::store::{self, TxnState, TxnValue};
+use crate::broker::Broker;
+use crate::config::TxnConfig;
+use crate::group::store::{partition_for, OFFSETS_TOPIC};
+use crate::log::partition::AppendError;
+use crate::log::LogManager;
+use crate::protocol::error_code::ErrorCode;
+use crate::protocol::records::control::EndTxnMarker;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Mutex as AsyncMutex;
+
+type Slot = Arc<AsyncMutex<Option<TxnValue>>>;
+type Partitions = BTreeSet<(String, i32)>;
+
+/// Kafka's limit: an epoch this high makes InitProducerId hand out a new producer id.
+const MAX_EPOCH: i16 = i16::MAX - 1;
+
+/// A transaction as DescribeTransactions and ListTransactions report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnDescription {
+    pub transactional_id: String,
+    pub value: TxnValue,
+}
+
+pub struct TxnCoordinator {
+    config: TxnConfig,
+    txns: Mutex<HashMap<String, Slot>>,
+    /// Producers with a transaction in progress: producer id → (epoch,
+    /// partitions), so Produce can check a transactional batch belongs to
+    /// one (KIP-890's verification) without waiting on the id's lock.
+    open: Mutex<HashMap<i64, (i16, Partitions)>>,
+    last_timeout_check: AtomicI64,
+}
+
+fn now_ms() -> i64 {
+    crate::log::now_ms()
+}
+
+impl TxnCoordinator {
+    /// Rebuilds every transactional id's state from `__transaction_state`.
+    pub fn load(config: TxnConfig, log: &LogManager) -> std::io::Result<TxnCoordinator> {
+        let stored = store::replay(log)?;
+        let mut txns = HashMap::new();
+        let mut open = HashMap::new();
+        for (id, value) in stored {
+            if value.state == TxnState::Ongoing {
+                open.insert(
+                    value.producer_id,
+                    (value.producer_epoch, value.partitions.clone()),
+                );
+            }
+            txns.insert(id, Arc::new(AsyncMutex::new(Some(value))));
+        }
+        if !txns.is_empty() {
+            tracing::info!(
+                transactional_ids = txns.len(),
+                open = open.len(),
+                "loaded transactions"
+            );
+        }
+        Ok(TxnCoordinator {
+            config,
+            txns: Mutex::new(txns),
+            open: Mutex::new(open),
+            last_timeout_check: AtomicI64::new(now_ms()),
+        })
+    }
+
+    fn slot(&self, transactional_id: &str, create: bool) -> Option<Slot> {
+        let mut txns = self.txns.lock().unwrap_or_else(|p| p.into_inner());
+        if create {
+            return Some(Arc::clone(
+                txns.entry(transactional_id.to_string())
+                    .or_insert_with(|| Arc::new(AsyncMutex::new(None))),
+            ));
+        }
+        txns.get(transactional_id).cloned()
+    }
+
+    fn slots(&self) -> Vec<(String, Slot)> {
+        let txns = self.txns.lock().unwrap_or_else(|p| p.into_inner());
+        txns.iter()
+            .map(|(id, slot)| (id.clone(), Arc::clone(slot)))
+            .collect()
+    }
+
+    fn set_open(&self, value: &TxnValue) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if value.state == TxnState::Ongoing {
+            open.insert(
+                value.producer_id,
+                (value.producer_epoch, value.partitions.clone()),
+            );
+        } else {
+            open.remove(&value.producer_id);
+        }
+    }
+
+    /// Writes `value` as the id's new state and waits until it is durable.
+    async fn persist(
+        &self,
+        log: &LogManager,
+        transactional_id: &str,
+        value: &TxnValue,
+    ) -> Result<(), ErrorCode> {
+        let pending = store::append(
+            log,
+            self.config.state_log_num_partitions,
+            transactional_id,
+            value,
+            value.last_update_ms,
+        )
+        .map_err(|e| {
+            tracing::error!(transactional_id, error = %e, "writing transaction state failed");
+            ErrorCode::CoordinatorNotAvailable
+        })?;
+        pending.wait().await.map_err(|e| {
+            tracing::error!(transactional_id, error = %e, "transaction state not durable");
+            ErrorCode::CoordinatorNotAvailable
+        })?;
+        Ok(())
+    }
+
+    /// Whether a transactional batch from `producer_id` at `epoch` may go to
+    /// `topic`/`partition`: only as part of a transaction that added it.
+    pub fn verify_produce(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), ErrorCode> {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        match open.get(&producer_id) {
+            Some((current, _)) if epoch < *current => Err(ErrorCode::InvalidProducerEpoch),
+            Some((current, partitions))
+                if epoch == *current && partitions.contains(&(topic.to_string(), partition)) =>
+            {
+                Ok(())
+            }
+            _ => Err(ErrorCode::InvalidTxnState),
+        }
+    }
+
+    /// InitProducerId for a transactional id: a producer id and a new epoch
+    /// (fencing every older producer of the id), after aborting whatever
+    /// transaction the id left open. `expected` is KIP-360's producer id and
+    /// epoch of a producer recovering from an error.
+    pub async fn init_producer_id(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), ErrorCode> {
+        if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
+            return Err(ErrorCode::InvalidTransactionTimeout);
+        }
+        let slot = self
+            .slot(transactional_id, true)
+            .ok_or(ErrorCode::CoordinatorNotAvailable)?;
+        let mut guard = slot.lock().await;
+        let now = now_ms();
+        let Some(mut value) = guard.clone() else {
+            if expected.is_some() {
+                // A recovering producer whose id this coordinator never knew.
+                return Err(ErrorCode::InvalidProducerIdMapping);
+            }
+            let producer_id = allocate(broker)?;
+            let value = TxnValue {
+                producer_id,
+                producer_epoch: 0,
+                timeout_ms,
+                state: TxnState::Empty,
+                partitions: BTreeSet::new(),
+                last_update_ms: now,
+                start_ms: -1,
+            };
+            self.persist(&broker.log, transactional_id, &value).await?;
+            *guard = Some(value);
+            return Ok((producer_id, 0));
+        };
+        if let Some((producer_id, epoch)) = expected {
+            if producer_id != value.producer_id || epoch != value.producer_epoch {
+                return Err(ErrorCode::ProducerFenced);
+            }
+        }
+        match value.state {
+            TxnState::Ongoing => {
+                // Fence the old producer (epoch + 1) and abort its transaction.
+                value.producer_epoch = value.producer_epoch.saturating_add(1);
+                self.complete(broker, transactional_id, &mut value, false)
+                    .await?;
+                *guard = Some(value.clone());
+            }
+            TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence => {
+                // A completion that failed earlier: finish it first.
+                let commit = value.state == TxnState::PrepareCommit;
+                self.complete(broker, transactional_id, &mut value, commit)
+                    .await?;
+                *guard = Some(value.clone());
+            }
+            TxnState::Empty
+            | TxnState::CompleteCommit
+            | TxnState::CompleteAbort
+            | TxnState::Dead => {}
+        }
+        let (producer_id, epoch) = if value.producer_epoch >= MAX_EPOCH {
+            (allocate(broker)?, 0)
+        } else {
+            (value.producer_id, value.producer_epoch + 1)
+        };
+        let next = TxnValue {
+            producer_id,
+            producer_epoch: epoch,
+            timeout_ms,
+            state: TxnState::Empty,
+            partitions: BTreeSet::new(),
+            last_update_ms: now,
+            start_ms: -1,
+        };
+        self.persist(&broker.log, transactional_id, &next).await?;
+        self.set_open(&next);
+        *guard = Some(next);
+        Ok((producer_id, epoch))
+    }
+
+    /// Checks a request's producer id and epoch against the id's state.
+    fn check_producer(
+        value: Option<&TxnValue>,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<&TxnValue, ErrorCode> {
+        let value = value.ok_or(ErrorCode::InvalidProducerIdMapping)?;
+        if value.producer_id != producer_id {
+            return Err(ErrorCode::InvalidProducerIdMapping);
+        }
+        if value.producer_epoch != epoch {
+            return Err(ErrorCode::ProducerFenced);
+        }
+        match value.state {
+            TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence => {
+                Err(ErrorCode::ConcurrentTransactions)
+            }
+            TxnState::Dead => Err(ErrorCode::InvalidProducerIdMapping),
+            _ => Ok(value),
+        }
+    }
+
+    /// AddPartitionsToTxn / AddOffsetsToTxn: the transaction is Ongoing
+    /// from here, and includes `partitions`. With `verify_only` nothing is
+    /// added: the answer says whether they already are.
+    pub async fn add_partitions(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+        verify_only: bool,
+    ) -> Result<(), ErrorCode> {
+        let slot = self
+            .slot(transactional_id, false)
+            .ok_or(ErrorCode::InvalidProducerIdMapping)?;
+        let mut guard = slot.lock().await;
+        let value = Self::check_producer(guard.as_ref(), producer_id, epoch)?;
+        let ongoing = value.state == TxnState::Ongoing;
+        let missing = partitions
+            .iter()
+            .any(|p| !ongoing || !value.partitions.contains(p));
+        if !missing {
+            return Ok(());
+        }
+        if verify_only {
+            return Err(ErrorCode::InvalidTxnState);
+        }
+        let now = now_ms();
+        let mut next = value.clone();
+        if !ongoing {
+            next.state = TxnState::Ongoing;
+            next.partitions.clear();
+            next.start_ms = now;
+        }
+        next.partitions.extend(partitions.iter().cloned());
+        next.last_update_ms = now;
+        self.persist(&broker.log, transactional_id, &next).await?;
+        self.set_open(&next);
+        *guard = Some(next);
+        Ok(())
+    }
+
+    /// The `__consumer_offsets` partition AddOffsetsToTxn adds for `group_id`.
+    pub fn offsets_partition(broker: &Broker, group_id: &str) -> std::io::Result<(String, i32)> {
+        crate::group::store::ensure_topic(
+            &broker.log,
+            broker.config.group.offsets_topic_num_partitions,
+        )?;
+        let count = broker
+            .log
+            .topic(OFFSETS_TOPIC)
+            .map_or(1, |t| i32::try_from(t.partitions.len()).unwrap_or(1));
+        Ok((OFFSETS_TOPIC.to_string(), partition_for(group_id, count)))
+    }
+
+    /// EndTxn: commit or abort the ongoing transaction. Answered once the
+    /// markers are durable everywhere.
+    pub async fn end_txn(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> Result<(), ErrorCode> {
+        let slot = self
+            .slot(transactional_id, false)
+            .ok_or(ErrorCode::InvalidProducerIdMapping)?;
+        let mut guard = slot.lock().await;
+        let value = Self::check_producer(guard.as_ref(), producer_id, epoch)?;
+        match (value.state, commit) {
+            (TxnState::Ongoing, _) => {
+                let mut next = value.clone();
+                let result = self
+                    .complete(broker, transactional_id, &mut next, commit)
+                    .await;
+                *guard = Some(next);
+                result
+            }
+            // A retry of an EndTxn that already went through.
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok(()),
+            _ => Err(ErrorCode::InvalidTxnState),
+        }
+    }
+
+    /// Prepare, write the markers, complete. On error `value` is left in
+    /// its Prepare state, which a later call or the timeout pass finishes.
+    async fn complete(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        value: &mut TxnValue,
+        commit: bool,
+    ) -> Result<(), ErrorCode> {
+        value.state = if commit {
+            TxnState::PrepareCommit
+        } else {
+            TxnState::PrepareAbort
+        };
+        value.last_update_ms = now_ms();
+        self.set_open(value);
+        self.persist(&broker.log, transactional_id, value).await?;
+        write_markers(
+            broker,
+            value.producer_id,
+            value.producer_epoch,
+            &value.partitions,
+            commit,
+        )
+        .await?;
+        value.state = if commit {
+            TxnState::CompleteCommit
+        } else {
+            TxnState::CompleteAbort
+        };
+        value.partitions.clear();
+        value.last_update_ms = now_ms();
+        self.persist(&broker.log, transactional_id, value).await
+    }
+
+    /// Finishes transactions a crash left between prepare and complete.
+    pub async fn recover(&self, broker: &Broker) {
+        for (id, slot) in self.slots() {
+            let mut guard = slot.lock().await;
+            let Some(value) = guard.as_ref() else {
+                continue;
+            };
+            let commit = match value.state {
+                TxnState::PrepareCommit => true,
+                TxnState::PrepareAbort | TxnState::PrepareEpochFence => false,
+                _ => continue,
+            };
+            let mut next = value.clone();
+            match self.complete(broker, &id, &mut next, commit).await {
+                Ok(()) => {
+                    tracing::info!(transactional_id = %id, commit, "completed a transaction interrupted by a restart")
+                }
+                Err(code) => {
+                    tracing::error!(transactional_id = %id, ?code, "could not complete an interrupted transaction")
+                }
+            }
+            *guard = Some(next);
+        }
+    }
+
+    /// Aborts transactions open longer than their timeout, fencing their
+    /// producer (epoch + 1) so a late EndTxn cannot commit them; retries
+    /// completions that failed. Runs every
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub async fn abort_timed_out(&self, broker: &Broker, now: i64) {
+        let last = self.last_timeout_check.load(Ordering::Relaxed);
+        if now - last < self.config.abort_check_interval_ms {
+            return;
+        }
+        self.last_timeout_check.store(now, Ordering::Relaxed);
+        for (id, slot) in self.slots() {
+            // A busy id is being worked on by its producer: look again next time.
+            let Ok(mut guard) = slot.try_lock() else {
+                continue;
+            };
+            let Some(value) = guard.as_ref() else {
+                continue;
+            };
+            let mut next = value.clone();
+            let result = match value.state {
+                TxnState::Ongoing if now - value.start_ms > i64::from(value.timeout_ms) => {
+                    tracing::info!(transactional_id = %id, producer_id = value.producer_id, "aborting a timed-out transaction");
+                    next.producer_epoch = next.producer_epoch.saturating_add(1);
+                    self.complete(broker, &id, &mut next, false).await
+                }
+                TxnState::PrepareCommit => self.complete(broker, &id, &mut next, true).await,
+                TxnState::PrepareAbort | TxnState::PrepareEpochFence => {
+                    self.complete(broker, &id, &mut next, false).await
+                }
+                _ => continue,
+            };
+            if let Err(code) = result {
+                tracing::warn!(transactional_id = %id, ?code, "transaction completion failed; will retry");
+            }
+            *guard = Some(next);
+        }
+    }
+
+    /// The state of each id asked for (TRANSACTIONAL_ID_NOT_FOUND if unknown).
+    pub async fn describe(&self, ids: &[String]) -> Vec<(String, Result<TxnValue, ErrorCode>)> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let value = match self.slot(id, false) {
+                Some(slot) => slot.lock().await.clone(),
+                None => None,
+            };
+            out.push((id.clone(), value.ok_or(ErrorCode::TransactionalIdNotFound)));
+        }
+        out
+    }
+
+    /// Every known transactional id and its state.
+    pub async fn list(&self) -> Vec<TxnDescription> {
+        let mut all = Vec::new();
+        for (id, slot) in self.slots() {
+            if let Some(value) = slot.lock().await.clone() {
+                all.push(TxnDescription {
+                    transactional_id: id,
+                    value,
+                });
+            }
+        }
+        all.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
+        all
+    }
+}
+
+fn allocate(broker: &Broker) -> Result<i64, ErrorCode> {
+    broker.producer_ids.allocate().map_err(|e| {
+        tracing::error!(error = %e, "could not persist the producer id block");
+        ErrorCode::CoordinatorNotAvailable
+    })
+}
+
+/// Writes a commit or abort marker to every partition of the transaction
+/// and waits until all are durable; then settles transactional offset
+/// commits in `__consumer_offsets` partitions.
+async fn write_markers(
+    broker: &Broker,
+    producer_id: i64,
+    epoch: i16,
+    partitions: &Partitions,
+    commit: bool,
+) -> Result<(), ErrorCode> {
+    let marker = EndTxnMarker {
+        commit,
+        coordinator_epoch: 0,
+    };
+    let mut pending = Vec::with_capacity(partitions.len());
+    for (topic, index) in partitions {
+        let Some(partition) = broker.log.partition(topic, *index) else {
+            tracing::warn!(
+                topic,
+                partition = index,
+                "no marker for a partition that no longer exists"
+            );
+            continue;
+        };
+        match broker
+            .log
+            .append_marker(&partition, producer_id, epoch, marker)
+        {
+            Ok(append) => pending.push(append),
+            Err(AppendError::InvalidProducerEpoch { current, got, .. }) => {
+                // The partition has seen a newer epoch: a later transaction of this id owns it.
+                tracing::warn!(
+                    topic,
+                    partition = index,
+                    current,
+                    got,
+                    "marker skipped: newer producer epoch in the partition"
+                );
+            }
+            Err(e) => {
+                tracing::error!(topic, partition = index, error = %e, "writing a transaction marker failed");
+                return Err(ErrorCode::CoordinatorNotAvailable);
+            }
+        }
+    }
+    for append in pending {
+        append.wait().await.map_err(|e| {
+            tracing::error!(error = %e, "transaction marker not durable");
+            ErrorCode::CoordinatorNotAvailable
+        })?;
+    }
+    for (topic, index) in partitions {
+        if topic == OFFSETS_TOPIC {
+            broker
+                .groups
+                .complete_transaction(producer_id, *index, commit);
+        }
+    }
+    Ok(())
+}
