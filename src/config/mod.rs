@@ -276,6 +276,27 @@ impl BrokerConfig {
             "offset.metadata.max.bytes" => {
                 self.group.offset_metadata_max_bytes = parse_number(name, value)?
             }
+            // Kafka's form: `PLAINTEXT://host:port` (one listener on this broker).
+            "advertised.listeners" => {
+                let endpoint = value
+                    .trim()
+                    .split_once("://")
+                    .map_or(value.trim(), |(_, rest)| rest);
+                if endpoint.contains(',') {
+                    return Err(invalid(name, value, "this broker has one listener"));
+                }
+                let (host, port) = endpoint
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| {
+                        Some((
+                            h.trim_matches(['[', ']']).to_string(),
+                            p.parse::<u16>().ok()?,
+                        ))
+                    })
+                    .filter(|(h, _)| !h.is_empty())
+                    .ok_or_else(|| invalid(name, value, "expected [PLAINTEXT://]HOST:PORT"))?;
+                self.advertised = Some((host, port));
+            }
             "transaction.state.log.num.partitions" => {
                 self.txn.state_log_num_partitions = parse_number(name, value)?;
                 if self.txn.state_log_num_partitions < 1 {
@@ -386,6 +407,31 @@ mod tests {
         assert_eq!(config.group.offsets_retention_ms, 120_000);
         assert_eq!(config.group.min_session_timeout_ms, 100);
         assert!(config.set("offsets.topic.num.partitions=0").is_err());
+    }
+
+    #[test]
+    fn advertised_listeners_and_transaction_settings() {
+        let mut config = BrokerConfig::default();
+        config
+            .set("advertised.listeners=PLAINTEXT://broker.example:19092")
+            .unwrap();
+        assert_eq!(
+            config.advertised,
+            Some(("broker.example".to_string(), 19092))
+        );
+        config.set("advertised.listeners=10.0.0.1:9093").unwrap();
+        assert_eq!(config.advertised_endpoint(), ("10.0.0.1".to_string(), 9093));
+        assert!(config
+            .set("advertised.listeners=PLAINTEXT://a:1,SSL://b:2")
+            .is_err());
+        assert!(config
+            .set("advertised.listeners=PLAINTEXT://nohost")
+            .is_err());
+        config.set("transaction.max.timeout.ms=5000").unwrap();
+        assert_eq!(config.txn.max_timeout_ms, 5000);
+        assert!(config
+            .set("transaction.state.log.num.partitions=0")
+            .is_err());
     }
 
     #[test]
