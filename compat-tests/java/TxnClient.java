@@ -8,12 +8,22 @@
 //       Reads every partition from the beginning to its end offset (which
 //       for read_committed is the last stable offset) and prints
 //       "record <partition> <offset> <value>".
+//   java TxnClient admin BOOTSTRAP TOPIC TXN_ID
+//       The operators' views (KIP-664): "listed <id> <state>" per
+//       transactional id, "described <id> <state> <producer id> <epoch>",
+//       and "producer <partition> <producer id> <epoch> <last sequence>"
+//       per active producer of each partition.
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.DescribeProducersResult;
+import org.apache.kafka.clients.admin.ProducerState;
+import org.apache.kafka.clients.admin.TransactionDescription;
+import org.apache.kafka.clients.admin.TransactionListing;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -72,6 +82,26 @@ public class TxnClient {
                         if (System.currentTimeMillis() > deadline) throw new RuntimeException("timed out");
                         for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
                             System.out.println("record " + r.partition() + " " + r.offset() + " " + r.value());
+                        }
+                    }
+                }
+            }
+            case "admin" -> {
+                String txnId = args[3];
+                try (Admin admin = Admin.create(props(bootstrap))) {
+                    for (TransactionListing l : admin.listTransactions().all().get()) {
+                        System.out.println("listed " + l.transactionalId() + " " + l.state());
+                    }
+                    TransactionDescription d = admin.describeTransactions(List.of(txnId)).description(txnId).get();
+                    System.out.println("described " + txnId + " " + d.state() + " " + d.producerId() + " " + d.producerEpoch());
+                    List<TopicPartition> tps = new ArrayList<>();
+                    admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions()
+                        .forEach(i -> tps.add(new TopicPartition(topic, i.partition())));
+                    DescribeProducersResult producers = admin.describeProducers(tps);
+                    for (TopicPartition tp : tps) {
+                        for (ProducerState ps : producers.partitionResult(tp).get().activeProducers()) {
+                            System.out.println("producer " + tp.partition() + " " + ps.producerId() + " " + ps.producerEpoch()
+                                + " " + ps.lastSequence());
                         }
                     }
                 }

@@ -120,6 +120,17 @@ def test_read_committed_sees_exactly_the_committed_transactions(start_broker, pr
     java_seen = [f[3] for f in java("consume", broker.bootstrap, "txn", "read_committed")]
     assert Counter(java_seen) == Counter(expected)
 
+    # Operators' views through the Java AdminClient.
+    admin = java("admin", broker.bootstrap, "txn", "compat-txn")
+    last = "CompleteCommit" if (txns - 1) % abort_every != 1 else "CompleteAbort"
+    listed = {f[1]: f[2] for f in admin if f[0] == "listed"}
+    assert listed["compat-txn"].replace("_", "").lower() == last.lower(), listed
+    described = next(f for f in admin if f[0] == "described")
+    assert described[2].replace("_", "").lower() == last.lower(), described
+    producers = [f for f in admin if f[0] == "producer"]
+    assert {int(f[1]) for f in producers} == set(range(PARTITIONS)), producers
+    assert {f[2] for f in producers} == {described[3]}, "one producer id, the transactional id's"
+
 
 def test_consume_transform_produce_is_exactly_once_across_a_sigkill(start_broker):
     broker = start_broker(settings=["group.initial.rebalance.delay.ms=0"])

@@ -60,6 +60,12 @@ struct LoadArgs {
     /// Records per second (0: as fast as possible). Latency means something only below saturation.
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// Idempotent producer (enable.idempotence=true).
+    #[arg(long)]
+    idempotence: bool,
+    /// Transactional producer committing every N records (0: none).
+    #[arg(long, default_value_t = 0)]
+    txn_records: u64,
 }
 
 fn main() {
@@ -142,7 +148,19 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
         acked: Arc::clone(&acked),
         failed: AtomicU64::new(0),
     };
-    let producer: BaseProducer<Latencies> = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config.set(
+        "enable.idempotence",
+        if args.idempotence || args.txn_records > 0 {
+            "true"
+        } else {
+            "false"
+        },
+    );
+    if args.txn_records > 0 {
+        config.set("transactional.id", format!("{}-txn", args.topic));
+    }
+    let producer: BaseProducer<Latencies> = config
         .set("bootstrap.servers", &args.bootstrap)
         .set("acks", &args.acks)
         .set("linger.ms", "5")
@@ -157,9 +175,25 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
         .create_with_context(context)
         .map_err(|e| e.to_string())?;
     let payload = vec![0x61u8; args.size];
+    let txn_timeout = Duration::from_secs(60);
+    if args.txn_records > 0 {
+        producer
+            .init_transactions(txn_timeout)
+            .map_err(|e| format!("init_transactions: {e}"))?;
+    }
     let reporter = progress("produce", Arc::clone(&acked), args.records);
     let start = Instant::now();
     for i in 0..args.records {
+        if args.txn_records > 0 && i % args.txn_records == 0 {
+            if i > 0 {
+                producer
+                    .commit_transaction(txn_timeout)
+                    .map_err(|e| format!("commit: {e}"))?;
+            }
+            producer
+                .begin_transaction()
+                .map_err(|e| format!("begin: {e}"))?;
+        }
         if args.rate > 0 {
             let due = start + Duration::from_secs_f64(i as f64 / args.rate as f64);
             while Instant::now() < due {
@@ -184,6 +218,11 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
         }
         producer.poll(Duration::ZERO);
     }
+    if args.txn_records > 0 {
+        producer
+            .commit_transaction(txn_timeout)
+            .map_err(|e| format!("commit: {e}"))?;
+    }
     producer
         .flush(Duration::from_secs(120))
         .map_err(|e| format!("flush: {e}"))?;
@@ -198,12 +237,14 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
     micros.sort_unstable();
     let mb = (args.records as f64 * args.size as f64) / 1e6;
     println!(
-        "RESULT produce partitions={} rate={} records={} size={} acks={} seconds={elapsed:.2} MBps={:.1} recordsps={:.0} p50_ms={:.2} p99_ms={:.2} p999_ms={:.2}",
+        "RESULT produce partitions={} rate={} records={} size={} acks={} idempotence={} txn_records={} seconds={elapsed:.2} MBps={:.1} recordsps={:.0} p50_ms={:.2} p99_ms={:.2} p999_ms={:.2}",
         args.partitions,
         args.rate,
         args.records,
         args.size,
         args.acks,
+        args.idempotence || args.txn_records > 0,
+        args.txn_records,
         mb / elapsed,
         args.records as f64 / elapsed,
         percentile(&micros, 0.50),
