@@ -51,6 +51,10 @@ pub struct GroupConfig {
     pub offsets_retention_check_interval_ms: i64,
     /// `offset.metadata.max.bytes`
     pub offset_metadata_max_bytes: usize,
+    /// `group.consumer.session.timeout.ms` (KIP-848 consumer groups)
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms` (KIP-848 consumer groups)
+    pub consumer_heartbeat_interval_ms: i32,
 }
 
 impl Default for GroupConfig {
@@ -63,6 +67,8 @@ impl Default for GroupConfig {
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5000,
         }
     }
 }
@@ -252,6 +258,17 @@ impl BrokerConfig {
             }
             "offset.metadata.max.bytes" => {
                 self.group.offset_metadata_max_bytes = parse_number(name, value)?
+            }
+            "group.consumer.session.timeout.ms" | "group.consumer.heartbeat.interval.ms" => {
+                let ms: i32 = parse_number(name, value)?;
+                if ms < 1 {
+                    return Err(invalid(name, value, "must be positive"));
+                }
+                if name == "group.consumer.session.timeout.ms" {
+                    self.group.consumer_session_timeout_ms = ms;
+                } else {
+                    self.group.consumer_heartbeat_interval_ms = ms;
+                }
             }
             "producer.id.expiration.ms" => {
                 self.log.producer_id_expiration_ms = parse_number(name, value)?

@@ -555,6 +555,16 @@ impl GroupCoordinator {
         if group.state == GroupState::Dead {
             return fail(ErrorCode::CoordinatorNotAvailable);
         }
+        if let Some(consumer) = &group.consumer {
+            // A consumer group with members takes no classic members; an
+            // empty one turns classic (its offsets stay).
+            if !consumer.members.is_empty() {
+                return fail(ErrorCode::InconsistentGroupProtocol);
+            }
+            group.consumer = None;
+            group.protocol_type = None;
+            self.write(log, &req.group_id, &[Entry::Consumer(None)], now);
+        }
         if !group.accepts(&req.protocol_type, &req.protocols) {
             if group.is_removable() && group.generation == 0 {
                 groups.remove(&req.group_id);

@@ -20,10 +20,16 @@
 //!
 //! Layout: this file has the public types and the coordinator's shared
 //! plumbing (load, describe, list, delete, tick); `classic` the classic
-//! protocol's state machine; `offsets` committed offsets and retention.
+//! protocol's state machine; `offsets` committed offsets and retention;
+//! `consumer` (with `assignor` and `reconcile`) the KIP-848 consumer
+//! rebalance protocol. A group is of one type at a time: classic, or
+//! consumer when [`Group::consumer`] is set; an empty group may change type.
 
+pub mod assignor;
 mod classic;
+pub mod consumer;
 mod offsets;
+pub mod reconcile;
 pub mod store;
 
 #[cfg(test)]
@@ -180,10 +186,22 @@ pub struct MemberDescription {
     pub assignment: Bytes,
 }
 
+/// A group as ListGroups reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedGroup {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: &'static str,
+    /// "classic" or "consumer" (ListGroups v5 GroupType).
+    pub group_type: &'static str,
+}
+
 #[derive(Clone, Debug)]
 pub struct GroupDescription {
     pub group_id: String,
     pub state: GroupState,
+    /// As DescribeGroups reports it: a consumer group's own state names.
+    pub state_name: &'static str,
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<MemberDescription>,
@@ -211,6 +229,8 @@ struct Group {
     /// When members that have not sent SyncGroup are dropped (as Kafka's pending-sync timeout).
     sync_deadline: Option<i64>,
     next_seq: u64,
+    /// Set for a KIP-848 consumer group (then the classic fields stay empty).
+    consumer: Option<Box<consumer::ConsumerGroup>>,
 }
 
 /// Records to write for a group, collected while the state changes.
@@ -236,6 +256,7 @@ impl Group {
             rebalance_deadline: None,
             sync_deadline: None,
             next_seq: 0,
+            consumer: None,
         }
     }
 
@@ -249,6 +270,12 @@ impl Group {
             && self.members.is_empty()
             && self.pending.is_empty()
             && self.offsets.is_empty()
+            && self.consumer.as_ref().is_none_or(|c| c.members.is_empty())
+    }
+
+    /// No members of either protocol.
+    fn has_no_members(&self) -> bool {
+        self.members.is_empty() && self.consumer.as_ref().is_none_or(|c| c.members.is_empty())
     }
 }
 
@@ -308,6 +335,7 @@ impl GroupCoordinator {
         let now = crate::log::now_ms();
         let mut metadata: HashMap<String, Option<GroupValue>> = HashMap::new();
         let mut offsets: HashMap<String, BTreeMap<(String, i32), Committed>> = HashMap::new();
+        let mut consumers: HashMap<String, Option<store::ConsumerGroupValue>> = HashMap::new();
         store::replay(log, |record| match record.key {
             store::Key::Offset {
                 group,
@@ -340,6 +368,19 @@ impl GroupCoordinator {
                     metadata.insert(group, None);
                 }
             },
+            store::Key::Consumer { group } => {
+                match record.value.map(store::decode_consumer_group) {
+                    Some(Ok(value)) => {
+                        consumers.insert(group, Some(value));
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "skipping unreadable consumer group")
+                    }
+                    None => {
+                        consumers.insert(group, None);
+                    }
+                }
+            }
         })?;
         let mut groups = HashMap::new();
         for (id, value) in metadata {
@@ -391,6 +432,17 @@ impl GroupCoordinator {
                     group.leader = group.earliest_member();
                 }
             }
+            groups.insert(id, group);
+        }
+        for (id, value) in consumers {
+            let Some(value) = value else { continue };
+            let mut group = Group::new(&id, now);
+            group.protocol_type = Some("consumer".to_string());
+            group.consumer = Some(Box::new(consumer::ConsumerGroup::restore(
+                value,
+                config.consumer_session_timeout_ms,
+                now,
+            )));
             groups.insert(id, group);
         }
         for (id, entries) in offsets {
@@ -453,17 +505,48 @@ impl GroupCoordinator {
             return GroupDescription {
                 group_id: group_id.to_string(),
                 state: GroupState::Dead,
+                state_name: GroupState::Dead.name(),
                 protocol_type: String::new(),
                 protocol: String::new(),
                 members: Vec::new(),
             };
         };
+        if let Some(consumer) = &group.consumer {
+            return GroupDescription {
+                group_id: group.id.clone(),
+                state: group.state,
+                state_name: consumer.state(),
+                protocol_type: "consumer".to_string(),
+                protocol: consumer.assignor().to_string(),
+                members: consumer::classic_view(consumer)
+                    .into_iter()
+                    .map(
+                        |(
+                            member_id,
+                            group_instance_id,
+                            client_id,
+                            client_host,
+                            metadata,
+                            assignment,
+                        )| MemberDescription {
+                            member_id,
+                            group_instance_id,
+                            client_id,
+                            client_host,
+                            metadata,
+                            assignment,
+                        },
+                    )
+                    .collect(),
+            };
+        }
         let stable = group.state == GroupState::Stable;
         let mut members: Vec<&Member> = group.members.values().collect();
         members.sort_by_key(|m| m.seq);
         GroupDescription {
             group_id: group.id.clone(),
             state: group.state,
+            state_name: group.state.name(),
             protocol_type: group.protocol_type.clone().unwrap_or_default(),
             protocol: if stable {
                 group.protocol.clone().unwrap_or_default()
@@ -490,6 +573,27 @@ impl GroupCoordinator {
                 })
                 .collect(),
         }
+    }
+
+    /// Every live group for ListGroups: id, protocol type, state name, group type.
+    pub fn listing(&self) -> Vec<ListedGroup> {
+        let groups = self.lock();
+        let mut all: Vec<ListedGroup> = groups
+            .values()
+            .filter(|g| g.state != GroupState::Dead)
+            .map(|g| ListedGroup {
+                group_id: g.id.clone(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                state: g.consumer.as_ref().map_or(g.state.name(), |c| c.state()),
+                group_type: if g.consumer.is_some() {
+                    "consumer"
+                } else {
+                    "classic"
+                },
+            })
+            .collect();
+        all.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        all
     }
 
     /// Every group: id, protocol type, state.
@@ -519,7 +623,7 @@ impl GroupCoordinator {
             if group.state == GroupState::Dead {
                 return ErrorCode::GroupIdNotFound;
             }
-            if !group.members.is_empty() || group.state != GroupState::Empty {
+            if !group.has_no_members() || group.state != GroupState::Empty {
                 return ErrorCode::NonEmptyGroup;
             }
             let mut writes: Writes = group
@@ -532,6 +636,9 @@ impl GroupCoordinator {
                 })
                 .collect();
             writes.push(Entry::Group(None));
+            if group.consumer.is_some() {
+                writes.push(Entry::Consumer(None));
+            }
             let pending = store::append(
                 log,
                 self.config.offsets_topic_num_partitions,
@@ -575,6 +682,14 @@ impl GroupCoordinator {
         let mut dead = Vec::new();
         for group in groups.values_mut() {
             let mut writes = group.expire(&self.config, now);
+            if let Some(consumer) = group.consumer.as_mut() {
+                if consumer.expire(&group.id, now) {
+                    writes.push(Entry::Consumer(Some(consumer.stored())));
+                    if consumer.members.is_empty() {
+                        group.state_since = now;
+                    }
+                }
+            }
             if retention {
                 for key in group.expired_offsets(self.config.offsets_retention_ms, now) {
                     group.offsets.remove(&key);
@@ -586,6 +701,9 @@ impl GroupCoordinator {
                 }
                 if group.is_removable() {
                     writes.push(Entry::Group(None));
+                    if group.consumer.is_some() {
+                        writes.push(Entry::Consumer(None));
+                    }
                     group.transition(GroupState::Dead, now);
                     dead.push(group.id.clone());
                 }

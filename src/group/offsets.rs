@@ -14,7 +14,7 @@ impl Group {
     /// Offsets past retention: for a group with members none expire; an
     /// empty consumer group counts from when it became empty.
     pub(super) fn expired_offsets(&self, retention_ms: i64, now: i64) -> Vec<(String, i32)> {
-        if !self.members.is_empty() || retention_ms < 0 {
+        if !self.has_no_members() || retention_ms < 0 {
             return Vec::new();
         }
         self.offsets
@@ -50,6 +50,10 @@ impl GroupCoordinator {
         };
         if group.state == GroupState::Dead {
             return Err(ErrorCode::CoordinatorNotAvailable);
+        }
+        if let Some(consumer) = &group.consumer {
+            // KIP-848: the generation field carries the member epoch.
+            return consumer.validate_commit(member_id, generation);
         }
         if group.is_fenced(instance_id, member_id) {
             return Err(ErrorCode::FencedInstanceId);
@@ -146,6 +150,33 @@ impl GroupCoordinator {
         Ok(())
     }
 
+    /// OffsetFetch v9+ from a member of a consumer group: its id and epoch
+    /// must be current (Kafka: a fetch without member id and epoch < 0 is
+    /// always allowed). Classic groups are not checked here.
+    pub fn validate_fetch(
+        &self,
+        group_id: &str,
+        member_id: Option<&str>,
+        epoch: i32,
+    ) -> Result<(), ErrorCode> {
+        let member_id = member_id.filter(|m| !m.is_empty());
+        if member_id.is_none() && epoch < 0 {
+            return Ok(());
+        }
+        let groups = self.lock();
+        let Some(consumer) = groups.get(group_id).and_then(|g| g.consumer.as_ref()) else {
+            return Ok(());
+        };
+        let member = consumer
+            .members
+            .get(member_id.unwrap_or_default())
+            .ok_or(ErrorCode::UnknownMemberId)?;
+        if member.current.epoch != epoch {
+            return Err(ErrorCode::StaleMemberEpoch);
+        }
+        Ok(())
+    }
+
     /// OffsetFetch: the committed offsets of the partitions asked for
     /// (`None` for an offset never committed), or of every partition with one.
     pub fn fetch_offsets(
@@ -208,7 +239,9 @@ impl GroupCoordinator {
             if group.state == GroupState::Dead {
                 return Err(ErrorCode::GroupIdNotFound);
             }
-            let subscribed: Option<Vec<String>> = if group.members.is_empty() {
+            let subscribed: Option<Vec<String>> = if let Some(consumer) = &group.consumer {
+                Some(consumer.subscribed_topics())
+            } else if group.members.is_empty() {
                 Some(Vec::new())
             } else if group.protocol_type.as_deref() == Some("consumer") {
                 let mut topics = Vec::new();

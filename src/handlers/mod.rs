@@ -3,6 +3,7 @@
 //! an API appears only once its handler exists.
 
 pub mod api_versions;
+pub mod consumer_groups;
 pub mod describe_cluster;
 pub mod fetch;
 pub mod fetch_session;
@@ -51,6 +52,8 @@ pub const IMPLEMENTED: &[Implemented] = &[
     offsets::OFFSET_COMMIT,
     offsets::OFFSET_FETCH,
     offsets::OFFSET_DELETE,
+    consumer_groups::CONSUMER_GROUP_HEARTBEAT,
+    consumer_groups::CONSUMER_GROUP_DESCRIBE,
 ];
 
 /// The versions of `api_key` the broker serves, if any.
@@ -128,6 +131,15 @@ pub async fn handle(
         }
         RequestBody::OffsetDelete(request) => {
             Ok(Some(offsets::offset_delete(broker, version, request).await))
+        }
+        RequestBody::ConsumerGroupHeartbeat(request) => Ok(Some(consumer_groups::heartbeat(
+            broker,
+            version,
+            header.client_id.as_deref(),
+            request,
+        ))),
+        RequestBody::ConsumerGroupDescribe(request) => {
+            Ok(Some(consumer_groups::describe(broker, version, request)))
         }
         other => Err(Unhandled(other.api_key())),
     }
