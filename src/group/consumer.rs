@@ -923,3 +923,7 @@ pub(super) fn classic_view(
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "consumer_tests.rs"]
+mod tests;
