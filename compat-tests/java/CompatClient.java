@@ -5,12 +5,18 @@
 //   java CompatClient create   BOOTSTRAP TOPIC N
 //   java CompatClient produce  BOOTSTRAP TOPIC CODEC   < record lines
 //   java CompatClient consume  BOOTSTRAP TOPIC
+//   java CompatClient group-consume BOOTSTRAP TOPIC GROUP
+//     KIP-848 group member (group.protocol=consumer): prints "owned P,P,..."
+//     on every assignment change and "record P O" once a record's offset is
+//     committed; closing stdin closes the consumer (it leaves the group).
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.Collection;
+import java.util.TreeSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -20,7 +26,9 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -128,7 +136,66 @@ public class CompatClient {
                     }
                 }
             }
+            case "group-consume" -> groupConsume(bootstrap, args[2], args[3]);
             default -> throw new IllegalArgumentException("unknown command " + cmd);
         }
+    }
+
+    static void groupConsume(String bootstrap, String topic, String group) throws Exception {
+        Properties p = props(bootstrap);
+        p.put("group.id", group);
+        p.put("group.protocol", "consumer");
+        p.put("enable.auto.commit", "false");
+        p.put("auto.offset.reset", "earliest");
+        TreeSet<Integer> owned = new TreeSet<>();
+        Runnable show = () -> {
+            StringBuilder sb = new StringBuilder();
+            for (int q : owned) sb.append(sb.length() == 0 ? "" : ",").append(q);
+            System.out.println("owned " + (sb.length() == 0 ? "-" : sb));
+            System.out.flush();
+        };
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread stdin = new Thread(() -> {
+            try {
+                while (System.in.read() != -1) { }
+            } catch (Exception e) {
+                // closed either way
+            }
+            stop.set(true);
+        });
+        stdin.setDaemon(true);
+        stdin.start();
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                public void onPartitionsAssigned(Collection<TopicPartition> parts) {
+                    parts.forEach(tp -> owned.add(tp.partition()));
+                    show.run();
+                }
+
+                public void onPartitionsRevoked(Collection<TopicPartition> parts) {
+                    parts.forEach(tp -> owned.remove(tp.partition()));
+                    show.run();
+                }
+
+                public void onPartitionsLost(Collection<TopicPartition> parts) {
+                    onPartitionsRevoked(parts);
+                }
+            });
+            while (!stop.get()) {
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    try {
+                        consumer.commitSync(Map.of(new TopicPartition(topic, r.partition()), new OffsetAndMetadata(r.offset() + 1)));
+                    } catch (Exception e) {
+                        System.out.println("error commit " + e);
+                        continue;
+                    }
+                    System.out.println("record " + r.partition() + " " + r.offset());
+                    System.out.flush();
+                }
+            }
+        }
+        System.out.println("closed");
+        System.out.flush();
     }
 }

@@ -52,6 +52,10 @@ pub struct GroupConfig {
     pub offsets_retention_check_interval_ms: i64,
     /// `offset.metadata.max.bytes`
     pub offset_metadata_max_bytes: usize,
+    /// `group.consumer.session.timeout.ms` (KIP-848 consumer groups)
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms` (KIP-848 consumer groups)
+    pub consumer_heartbeat_interval_ms: i32,
 }
 
 impl Default for GroupConfig {
@@ -64,6 +68,8 @@ impl Default for GroupConfig {
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5000,
         }
     }
 }
@@ -313,6 +319,17 @@ impl BrokerConfig {
                 self.txn.abort_check_interval_ms = parse_number(name, value)?;
                 if self.txn.abort_check_interval_ms < 1 {
                     return Err(invalid(name, value, "must be at least 1"));
+                }
+            }
+            "group.consumer.session.timeout.ms" | "group.consumer.heartbeat.interval.ms" => {
+                let ms: i32 = parse_number(name, value)?;
+                if ms < 1 {
+                    return Err(invalid(name, value, "must be positive"));
+                }
+                if name == "group.consumer.session.timeout.ms" {
+                    self.group.consumer_session_timeout_ms = ms;
+                } else {
+                    self.group.consumer_heartbeat_interval_ms = ms;
                 }
             }
             "producer.id.expiration.ms" => {

@@ -22,7 +22,22 @@
 //!            rebalance_timeout i32, session_timeout i32,
 //!            subscription bytes (the selected protocol's metadata),
 //!            assignment bytes
+//!          key_version 3 (KIP-848 consumer group): group string
+//! consumer group value (value_version 1):
+//!          i16 1, group_epoch i32, member count i32, then per member:
+//!            member_id string, instance_id nullable string,
+//!            rack_id nullable string, client_id string, client_host string,
+//!            rebalance_timeout i32, topic name count i32 and strings,
+//!            regex nullable string, server_assignor nullable string,
+//!            member_epoch i32, previous_epoch i32, state i8,
+//!            assigned partitions, partitions pending revocation
+//!          partitions := topic count i32, per topic: id (16 bytes),
+//!            partition count i32, partitions i32
 //! ```
+//!
+//! A consumer group's value is a snapshot of its epoch, members,
+//! subscriptions and current assignments, written whenever one changes;
+//! the target assignment is recomputed after a restart.
 //!
 //! A null value (tombstone) deletes the key: an offset (OffsetDelete,
 //! DeleteGroups, retention) or a whole group's metadata. Replaying the log
@@ -34,10 +49,12 @@
 //! producer; they count only once a commit marker for that producer follows
 //! in the same partition, and are dropped by an abort marker.
 
+use super::assignor::Partitions;
 use crate::log::{LogManager, PendingAppend};
 use crate::protocol::records::builder::NO_SEQUENCE;
 use crate::protocol::records::control::EndTxnMarker;
 use crate::protocol::records::{BatchBuilder, BatchIter, NewRecord};
+use crate::protocol::wire::Uuid;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::collections::BTreeMap;
 use std::io;
@@ -46,6 +63,7 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 const OFFSET_KEY: i16 = 1;
 const GROUP_KEY: i16 = 2;
+const CONSUMER_KEY: i16 = 3;
 const VALUE_VERSION: i16 = 1;
 
 /// A committed offset.
@@ -82,6 +100,32 @@ pub struct GroupValue {
     pub members: Vec<StoredMember>,
 }
 
+/// A KIP-848 member as stored with its group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredConsumerMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout: i32,
+    pub topic_names: Vec<String>,
+    pub regex: Option<String>,
+    pub server_assignor: Option<String>,
+    pub epoch: i32,
+    pub previous_epoch: i32,
+    pub state: i8,
+    pub assigned: Partitions,
+    pub revoking: Partitions,
+}
+
+/// A KIP-848 consumer group as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerGroupValue {
+    pub epoch: i32,
+    pub members: Vec<StoredConsumerMember>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
     Offset {
@@ -92,12 +136,15 @@ pub enum Key {
     Group {
         group: String,
     },
+    Consumer {
+        group: String,
+    },
 }
 
 impl Key {
     pub fn group(&self) -> &str {
         match self {
-            Key::Offset { group, .. } | Key::Group { group } => group,
+            Key::Offset { group, .. } | Key::Group { group } | Key::Consumer { group } => group,
         }
     }
 }
@@ -111,6 +158,7 @@ pub enum Entry {
         value: Option<OffsetValue>,
     },
     Group(Option<GroupValue>),
+    Consumer(Option<ConsumerGroupValue>),
 }
 
 fn put_str(buf: &mut BytesMut, s: &str) {
@@ -203,6 +251,10 @@ pub fn encode_key(key: &Key) -> Bytes {
             buf.put_i16(GROUP_KEY);
             put_str(&mut buf, group);
         }
+        Key::Consumer { group } => {
+            buf.put_i16(CONSUMER_KEY);
+            put_str(&mut buf, group);
+        }
     }
     buf.freeze()
 }
@@ -215,6 +267,9 @@ pub fn decode_key(mut buf: Bytes) -> io::Result<Key> {
             partition: get_i32(&mut buf)?,
         }),
         GROUP_KEY => Ok(Key::Group {
+            group: get_str(&mut buf)?,
+        }),
+        CONSUMER_KEY => Ok(Key::Consumer {
             group: get_str(&mut buf)?,
         }),
         other => Err(io::Error::new(
@@ -309,6 +364,110 @@ pub fn decode_group(mut buf: Bytes) -> io::Result<GroupValue> {
         state_timestamp,
         members,
     })
+}
+
+fn put_partitions(buf: &mut BytesMut, partitions: &Partitions) {
+    buf.put_i32(i32::try_from(partitions.len()).unwrap_or(i32::MAX));
+    for (topic, ps) in partitions {
+        buf.put_slice(&topic.0);
+        buf.put_i32(i32::try_from(ps.len()).unwrap_or(i32::MAX));
+        for p in ps {
+            buf.put_i32(*p);
+        }
+    }
+}
+
+fn get_partitions(buf: &mut Bytes) -> io::Result<Partitions> {
+    let mut partitions = Partitions::new();
+    for _ in 0..get_i32(buf)?.max(0) {
+        if buf.remaining() < 16 {
+            return Err(short());
+        }
+        let mut id = [0u8; 16];
+        buf.copy_to_slice(&mut id);
+        let entry = partitions.entry(Uuid(id)).or_default();
+        for _ in 0..get_i32(buf)?.max(0) {
+            entry.insert(get_i32(buf)?);
+        }
+    }
+    Ok(partitions)
+}
+
+pub fn encode_consumer_group(value: &ConsumerGroupValue) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(VALUE_VERSION);
+    buf.put_i32(value.epoch);
+    buf.put_i32(i32::try_from(value.members.len()).unwrap_or(i32::MAX));
+    for m in &value.members {
+        put_str(&mut buf, &m.member_id);
+        put_opt_str(&mut buf, m.instance_id.as_deref());
+        put_opt_str(&mut buf, m.rack_id.as_deref());
+        put_str(&mut buf, &m.client_id);
+        put_str(&mut buf, &m.client_host);
+        buf.put_i32(m.rebalance_timeout);
+        buf.put_i32(i32::try_from(m.topic_names.len()).unwrap_or(i32::MAX));
+        for name in &m.topic_names {
+            put_str(&mut buf, name);
+        }
+        put_opt_str(&mut buf, m.regex.as_deref());
+        put_opt_str(&mut buf, m.server_assignor.as_deref());
+        buf.put_i32(m.epoch);
+        buf.put_i32(m.previous_epoch);
+        buf.put_i8(m.state);
+        put_partitions(&mut buf, &m.assigned);
+        put_partitions(&mut buf, &m.revoking);
+    }
+    buf.freeze()
+}
+
+/// Every count is bounded by the bytes left: a short record fails at once.
+pub fn decode_consumer_group(mut buf: Bytes) -> io::Result<ConsumerGroupValue> {
+    let version = get_i16(&mut buf)?;
+    if version != VALUE_VERSION {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unknown consumer group value version {version}"),
+        ));
+    }
+    let epoch = get_i32(&mut buf)?;
+    let mut members = Vec::new();
+    for _ in 0..get_i32(&mut buf)?.max(0) {
+        let member_id = get_str(&mut buf)?;
+        let instance_id = get_opt_str(&mut buf)?;
+        let rack_id = get_opt_str(&mut buf)?;
+        let client_id = get_str(&mut buf)?;
+        let client_host = get_str(&mut buf)?;
+        let rebalance_timeout = get_i32(&mut buf)?;
+        let mut topic_names = Vec::new();
+        for _ in 0..get_i32(&mut buf)?.max(0) {
+            topic_names.push(get_str(&mut buf)?);
+        }
+        let regex = get_opt_str(&mut buf)?;
+        let server_assignor = get_opt_str(&mut buf)?;
+        let member_epoch = get_i32(&mut buf)?;
+        let previous_epoch = get_i32(&mut buf)?;
+        if buf.remaining() < 1 {
+            return Err(short());
+        }
+        let state = buf.get_i8();
+        members.push(StoredConsumerMember {
+            member_id,
+            instance_id,
+            rack_id,
+            client_id,
+            client_host,
+            rebalance_timeout,
+            topic_names,
+            regex,
+            server_assignor,
+            epoch: member_epoch,
+            previous_epoch,
+            state,
+            assigned: get_partitions(&mut buf)?,
+            revoking: get_partitions(&mut buf)?,
+        });
+    }
+    Ok(ConsumerGroupValue { epoch, members })
 }
 
 /// Java's `String.hashCode`, so groups land where Kafka would put them.
@@ -417,6 +576,12 @@ fn append_batch(
                     group: group.to_string(),
                 },
                 value.as_ref().map(encode_group),
+            ),
+            Entry::Consumer(value) => (
+                Key::Consumer {
+                    group: group.to_string(),
+                },
+                value.as_ref().map(encode_consumer_group),
             ),
         };
         builder.push(NewRecord::new(now, Some(encode_key(&key)), value));

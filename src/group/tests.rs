@@ -1,5 +1,6 @@
 use super::*;
 use crate::broker::Broker;
+use store::OffsetValue;
 
 const T0: i64 = 1_000_000;
 

@@ -81,6 +81,13 @@ impl GroupCoordinator {
         if group.state == GroupState::Dead {
             return Err(ErrorCode::CoordinatorNotAvailable);
         }
+        if let Some(consumer) = &group.consumer {
+            // KIP-848 groups: the generation field carries the member epoch.
+            if by.generation < 0 && by.member_id.is_empty() {
+                return Ok(());
+            }
+            return consumer.validate_commit(by.member_id, by.generation);
+        }
         if by.generation < 0 && group.state == GroupState::Empty {
             return Ok(());
         }

@@ -4,7 +4,7 @@
 
 use super::Implemented;
 use crate::broker::Broker;
-use crate::group::{store, GroupState, JoinRequest, JoinResult, SyncRequest, SyncResult};
+use crate::group::{store, JoinRequest, JoinResult, SyncRequest, SyncResult};
 use crate::log::now_ms;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::delete_groups_response::DeletableGroupResult;
@@ -330,7 +330,7 @@ pub fn describe_groups(
             DescribedGroup {
                 error_code: 0,
                 group_id: described.group_id,
-                group_state: described.state.name().to_string(),
+                group_state: described.state_name.to_string(),
                 protocol_type: described.protocol_type,
                 protocol_data: described.protocol,
                 members: described
@@ -380,21 +380,20 @@ pub fn list_groups(broker: &Broker, version: i16, request: ListGroupsRequest) ->
     };
     let groups = broker
         .groups
-        .list()
+        .listing()
         .into_iter()
-        .filter(|(_, _, state)| *state != GroupState::Dead)
-        .filter(|(_, _, state)| states.is_empty() || states.contains(&state.name().to_lowercase()))
-        .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
-        .map(|(group_id, protocol_type, state)| ListedGroup {
-            group_id,
-            protocol_type,
+        .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
+        .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))
+        .map(|g| ListedGroup {
+            group_id: g.group_id,
+            protocol_type: g.protocol_type,
             group_state: if version >= 4 {
-                state.name().to_string()
+                g.state.to_string()
             } else {
                 String::new()
             },
             group_type: if version >= 5 {
-                "classic".to_string()
+                g.group_type.to_string()
             } else {
                 String::new()
             },

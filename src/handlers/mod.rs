@@ -3,6 +3,7 @@
 //! an API appears only once its handler exists.
 
 pub mod api_versions;
+pub mod consumer_groups;
 pub mod describe_cluster;
 pub mod fetch;
 pub mod fetch_session;
@@ -60,6 +61,8 @@ pub const IMPLEMENTED: &[Implemented] = &[
     txn_admin::DESCRIBE_PRODUCERS,
     txn_admin::DESCRIBE_TRANSACTIONS,
     txn_admin::LIST_TRANSACTIONS,
+    consumer_groups::CONSUMER_GROUP_HEARTBEAT,
+    consumer_groups::CONSUMER_GROUP_DESCRIBE,
 ];
 
 /// The versions of `api_key` the broker serves, if any.
@@ -157,6 +160,15 @@ pub async fn handle(
         RequestBody::ListTransactions(request) => Ok(Some(
             txn_admin::list_transactions(broker, version, request).await,
         )),
+        RequestBody::ConsumerGroupHeartbeat(request) => Ok(Some(consumer_groups::heartbeat(
+            broker,
+            version,
+            header.client_id.as_deref(),
+            request,
+        ))),
+        RequestBody::ConsumerGroupDescribe(request) => {
+            Ok(Some(consumer_groups::describe(broker, version, request)))
+        }
         other => Err(Unhandled(other.api_key())),
     }
 }

@@ -167,6 +167,20 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
             .groups
             .into_iter()
             .map(|group| {
+                // v9: a KIP-848 member's id and epoch must be current.
+                if version >= 9 {
+                    if let Err(code) = broker.groups.validate_fetch(
+                        &group.group_id,
+                        group.member_id.as_deref(),
+                        group.member_epoch,
+                    ) {
+                        return OffsetFetchResponseGroup {
+                            group_id: group.group_id,
+                            topics: Vec::new(),
+                            error_code: code.code(),
+                        };
+                    }
+                }
                 let wanted = group.topics.map(|topics| {
                     topics
                         .into_iter()

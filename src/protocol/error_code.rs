@@ -61,6 +61,14 @@ pub enum ErrorCode {
     TransactionalIdNotFound = 105,
     UnknownTopicId = 100,
     UnsupportedEndpointType = 120,
+    /// KIP-848: the member's epoch is not the coordinator's (it must rejoin).
+    FencedMemberEpoch = 110,
+    /// KIP-848: a static member's instance id is still held by a live member.
+    UnreleasedInstanceId = 111,
+    UnsupportedAssignor = 112,
+    /// KIP-848: OffsetCommit / OffsetFetch with an outdated member epoch.
+    StaleMemberEpoch = 113,
+    InvalidRegularExpression = 128,
 }
 
 impl ErrorCode {

@@ -1,0 +1,158 @@
+//! The KIP-848 consumer group APIs: ConsumerGroupHeartbeat (68) and
+//! ConsumerGroupDescribe (69). The state machine is `crate::group::consumer`.
+
+use super::Implemented;
+use crate::broker::Broker;
+use crate::group::assignor::Partitions;
+use crate::group::consumer::{ConsumerHeartbeat, NamedPartitions, TopicsView};
+use crate::log::now_ms;
+use crate::protocol::messages::consumer_group_describe_response::{
+    self as describe, DescribedGroup,
+};
+use crate::protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
+use crate::protocol::messages::{
+    ApiKey, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse,
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, ResponseBody,
+};
+
+/// v1 adds SubscribedTopicRegex, resolved by the broker.
+pub const CONSUMER_GROUP_HEARTBEAT: Implemented = Implemented {
+    api_key: ApiKey::ConsumerGroupHeartbeat,
+    min: 0,
+    max: 1,
+};
+pub const CONSUMER_GROUP_DESCRIBE: Implemented = Implemented {
+    api_key: ApiKey::ConsumerGroupDescribe,
+    min: 0,
+    max: 0,
+};
+
+/// The operations Kafka lists for a group without ACLs: READ, DELETE, DESCRIBE.
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+/// Every topic the broker has, for subscriptions and regexes.
+fn topics_view(broker: &Broker) -> TopicsView {
+    broker
+        .log
+        .topics()
+        .iter()
+        .map(|t| (t.meta.name.clone(), (t.meta.id, t.meta.partitions)))
+        .collect()
+}
+
+pub fn heartbeat(
+    broker: &Broker,
+    version: i16,
+    client_id: Option<&str>,
+    request: ConsumerGroupHeartbeatRequest,
+) -> ResponseBody {
+    let owned = request.topic_partitions.map(|topics| {
+        let mut owned = Partitions::new();
+        for t in topics {
+            owned.entry(t.topic_id).or_default().extend(t.partitions);
+        }
+        owned
+    });
+    let req = ConsumerHeartbeat {
+        group_id: request.group_id,
+        member_id: request.member_id,
+        member_epoch: request.member_epoch,
+        instance_id: request.instance_id,
+        rack_id: request.rack_id,
+        rebalance_timeout_ms: request.rebalance_timeout_ms,
+        subscribed_topic_names: request.subscribed_topic_names,
+        subscribed_topic_regex: if version >= 1 {
+            request.subscribed_topic_regex
+        } else {
+            None
+        },
+        server_assignor: request.server_assignor,
+        owned,
+        client_id: client_id.unwrap_or_default().to_string(),
+        client_host: String::new(),
+    };
+    let result = broker
+        .groups
+        .consumer_heartbeat(&broker.log, req, &topics_view(broker), now_ms());
+    ResponseBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse {
+        throttle_time_ms: 0,
+        error_code: result.error.code(),
+        error_message: result.message,
+        member_id: Some(result.member_id),
+        member_epoch: result.member_epoch,
+        heartbeat_interval_ms: result.heartbeat_interval_ms,
+        assignment: result.assignment.map(|partitions| Assignment {
+            topic_partitions: partitions
+                .into_iter()
+                .map(|(topic_id, ps)| TopicPartitions {
+                    topic_id,
+                    partitions: ps.into_iter().collect(),
+                })
+                .collect(),
+        }),
+    })
+}
+
+fn described(partitions: NamedPartitions) -> describe::Assignment {
+    describe::Assignment {
+        topic_partitions: partitions
+            .into_iter()
+            .map(
+                |(topic_id, topic_name, partitions)| describe::TopicPartitions {
+                    topic_id,
+                    topic_name,
+                    partitions,
+                },
+            )
+            .collect(),
+    }
+}
+
+pub fn describe(
+    broker: &Broker,
+    _version: i16,
+    request: ConsumerGroupDescribeRequest,
+) -> ResponseBody {
+    let operations = if request.include_authorized_operations {
+        GROUP_OPERATIONS
+    } else {
+        i32::MIN
+    };
+    let groups = request
+        .group_ids
+        .iter()
+        .map(|id| {
+            let group = broker.groups.describe_consumer_group(id);
+            DescribedGroup {
+                error_code: group.error.code(),
+                error_message: group.message,
+                group_id: group.group_id,
+                group_state: group.state.to_string(),
+                group_epoch: group.epoch,
+                assignment_epoch: group.assignment_epoch,
+                assignor_name: group.assignor,
+                members: group
+                    .members
+                    .into_iter()
+                    .map(|m| describe::Member {
+                        member_id: m.member_id,
+                        instance_id: m.instance_id,
+                        rack_id: m.rack_id,
+                        member_epoch: m.member_epoch,
+                        client_id: m.client_id,
+                        client_host: m.client_host,
+                        subscribed_topic_names: m.topic_names,
+                        subscribed_topic_regex: m.regex,
+                        assignment: described(m.assignment),
+                        target_assignment: described(m.target),
+                    })
+                    .collect(),
+                authorized_operations: operations,
+            }
+        })
+        .collect();
+    ResponseBody::ConsumerGroupDescribe(ConsumerGroupDescribeResponse {
+        throttle_time_ms: 0,
+        groups,
+    })
+}
