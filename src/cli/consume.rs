@@ -298,7 +298,11 @@ pub async fn run(cluster: &mut Cluster, args: ConsumeArgs, json: bool) -> Result
                                 } else {
                                     render(&args.format, &consumer.topic, partition, &record)
                                 };
-                                writeln!(out, "{line}").map_err(|e| CliError::new(format!("writing stdout: {e}")))?;
+                                if let Err(e) = writeln!(out, "{line}") {
+                                    // Records not yet read by the other end are
+                                    // not committed: exit before any commit.
+                                    super::output::exit_on_write_error(&e);
+                                }
                                 seen += 1;
                                 last_record = tokio::time::Instant::now();
                                 next = record.offset + 1;
@@ -312,7 +316,9 @@ pub async fn run(cluster: &mut Cluster, args: ConsumeArgs, json: bool) -> Result
                     }
                     consumer.positions.insert(tp, next);
                 }
-                out.flush().map_err(|e| CliError::new(format!("writing stdout: {e}")))?;
+                if let Err(e) = out.flush() {
+                    super::output::exit_on_write_error(&e);
+                }
             }
             if let (Some(group), Some(coordinator)) = (&args.group, coordinator) {
                 commit_progress(cluster, coordinator, group, &consumer.positions, &mut committed_positions).await?;

@@ -4,7 +4,7 @@ use super::client::{expect_response, Cluster};
 use super::errors::{describe_error, CliError};
 use super::group_api::{self, Offsets};
 use super::meta::{self, EARLIEST, LATEST};
-use super::output::{or_dash, Json, Table};
+use super::output::{or_dash, out, outln, Json, Table};
 use super::time::parse_datetime;
 use crate::protocol::messages::describe_groups_response::DescribedGroup;
 use crate::protocol::messages::{
@@ -67,12 +67,12 @@ pub async fn run(cluster: &mut Cluster, action: GroupsAction, json: bool) -> Res
             let mut out = Vec::new();
             for (i, group) in groups.iter().enumerate() {
                 if i > 0 && !json {
-                    println!();
+                    outln!();
                 }
                 out.push(describe(cluster, group, json).await?);
             }
             if json {
-                println!("{}", Json::Arr(out));
+                outln!("{}", Json::Arr(out));
             }
             Ok(())
         }
@@ -144,7 +144,7 @@ async fn list(cluster: &mut Cluster, json: bool) -> Result<(), CliError> {
                 ])
             })
             .collect();
-        println!("{}", Json::Arr(items));
+        outln!("{}", Json::Arr(items));
     } else {
         let mut table = Table::new(&["GROUP", "STATE", "TYPE", "PROTOCOL-TYPE"]);
         for (id, (state, kind, protocol)) in &groups {
@@ -155,7 +155,7 @@ async fn list(cluster: &mut Cluster, json: bool) -> Result<(), CliError> {
                 dash_if_empty(protocol),
             ]);
         }
-        print!("{}", table.render());
+        out!("{}", table.render());
     }
     Ok(())
 }
@@ -331,7 +331,7 @@ async fn describe(cluster: &mut Cluster, group: &str, json: bool) -> Result<Json
             ("offsets", Json::Arr(offsets_json)),
         ]));
     }
-    println!(
+    outln!(
         "Group {group}: state {}, protocol {}, {} member(s), coordinator {coordinator}",
         dash_if_empty(&info.group_state),
         dash_if_empty(&info.protocol_data),
@@ -363,8 +363,8 @@ async fn describe(cluster: &mut Cluster, group: &str, json: bool) -> Result<Json
                 },
             ]);
         }
-        print!("{}", table.render());
-        println!();
+        out!("{}", table.render());
+        outln!();
     }
     let mut table = Table::new(&[
         "TOPIC",
@@ -393,9 +393,9 @@ async fn describe(cluster: &mut Cluster, group: &str, json: bool) -> Result<Json
         ]);
     }
     if table.is_empty() {
-        println!("(no committed offsets and no assigned partitions)");
+        outln!("(no committed offsets and no assigned partitions)");
     } else {
-        print!("{}", table.render());
+        out!("{}", table.render());
     }
     Ok(Json::Null)
 }
@@ -422,7 +422,7 @@ async fn delete(cluster: &mut Cluster, groups: &[String], json: bool) -> Result<
         };
         match &error {
             Some(e) => failures.push(format!("deleting group '{group}': {e}")),
-            None if !json => println!("Deleted group {group}."),
+            None if !json => outln!("Deleted group {group}."),
             None => {}
         }
         results.push(Json::obj([
@@ -431,7 +431,7 @@ async fn delete(cluster: &mut Cluster, groups: &[String], json: bool) -> Result<
         ]));
     }
     if json {
-        println!("{}", Json::Arr(results));
+        outln!("{}", Json::Arr(results));
     }
     if failures.is_empty() {
         Ok(())
@@ -585,7 +585,7 @@ async fn reset_offsets(
                 ])
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             Json::obj([
                 ("group", Json::from(group)),
@@ -603,7 +603,7 @@ async fn reset_offsets(
                 o.to_string(),
             ]);
         }
-        print!("{}", table.render());
+        out!("{}", table.render());
         if !execute {
             eprintln!("(dry run: nothing committed; add --execute to commit these offsets)");
         }

@@ -163,6 +163,47 @@ impl Table {
     }
 }
 
+/// Exit status when stdout is a closed pipe: 128 + SIGPIPE, as Unix tools report it.
+pub const BROKEN_PIPE_EXIT: i32 = 141;
+
+/// Writes to stdout. A closed pipe (`odradek ... | head`) ends the process
+/// quietly, as it does other Unix tools, where `print!` would panic.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        exit_on_write_error(&e);
+    }
+}
+
+/// Ends the process for a stdout write error: silently for a closed pipe.
+pub fn exit_on_write_error(e: &std::io::Error) -> ! {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("odradek: writing stdout: {e}");
+        std::process::exit(1);
+    }
+    std::process::exit(BROKEN_PIPE_EXIT)
+}
+
+/// `println!` through [`emit`].
+macro_rules! outln {
+    () => {
+        $crate::cli::output::emit("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::emit(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
+
+/// `print!` through [`emit`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::emit(&format!($($arg)*))
+    };
+}
+pub(crate) use out;
+
 /// "-" for an absent number, as Kafka's tools print it.
 pub fn or_dash(value: Option<i64>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())

@@ -5,7 +5,7 @@
 use super::client::{expect_response, Cluster};
 use super::errors::{describe_error, is_retriable, CliError};
 use super::meta;
-use super::output::Json;
+use super::output::{outln, Json};
 use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use crate::protocol::messages::{ApiKey, ProduceRequest, RequestBody};
 use crate::protocol::records::{BatchBuilder, Compression, NewRecord};
@@ -395,7 +395,7 @@ pub async fn run(cluster: &mut Cluster, args: ProduceArgs, json: bool) -> Result
     }
     producer.flush(cluster).await?;
     if json {
-        println!(
+        outln!(
             "{}",
             Json::obj([
                 ("topic", Json::from(args.topic.as_str())),

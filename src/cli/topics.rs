@@ -3,7 +3,7 @@
 use super::client::{expect_response, Cluster};
 use super::errors::{describe_error, CliError};
 use super::meta::{self, EARLIEST, LATEST};
-use super::output::{or_dash, Json, Table};
+use super::output::{or_dash, out, outln, Json, Table};
 use crate::protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use crate::protocol::messages::delete_topics_request::DeleteTopicState;
 use crate::protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -173,7 +173,7 @@ async fn create(
         replication_factor
     };
     if json {
-        println!(
+        outln!(
             "{}",
             Json::obj([
                 ("topic", Json::from(name)),
@@ -182,7 +182,7 @@ async fn create(
             ])
         );
     } else {
-        println!("Created topic {name}.");
+        outln!("Created topic {name}.");
     }
     Ok(())
 }
@@ -204,10 +204,10 @@ async fn list(cluster: &mut Cluster, include_internal: bool, json: bool) -> Resu
                 ])
             })
             .collect();
-        println!("{}", Json::Arr(items));
+        outln!("{}", Json::Arr(items));
     } else {
         for topic in &shown {
-            println!("{}", topic.name);
+            outln!("{}", topic.name);
         }
     }
     Ok(())
@@ -380,10 +380,10 @@ async fn describe(
             continue;
         }
         if i > 0 {
-            println!();
+            outln!();
         }
         let replication = topic.partitions.first().map_or(0, |p| p.replicas.len());
-        println!(
+        outln!(
             "Topic: {}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}",
             topic.name,
             topic.topic_id,
@@ -391,7 +391,7 @@ async fn describe(
             replication
         );
         match &shown {
-            None => println!("Configs: (the broker does not support DescribeConfigs)"),
+            None => outln!("Configs: (the broker does not support DescribeConfigs)"),
             Some(entries) if all_configs => {
                 let mut table = Table::new(&["CONFIG", "VALUE", "SOURCE"]);
                 for e in entries {
@@ -402,14 +402,14 @@ async fn describe(
                     };
                     table.row(vec![e.name.clone(), value, e.source.to_string()]);
                 }
-                print!("{}", table.render());
+                out!("{}", table.render());
             }
             Some(entries) => {
                 let pairs: Vec<String> = entries
                     .iter()
                     .map(|e| format!("{}={}", e.name, e.value.as_deref().unwrap_or("")))
                     .collect();
-                println!("Configs: {}", pairs.join(","));
+                outln!("Configs: {}", pairs.join(","));
             }
         }
         let mut table = Table::new(&[
@@ -430,10 +430,10 @@ async fn describe(
                 or_dash(offset(&latest, p.partition)),
             ]);
         }
-        print!("{}", table.render());
+        out!("{}", table.render());
     }
     if json {
-        println!("{}", Json::Arr(json_topics));
+        outln!("{}", Json::Arr(json_topics));
     }
     Ok(())
 }
@@ -487,7 +487,7 @@ async fn delete(cluster: &mut Cluster, topics: &[String], json: bool) -> Result<
         if let Some(e) = &error {
             failures.push(format!("deleting topic '{topic}': {e}"));
         } else if !json {
-            println!("Deleted topic {topic}.");
+            outln!("Deleted topic {topic}.");
         }
         results.push(Json::obj([
             ("topic", Json::from(topic.as_str())),
@@ -495,7 +495,7 @@ async fn delete(cluster: &mut Cluster, topics: &[String], json: bool) -> Result<
         ]));
     }
     if json {
-        println!("{}", Json::Arr(results));
+        outln!("{}", Json::Arr(results));
     }
     if failures.is_empty() {
         Ok(())
@@ -564,12 +564,12 @@ async fn alter_config(
         ));
     }
     if json {
-        println!(
+        outln!(
             "{}",
             Json::obj([("topic", Json::from(topic)), ("altered", Json::from(true))])
         );
     } else {
-        println!("Altered configs of topic {topic}.");
+        outln!("Altered configs of topic {topic}.");
     }
     Ok(())
 }
