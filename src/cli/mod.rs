@@ -1,4 +1,17 @@
-//! The `odradek` command line.
+//! The `odradek` command line: `serve` runs the broker; the other
+//! subcommands are admin and console tools that talk to any Kafka-compatible
+//! broker over the wire.
+
+pub mod client;
+pub mod consume;
+pub mod errors;
+pub mod group_api;
+pub mod groups;
+pub mod meta;
+pub mod output;
+pub mod produce;
+pub mod time;
+pub mod topics;
 
 use crate::config::BrokerConfig;
 use clap::{Parser, Subcommand};
@@ -19,6 +32,71 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker (defaults: 127.0.0.1:9092, ./odradek-data, node 0).
     Serve(ServeArgs),
+    /// Create, list, describe, delete topics and alter their configs.
+    Topics {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(subcommand)]
+        action: topics::TopicsAction,
+    },
+    /// List, describe and delete consumer groups; reset their offsets.
+    Groups {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(subcommand)]
+        action: groups::GroupsAction,
+    },
+    /// Console producer: one record per stdin line.
+    Produce {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        args: produce::ProduceArgs,
+    },
+    /// Console consumer: prints records to stdout.
+    Consume {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(flatten)]
+        args: consume::ConsumeArgs,
+    },
+}
+
+/// How the client commands reach the broker and print results.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnArgs {
+    /// A broker to bootstrap from.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub bootstrap_server: String,
+    /// Per-request timeout.
+    #[arg(long, global = true, value_name = "MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Runs a client subcommand (everything but `serve`) to completion.
+pub async fn run_client(command: Command) -> Result<(), errors::CliError> {
+    let conn = match &command {
+        Command::Serve(_) => return Err(errors::CliError::new("`serve` is not a client command")),
+        Command::Topics { conn, .. } | Command::Groups { conn, .. } => conn.clone(),
+        Command::Produce { conn, .. } | Command::Consume { conn, .. } => conn.clone(),
+    };
+    let timeout = std::time::Duration::from_millis(conn.request_timeout_ms.max(1));
+    let mut cluster = client::Cluster::connect(&conn.bootstrap_server, timeout).await?;
+    match command {
+        Command::Serve(_) => Ok(()),
+        Command::Topics { action, .. } => topics::run(&mut cluster, action, conn.json).await,
+        Command::Groups { action, .. } => groups::run(&mut cluster, action, conn.json).await,
+        Command::Produce { args, .. } => produce::run(&mut cluster, args, conn.json).await,
+        Command::Consume { args, .. } => consume::run(&mut cluster, args, conn.json).await,
+    }
 }
 
 #[derive(clap::Args, Debug, Default)]
