@@ -5,10 +5,20 @@
     produce(bootstrap, topic, codec, records)-> [(partition, offset)] acked, in record order
     consume(bootstrap, topic)                -> [Record] with offsets: assign every partition,
                                                 seek to the beginning, read to the end offsets
+
+Clients with a group consumer (tests/test_groups.py) also give `group_argv`:
+a process that subscribes to one topic in a group and prints, one a line,
+    assigned <generation|-1> <p,p,...|->   its whole assignment after each change
+    generation <n>                         the generation, where the client says so elsewhere
+    record <partition> <offset> <key>      each record consumed (key encoded as in harness.data)
+    commit-failed <why> / error <why>      what it survived
+    closed                                 after a clean close on EOF of stdin
+committing synchronously after each batch of records it printed.
 """
 from __future__ import annotations
 
 import subprocess
+import sys
 from dataclasses import dataclass, field
 
 from harness.data import CODECS, parse_record_fields, record_line
@@ -31,8 +41,27 @@ class Client:
     # codec asked for -> codec the client really puts on the wire, where they differ
     wire_codecs: dict[str, str] = {}
 
+    # Group consumer: the eager assignor used by default, and why a feature
+    # is missing (None: supported).
+    eager_strategy = "range"
+    no_cooperative: str | None = None
+    no_static_membership: str | None = None
+    reports_generation = False  # its group consumer prints the generation it is in
+
     def prepare(self) -> None:
         """Build or locate the client once per session (may pytest.skip/fail)."""
+
+    def group_argv(self, bootstrap, topic, group, strategy, instance, session_ms) -> list[str] | None:
+        """argv of a group consumer process (see above), or None without one."""
+        return None
+
+
+class PythonGroupClient(Client):
+    """In-process for the round trips; a clients.group_worker process for groups."""
+
+    def group_argv(self, bootstrap, topic, group, strategy, instance, session_ms):
+        return [sys.executable, "-m", "clients.group_worker", self.name, bootstrap, topic, group, strategy,
+                instance or "~", str(session_ms)]
 
 
 class ExternalClient(Client):
@@ -71,6 +100,13 @@ class ExternalClient(Client):
 
     def consume(self, bootstrap, topic):
         return [parse_record_fields(p, o, rest) for kind, p, o, *rest in self.run("consume", bootstrap, topic)]
+
+    has_group_mode = False
+
+    def group_argv(self, bootstrap, topic, group, strategy, instance, session_ms):
+        if not self.has_group_mode:
+            return None
+        return self.argv + ["group", bootstrap, topic, group, strategy, instance or "~", str(session_ms)]
 
 
 def all_clients() -> list[Client]:

@@ -6,11 +6,11 @@ import time
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from clients import Client, Metadata
+from clients import Metadata, PythonGroupClient
 from harness.data import Record
 
 
-class ConfluentClient(Client):
+class ConfluentClient(PythonGroupClient):
     name = "confluent"
 
     def metadata(self, bootstrap):

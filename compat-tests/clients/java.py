@@ -18,6 +18,8 @@ CLASSES = HERE / ".build" / "java-classes"
 
 class JavaClient(ExternalClient):
     name = "java"
+    has_group_mode = True
+    reports_generation = True
     argv = ["java", "-XX:TieredStopAtLevel=1", "-cp", f"{CLASSES}:{JARS}/*", "CompatClient"]
 
     def prepare(self):

@@ -6,12 +6,13 @@ import time
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from clients import Client, Metadata
+from clients import Metadata, PythonGroupClient
 from harness.data import Record
 
 
-class KafkaPythonClient(Client):
+class KafkaPythonClient(PythonGroupClient):
     name = "kafka-python"
+    reports_generation = True
 
     def metadata(self, bootstrap):
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)

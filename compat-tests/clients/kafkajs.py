@@ -13,6 +13,11 @@ NODE = Path(__file__).resolve().parents[1] / "node"
 
 class KafkajsClient(ExternalClient):
     name = "kafkajs"
+    has_group_mode = True
+    reports_generation = True
+    eager_strategy = "roundrobin"  # kafkajs has no range assignor
+    no_cooperative = "kafkajs 2.2.4 has only the eager protocol (no cooperative rebalancing, KIP-429)"
+    no_static_membership = "kafkajs 2.2.4 never sends a group.instance.id (no static membership, KIP-345)"
     argv = ["node", str(NODE / "client.js")]
 
     def prepare(self):

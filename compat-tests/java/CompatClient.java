@@ -9,6 +9,7 @@
 //     KIP-848 group member (group.protocol=consumer): prints "owned P,P,..."
 //     on every assignment change and "record P O" once a record's offset is
 //     committed; closing stdin closes the consumer (it leaves the group).
+//   java CompatClient group    BOOTSTRAP TOPIC GROUP STRATEGY INSTANCE SESSION_MS
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
@@ -20,7 +21,10 @@ import java.util.TreeSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.TreeSet;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Collectors;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
@@ -29,6 +33,7 @@ import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -36,6 +41,7 @@ import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -55,6 +61,78 @@ public class CompatClient {
         p.put("bootstrap.servers", bootstrap);
         p.put("client.id", "compat-java");
         return p;
+    }
+
+    static synchronized void out(String line) {
+        System.out.println(line);
+        System.out.flush();
+    }
+
+    // A subscribing group consumer: prints the group lines of
+    // compat-tests/clients/__init__.py, commits synchronously after each
+    // batch it printed (at-least-once), and closes cleanly (a static member
+    // without leaving the group) when stdin reaches EOF.
+    static void group(String bootstrap, String topic, String group, String strategy, String instance, String sessionMs)
+            throws Exception {
+        Properties p = props(bootstrap);
+        p.put("group.id", group);
+        p.put("session.timeout.ms", sessionMs);
+        p.put("heartbeat.interval.ms", "1000");
+        p.put("auto.offset.reset", "earliest");
+        p.put("enable.auto.commit", "false");
+        p.put("partition.assignment.strategy", switch (strategy) {
+            case "range" -> "org.apache.kafka.clients.consumer.RangeAssignor";
+            case "roundrobin" -> "org.apache.kafka.clients.consumer.RoundRobinAssignor";
+            case "cooperative-sticky" -> "org.apache.kafka.clients.consumer.CooperativeStickyAssignor";
+            default -> throw new IllegalArgumentException("unknown strategy " + strategy);
+        });
+        if (!instance.equals("~")) p.put("group.instance.id", instance);
+        AtomicBoolean stop = new AtomicBoolean();
+        Thread stdin = new Thread(() -> {
+            try {
+                while (System.in.read() >= 0) { }
+            } catch (Exception e) {
+                // treat a broken stdin as EOF
+            }
+            stop.set(true);
+        });
+        stdin.setDaemon(true);
+        stdin.start();
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            TreeSet<Integer> owned = new TreeSet<>();
+            Runnable report = () -> out("assigned " + consumer.groupMetadata().generationId() + " "
+                    + (owned.isEmpty() ? "-" : owned.stream().map(String::valueOf).collect(Collectors.joining(","))));
+            consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                public void onPartitionsRevoked(Collection<TopicPartition> tps) {
+                    tps.forEach(tp -> owned.remove(tp.partition()));
+                    report.run();
+                }
+
+                public void onPartitionsAssigned(Collection<TopicPartition> tps) {
+                    tps.forEach(tp -> owned.add(tp.partition()));
+                    report.run();
+                }
+
+                public void onPartitionsLost(Collection<TopicPartition> tps) {
+                    onPartitionsRevoked(tps);
+                }
+            });
+            while (!stop.get()) {
+                ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(200));
+                for (ConsumerRecord<byte[], byte[]> r : records) {
+                    out("record " + r.partition() + " " + r.offset() + " " + enc(r.key()));
+                }
+                if (!records.isEmpty()) {
+                    try {
+                        consumer.commitSync();
+                    } catch (KafkaException e) {  // CommitFailed, RebalanceInProgress: the next poll rejoins
+                        out("commit-failed " + e.getClass().getSimpleName());
+                    }
+                }
+            }
+        }
+        out("closed");
     }
 
     public static void main(String[] args) throws Exception {
@@ -137,6 +215,7 @@ public class CompatClient {
                 }
             }
             case "group-consume" -> groupConsume(bootstrap, args[2], args[3]);
+            case "group" -> group(bootstrap, args[2], args[3], args[4], args[5], args[6]);
             default -> throw new IllegalArgumentException("unknown command " + cmd);
         }
     }

@@ -5,15 +5,16 @@
 //   node client.js create   BOOTSTRAP TOPIC N
 //   node client.js produce  BOOTSTRAP TOPIC CODEC   < record lines
 //   node client.js consume  BOOTSTRAP TOPIC
+//   node client.js group    BOOTSTRAP TOPIC GROUP STRATEGY INSTANCE SESSION_MS
 //
 // Codecs: gzip is built in; snappy is kafkajs-snappy (pure JS); LZ4 and ZSTD
 // are small codecs over pure-JS lz4js and WebAssembly zstd, because the
 // usual kafkajs-lz4 / @kafkajs/zstd need a native build (the latter fails
 // on Node 20).
 //
-// kafkajs's only consumer is a group consumer, and the broker has no groups
-// yet: "consume" drives kafkajs's own cluster/broker layer (the one its
-// consumer uses) to fetch from an assigned offset.
+// kafkajs's only consumer is a group consumer: "consume" (no group) drives
+// kafkajs's own cluster/broker layer (the one its consumer uses) to fetch
+// from an assigned offset; "group" is the real group consumer.
 const fs = require('fs')
 const lz4js = require('lz4js')
 const zstd = require('@bokuweb/zstd-wasm')
@@ -37,8 +38,9 @@ const CODECS = {
 const enc = b => (b == null ? '~' : '.' + b.toString('base64'))
 const dec = s => (s === '~' ? null : Buffer.from(s.slice(1), 'base64'))
 
-async function main([cmd, bootstrap, topic, arg]) {
+async function main([cmd, bootstrap, topic, arg, ...rest]) {
   await zstd.init()
+  if (cmd === 'group') return group(bootstrap, topic, arg, ...rest)
   const kafka = new Kafka({ clientId: 'compat-kafkajs', brokers: [bootstrap], logLevel: logLevel.WARN })
   const admin = kafka.admin()
   await admin.connect()
@@ -123,6 +125,45 @@ async function consume(kafka, admin, topic) {
     }
   }
   await cluster.disconnect()
+}
+
+// A subscribing group consumer printing the group lines of
+// compat-tests/clients/__init__.py. kafkajs commits after each batch
+// (autoCommit with neither interval nor threshold), which is at-least-once;
+// it closes cleanly on EOF of stdin. It has only the round-robin assignor,
+// eager, and no static membership (group.instance.id).
+async function group(bootstrap, topic, groupId, strategy, instance, sessionMs) {
+  if (strategy !== 'roundrobin') throw new Error(`kafkajs has no ${strategy} assignor`)
+  if (instance !== '~') throw new Error('kafkajs has no static membership')
+  const out = line => process.stdout.write(line + '\n')
+  const kafka = new Kafka({ clientId: 'compat-kafkajs', brokers: [bootstrap], logLevel: logLevel.WARN })
+  const consumer = kafka.consumer({ groupId, sessionTimeout: Number(sessionMs), heartbeatInterval: 1000 })
+  const { GROUP_JOIN, REBALANCING, HEARTBEAT, CRASH } = consumer.events
+  let generation = -1
+  consumer.on(GROUP_JOIN, ({ payload }) => {
+    const owned = (payload.memberAssignment[topic] || []).slice().sort((a, b) => a - b)
+    out(`assigned -1 ${owned.length ? owned.join(',') : '-'}`)
+  })
+  // Eager: a rebalance revokes everything until the next join.
+  consumer.on(REBALANCING, () => out('assigned -1 -'))
+  consumer.on(HEARTBEAT, ({ payload }) => {
+    if (payload.groupGenerationId !== generation) {
+      generation = payload.groupGenerationId
+      out(`generation ${generation}`)
+    }
+  })
+  consumer.on(CRASH, ({ payload }) => out(`error ${String(payload.error).replace(/ /g, '_')}`))
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => out(`record ${partition} ${message.offset} ${enc(message.key)}`),
+  })
+  await new Promise(resolve => {
+    process.stdin.on('end', resolve)
+    process.stdin.resume()
+  })
+  await consumer.disconnect()
+  out('closed')
 }
 
 main(process.argv.slice(2)).then(

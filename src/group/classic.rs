@@ -364,7 +364,10 @@ impl Group {
     }
 
     /// KIP-345: a known group.instance.id rejoins with an empty member id;
-    /// the old member id is fenced and replaced.
+    /// the old member id is fenced and replaced. As in Kafka, a Stable group
+    /// takes the new protocol metadata without a rebalance unless it changes
+    /// the group's protocol: restarted clients send different metadata (owned
+    /// partitions, generation) even when nothing that matters changed.
     pub(super) fn replace_static_member(
         &mut self,
         old_id: &str,
@@ -388,19 +391,25 @@ impl Group {
         if let Some(waiter) = member.sync_waiter.take() {
             let _ = waiter.send(SyncResult::failed(ErrorCode::FencedInstanceId));
         }
-        let unchanged = member.protocols == req.protocols;
         member.id = new_id.clone();
         member.deadline = now + i64::from(req.session_timeout_ms);
+        member.protocols = req.protocols.clone();
+        member.session_timeout = req.session_timeout_ms;
+        member.rebalance_timeout = req.rebalance_timeout_ms;
         self.members.insert(new_id.clone(), member);
         if let Some(instance) = &req.group_instance_id {
             self.statics.insert(instance.clone(), new_id.clone());
         }
+        let old_leader = self.leader.clone();
         if self.leader.as_deref() == Some(old_id) {
             self.leader = Some(new_id.clone());
         }
-        if self.state == GroupState::Stable && unchanged {
+        if self.state == GroupState::Stable && self.select_protocol() == self.protocol {
             let is_leader = self.leader.as_deref() == Some(new_id.as_str());
             let mut result = self.join_result(&new_id, is_leader);
+            // The old leader id, as Kafka answers: a restarted leader must not
+            // compute an assignment that a Stable group would never hand out.
+            result.leader = old_leader.unwrap_or_default();
             result.skip_assignment = is_leader;
             return (
                 Pending::Ready(result),

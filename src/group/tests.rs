@@ -318,6 +318,10 @@ fn static_members_rejoin_without_a_rebalance_and_stale_ids_are_fenced() {
     assert_ne!(rejoined.member_id, old);
     assert_eq!(rejoined.generation, 1);
     assert!(rejoined.skip_assignment, "the leader keeps its assignment");
+    assert_eq!(
+        rejoined.leader, old,
+        "told the old leader id, so it computes no assignment"
+    );
     assert_eq!(state(&broker, "g"), GroupState::Stable);
     let synced = ready(sync(&broker, "g", 1, &rejoined.member_id, vec![], T0 + 100));
     assert_eq!(synced.assignment, Bytes::from_static(b"A"));
@@ -334,11 +338,28 @@ fn static_members_rejoin_without_a_rebalance_and_stale_ids_are_fenced() {
         T0 + 100,
     ));
     assert_eq!(fenced.error, ErrorCode::FencedInstanceId);
-    // Changed protocols force a rebalance.
+    // New metadata for the same protocol (a restarted client's owned
+    // partitions, say) is taken without a rebalance...
+    let mut restarted = static_req("g", "", "instance-1");
+    restarted.protocols = vec![("range".into(), Bytes::from_static(b"other"))];
+    let again = ready(broker.groups.join(&broker.log, restarted, T0 + 200));
+    assert_eq!((again.error, again.generation), (ErrorCode::None, 1));
+    assert_eq!(state(&broker, "g"), GroupState::Stable);
+    assert_eq!(
+        broker.groups.describe("g").members[0].metadata,
+        Bytes::from_static(b"other")
+    );
+    // ...but a change of the group's protocol forces one.
     let mut changed = static_req("g", "", "instance-1");
-    changed.protocols = vec![("range".into(), Bytes::from_static(b"other"))];
-    let rebalanced = ready(broker.groups.join(&broker.log, changed, T0 + 200));
-    assert_eq!(rebalanced.generation, 2);
+    changed.protocols = vec![
+        ("roundrobin".into(), Bytes::from_static(b"m")),
+        ("range".into(), Bytes::from_static(b"m")),
+    ];
+    let rebalanced = ready(broker.groups.join(&broker.log, changed, T0 + 300));
+    assert_eq!(
+        (rebalanced.generation, rebalanced.protocol_name.as_deref()),
+        (2, Some("roundrobin"))
+    );
 }
 
 #[test]
