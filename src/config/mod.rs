@@ -3,6 +3,8 @@
 //! Only settings the broker acts on are accepted: an unknown name is an
 //! error that says so, rather than a value silently ignored.
 
+pub mod catalog;
+pub mod dynamic;
 pub mod log_config;
 
 use log_config::LogConfig;
@@ -32,6 +34,9 @@ pub struct BrokerConfig {
     pub log: LogConfig,
     /// The group coordinator's settings.
     pub group: GroupConfig,
+    /// Every setting given at start-up, by the name it was given
+    /// (DescribeConfigs reports these as STATIC_BROKER_CONFIG).
+    pub static_settings: std::collections::BTreeMap<String, String>,
 }
 
 /// Group coordinator settings, by their Kafka names.
@@ -81,6 +86,7 @@ impl Default for BrokerConfig {
             retention_check_interval: Duration::from_millis(300_000),
             log: LogConfig::default(),
             group: GroupConfig::default(),
+            static_settings: Default::default(),
         }
     }
 }
@@ -271,6 +277,8 @@ impl BrokerConfig {
                 None => return Err(ConfigError::UnknownName(name.to_string())),
             },
         }
+        self.static_settings
+            .insert(name.to_string(), value.trim().to_string());
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! an API appears only once its handler exists.
 
 pub mod api_versions;
+pub mod configs;
 pub mod describe_cluster;
 pub mod fetch;
 pub mod fetch_session;
@@ -12,6 +13,8 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;
 pub mod produce;
+pub mod produce_policy;
+pub mod records_admin;
 pub mod topics;
 
 #[cfg(test)]
@@ -51,6 +54,12 @@ pub const IMPLEMENTED: &[Implemented] = &[
     offsets::OFFSET_COMMIT,
     offsets::OFFSET_FETCH,
     offsets::OFFSET_DELETE,
+    configs::DESCRIBE_CONFIGS,
+    configs::ALTER_CONFIGS,
+    configs::INCREMENTAL_ALTER_CONFIGS,
+    records_admin::DELETE_RECORDS,
+    records_admin::DESCRIBE_LOG_DIRS,
+    records_admin::OFFSET_FOR_LEADER_EPOCH,
 ];
 
 /// The versions of `api_key` the broker serves, if any.
@@ -129,6 +138,24 @@ pub async fn handle(
         RequestBody::OffsetDelete(request) => {
             Ok(Some(offsets::offset_delete(broker, version, request).await))
         }
+        RequestBody::DescribeConfigs(request) => {
+            Ok(Some(configs::describe_configs(broker, version, request)))
+        }
+        RequestBody::AlterConfigs(request) => {
+            Ok(Some(configs::alter_configs(broker, version, request)))
+        }
+        RequestBody::IncrementalAlterConfigs(request) => Ok(Some(
+            configs::incremental_alter_configs(broker, version, request),
+        )),
+        RequestBody::DeleteRecords(request) => Ok(Some(records_admin::delete_records(
+            broker, version, request,
+        ))),
+        RequestBody::DescribeLogDirs(request) => Ok(Some(records_admin::describe_log_dirs(
+            broker, version, request,
+        ))),
+        RequestBody::OffsetForLeaderEpoch(request) => Ok(Some(
+            records_admin::offset_for_leader_epoch(broker, version, request),
+        )),
         other => Err(Unhandled(other.api_key())),
     }
 }

@@ -52,6 +52,10 @@ pub enum ErrorCode {
     OutOfOrderSequenceNumber = 45,
     InvalidProducerEpoch = 47,
     UnknownTopicId = 100,
+    /// A client's current leader epoch is newer than the broker's.
+    UnknownLeaderEpoch = 59,
+    /// A client's current leader epoch is older than the broker's.
+    FencedLeaderEpoch = 74,
     UnsupportedEndpointType = 120,
 }
 
