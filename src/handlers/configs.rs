@@ -238,6 +238,7 @@ fn broker_entries(broker: &Broker, cluster_default: bool) -> Vec<Entry> {
 
 fn encode_entry(
     entry: Entry,
+    version: i16,
     include_synonyms: bool,
     include_documentation: bool,
 ) -> DescribeConfigsResourceResult {
@@ -252,7 +253,8 @@ fn encode_entry(
         name: entry.name,
         value,
         read_only: entry.read_only,
-        is_default: source == ConfigSource::Default,
+        // v0 only (not ignorable): later versions say it with the source.
+        is_default: version == 0 && source == ConfigSource::Default,
         config_source: source as i8,
         is_sensitive: false,
         synonyms: if include_synonyms {
@@ -325,7 +327,7 @@ pub fn describe_configs(
                     result.configs = entries
                         .into_iter()
                         .filter(|e| wanted.as_ref().is_none_or(|keys| keys.contains(&e.name)))
-                        .map(|e| encode_entry(e, include_synonyms, include_documentation))
+                        .map(|e| encode_entry(e, version, include_synonyms, include_documentation))
                         .collect();
                 }
                 Err((code, message)) => {

@@ -138,7 +138,7 @@ fn topic_configs_report_value_source_and_synonyms() {
         [("log.retention.hours", 4), ("log.retention.hours", 5)]
     );
     let segment = entry(&result, "segment.bytes");
-    assert!(segment.is_default && segment.config_source == ConfigSource::Default as i8);
+    assert!(!segment.is_default && segment.config_source == ConfigSource::Default as i8);
     // Only the keys asked for; unknown topics get error 3.
     assert_eq!(
         describe(&broker, TOPIC, "t", Some(vec!["cleanup.policy"]))
@@ -506,4 +506,45 @@ fn broker_log_defaults_change_at_runtime_and_others_are_read_only() {
             .retention_ms,
         7_200_000
     );
+}
+
+#[test]
+fn described_configs_encode_at_every_version() {
+    use crate::protocol::wire::Encode;
+    let broker = topic_broker(&[("retention.ms", "1000")]);
+    for version in 0..=4 {
+        for (kind, name) in [
+            (TOPIC, "t"),
+            (BROKER, "0"),
+            (BROKER, ""),
+            (TOPIC, "missing"),
+        ] {
+            let request = DescribeConfigsRequest {
+                resources: vec![DescribeConfigsResource {
+                    resource_type: kind,
+                    resource_name: name.into(),
+                    configuration_keys: None,
+                }],
+                include_synonyms: version >= 1,
+                include_documentation: version >= 3,
+            };
+            let ResponseBody::DescribeConfigs(response) =
+                describe_configs(&broker, version, request)
+            else {
+                panic!()
+            };
+            let mut buf = bytes::BytesMut::new();
+            response
+                .encode(&mut buf, version)
+                .unwrap_or_else(|e| panic!("v{version} {kind}/{name}: {e}"));
+            if version == 0 && kind == TOPIC && name == "t" {
+                let default = response.results[0]
+                    .configs
+                    .iter()
+                    .find(|c| c.name == "segment.bytes")
+                    .unwrap();
+                assert!(default.is_default, "v0 says defaults with is_default");
+            }
+        }
+    }
 }
