@@ -16,6 +16,8 @@ pub struct Broker {
     pub groups: crate::group::GroupCoordinator,
     /// Transactions by transactional id, replayed from `__transaction_state`.
     pub txns: crate::txn::coordinator::TxnCoordinator,
+    /// Broker settings changed through AlterConfigs, layered over `config`.
+    pub dynamic_configs: crate::config::dynamic::DynamicBrokerConfigs,
 }
 
 /// Kafka's cluster id form: a UUID in URL-safe base64 without padding (22 characters).
@@ -87,7 +89,14 @@ impl Broker {
             )
         })?;
         let cluster_id = load_or_create_identity(&config.data_dir, config.node_id)?;
-        let log = LogManager::open(&config.data_dir, config.log.clone())?;
+        let dynamic_configs = crate::config::dynamic::DynamicBrokerConfigs::load(&config.data_dir)?;
+        let defaults = dynamic_configs.layers().apply(&config.log).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("dynamic broker configs: {e}"),
+            )
+        })?;
+        let log = LogManager::open(&config.data_dir, defaults)?;
         let producer_ids =
             crate::txn::producer_ids::ProducerIds::open(&config.data_dir.join("meta"))?;
         let groups = crate::group::GroupCoordinator::load(config.group.clone(), &log)?;
@@ -100,6 +109,7 @@ impl Broker {
             producer_ids,
             groups,
             txns,
+            dynamic_configs,
         })
     }
 

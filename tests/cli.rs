@@ -572,7 +572,6 @@ fn bad_servers_give_errors_not_panics() {
 /// Needs DescribeConfigs and IncrementalAlterConfigs in the broker (the
 /// admin-API branch); run with `cargo test --test cli -- --ignored` there.
 #[test]
-#[ignore = "needs DescribeConfigs + IncrementalAlterConfigs in the broker"]
 fn alter_config_then_describe_shows_overrides() {
     let broker = start_broker();
     let a = broker.addr.as_str();

@@ -10,6 +10,17 @@
 //     on every assignment change and "record P O" once a record's offset is
 //     committed; closing stdin closes the consumer (it leaves the group).
 //   java CompatClient group    BOOTSTRAP TOPIC GROUP STRATEGY INSTANCE SESSION_MS
+// Admin commands (tests/test_admin.py), each printing one line per fact or
+// "error <exception class> <message>":
+//   create-with-configs BOOTSTRAP TOPIC N name=value...
+//   describe-configs    BOOTSTRAP topic|broker NAME [key...]
+//   alter-incremental   BOOTSTRAP topic|broker NAME OP:name[=value]...  (OP: SET DELETE APPEND SUBTRACT)
+//   alter-legacy        BOOTSTRAP topic|broker NAME name=value...
+//   produce-one         BOOTSTRAP TOPIC VALUE_BYTES [KEYLESS]
+//   delete-records      BOOTSTRAP TOPIC PARTITION OFFSET
+//   earliest            BOOTSTRAP TOPIC PARTITION
+//   log-dirs            BOOTSTRAP
+//   delete-topic        BOOTSTRAP TOPIC
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
@@ -27,6 +38,18 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.DescribeConfigsOptions;
+import org.apache.kafka.clients.admin.LogDirDescription;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.RecordsToDelete;
+import org.apache.kafka.clients.admin.ReplicaInfo;
+import org.apache.kafka.common.config.ConfigResource;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.concurrent.ExecutionException;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
@@ -216,6 +239,113 @@ public class CompatClient {
             }
             case "group-consume" -> groupConsume(bootstrap, args[2], args[3]);
             case "group" -> group(bootstrap, args[2], args[3], args[4], args[5], args[6]);
+            default -> {
+                try (Admin admin = Admin.create(props(bootstrap))) {
+                    admin(admin, cmd, bootstrap, args);
+                } catch (ExecutionException e) {
+                    Throwable c = e.getCause();
+                    System.out.println("error " + c.getClass().getSimpleName() + " " + c.getMessage());
+                }
+            }
+        }
+    }
+
+    static ConfigResource resource(String type, String name) {
+        return new ConfigResource(type.equals("broker") ? ConfigResource.Type.BROKER : ConfigResource.Type.TOPIC, name);
+    }
+
+    static String show(String v) {
+        return v == null ? "~" : v.isEmpty() ? "''" : v;
+    }
+
+    @SuppressWarnings("deprecation")
+    static void admin(Admin admin, String cmd, String bootstrap, String[] args) throws Exception {
+        switch (cmd) {
+            case "create-with-configs" -> {
+                Map<String, String> configs = new HashMap<>();
+                for (int i = 4; i < args.length; i++) {
+                    String[] kv = args[i].split("=", 2);
+                    configs.put(kv[0], kv[1]);
+                }
+                NewTopic t = new NewTopic(args[2], Integer.parseInt(args[3]), (short) 1).configs(configs);
+                admin.createTopics(List.of(t)).all().get();
+                System.out.println("created " + args[2]);
+            }
+            case "describe-configs" -> {
+                ConfigResource r = resource(args[2], args[3]);
+                DescribeConfigsOptions o = new DescribeConfigsOptions().includeSynonyms(true).includeDocumentation(true);
+                Config config = admin.describeConfigs(List.of(r), o).all().get().get(r);
+                List<String> keys = List.of(args).subList(4, args.length);
+                for (ConfigEntry e : config.entries()) {
+                    if (!keys.isEmpty() && !keys.contains(e.name())) continue;
+                    StringBuilder sb = new StringBuilder("config " + e.name() + " " + show(e.value()) + " " + e.source()
+                            + " " + e.isReadOnly() + " " + e.type() + " " + (e.documentation() != null && !e.documentation().isEmpty()));
+                    for (ConfigEntry.ConfigSynonym syn : e.synonyms()) {
+                        sb.append(' ').append(syn.name()).append('=').append(show(syn.value())).append('@').append(syn.source());
+                    }
+                    System.out.println(sb);
+                }
+            }
+            case "alter-incremental" -> {
+                ConfigResource r = resource(args[2], args[3]);
+                List<AlterConfigOp> ops = new ArrayList<>();
+                for (int i = 4; i < args.length; i++) {
+                    String[] opAndRest = args[i].split(":", 2);
+                    String[] kv = opAndRest[1].split("=", 2);
+                    ops.add(new AlterConfigOp(new ConfigEntry(kv[0], kv.length > 1 ? kv[1] : null),
+                            AlterConfigOp.OpType.valueOf(opAndRest[0])));
+                }
+                admin.incrementalAlterConfigs(Map.of(r, (Collection<AlterConfigOp>) ops)).all().get();
+                System.out.println("ok");
+            }
+            case "alter-legacy" -> {
+                ConfigResource r = resource(args[2], args[3]);
+                List<ConfigEntry> entries = new ArrayList<>();
+                for (int i = 4; i < args.length; i++) {
+                    String[] kv = args[i].split("=", 2);
+                    entries.add(new ConfigEntry(kv[0], kv[1]));
+                }
+                admin.alterConfigs(Map.of(r, new Config(entries))).all().get();
+                System.out.println("ok");
+            }
+            case "produce-one" -> {
+                Properties p = props(bootstrap);
+                p.put("acks", "all");
+                p.put("enable.idempotence", "false");
+                p.put("retries", "0");
+                p.put("max.request.size", "10000000");
+                byte[] value = new byte[Integer.parseInt(args[3])];
+                byte[] key = args.length > 4 && args[4].equals("KEYLESS") ? null : "k".getBytes(StandardCharsets.UTF_8);
+                try (KafkaProducer<byte[], byte[]> producer =
+                        new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+                    RecordMetadata m = producer.send(new ProducerRecord<>(args[2], 0, key, value)).get();
+                    System.out.println("ack " + m.partition() + " " + m.offset());
+                }
+            }
+            case "delete-records" -> {
+                TopicPartition tp = new TopicPartition(args[2], Integer.parseInt(args[3]));
+                long low = admin.deleteRecords(Map.of(tp, RecordsToDelete.beforeOffset(Long.parseLong(args[4]))))
+                        .lowWatermarks().get(tp).get().lowWatermark();
+                System.out.println("low " + low);
+            }
+            case "earliest" -> {
+                TopicPartition tp = new TopicPartition(args[2], Integer.parseInt(args[3]));
+                long offset = admin.listOffsets(Map.of(tp, OffsetSpec.earliest())).partitionResult(tp).get().offset();
+                System.out.println("earliest " + offset);
+            }
+            case "log-dirs" -> {
+                Map<Integer, Map<String, LogDirDescription>> dirs = admin.describeLogDirs(List.of(0)).allDescriptions().get();
+                for (Map.Entry<String, LogDirDescription> d : dirs.get(0).entrySet()) {
+                    for (Map.Entry<TopicPartition, ReplicaInfo> r : d.getValue().replicaInfos().entrySet()) {
+                        System.out.println("replica " + d.getKey() + " " + r.getKey().topic() + " " + r.getKey().partition()
+                                + " " + r.getValue().size());
+                    }
+                }
+            }
+            case "delete-topic" -> {
+                admin.deleteTopics(List.of(args[2])).all().get();
+                System.out.println("deleted " + args[2]);
+            }
             default -> throw new IllegalArgumentException("unknown command " + cmd);
         }
     }

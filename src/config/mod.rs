@@ -3,6 +3,8 @@
 //! Only settings the broker acts on are accepted: an unknown name is an
 //! error that says so, rather than a value silently ignored.
 
+pub mod catalog;
+pub mod dynamic;
 pub mod log_config;
 
 use log_config::LogConfig;
@@ -33,6 +35,9 @@ pub struct BrokerConfig {
     /// The group coordinator's settings.
     pub group: GroupConfig,
     pub txn: TxnConfig,
+    /// Every setting given at start-up, by the name it was given
+    /// (DescribeConfigs reports these as STATIC_BROKER_CONFIG).
+    pub static_settings: std::collections::BTreeMap<String, String>,
 }
 
 /// Group coordinator settings, by their Kafka names.
@@ -110,6 +115,7 @@ impl Default for BrokerConfig {
             log: LogConfig::default(),
             group: GroupConfig::default(),
             txn: TxnConfig::default(),
+            static_settings: Default::default(),
         }
     }
 }
@@ -350,6 +356,8 @@ impl BrokerConfig {
                 None => return Err(ConfigError::UnknownName(name.to_string())),
             },
         }
+        self.static_settings
+            .insert(name.to_string(), value.trim().to_string());
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! an API appears only once its handler exists.
 
 pub mod api_versions;
+pub mod configs;
 pub mod consumer_groups;
 pub mod describe_cluster;
 pub mod fetch;
@@ -13,6 +14,8 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;
 pub mod produce;
+pub mod produce_policy;
+pub mod records_admin;
 pub mod topics;
 pub mod txn;
 pub mod txn_admin;
@@ -63,6 +66,12 @@ pub const IMPLEMENTED: &[Implemented] = &[
     txn_admin::LIST_TRANSACTIONS,
     consumer_groups::CONSUMER_GROUP_HEARTBEAT,
     consumer_groups::CONSUMER_GROUP_DESCRIBE,
+    configs::DESCRIBE_CONFIGS,
+    configs::ALTER_CONFIGS,
+    configs::INCREMENTAL_ALTER_CONFIGS,
+    records_admin::DELETE_RECORDS,
+    records_admin::DESCRIBE_LOG_DIRS,
+    records_admin::OFFSET_FOR_LEADER_EPOCH,
 ];
 
 /// The versions of `api_key` the broker serves, if any.
@@ -169,6 +178,24 @@ pub async fn handle(
         RequestBody::ConsumerGroupDescribe(request) => {
             Ok(Some(consumer_groups::describe(broker, version, request)))
         }
+        RequestBody::DescribeConfigs(request) => {
+            Ok(Some(configs::describe_configs(broker, version, request)))
+        }
+        RequestBody::AlterConfigs(request) => {
+            Ok(Some(configs::alter_configs(broker, version, request)))
+        }
+        RequestBody::IncrementalAlterConfigs(request) => Ok(Some(
+            configs::incremental_alter_configs(broker, version, request),
+        )),
+        RequestBody::DeleteRecords(request) => Ok(Some(records_admin::delete_records(
+            broker, version, request,
+        ))),
+        RequestBody::DescribeLogDirs(request) => Ok(Some(records_admin::describe_log_dirs(
+            broker, version, request,
+        ))),
+        RequestBody::OffsetForLeaderEpoch(request) => Ok(Some(
+            records_admin::offset_for_leader_epoch(broker, version, request),
+        )),
         other => Err(Unhandled(other.api_key())),
     }
 }

@@ -1,6 +1,7 @@
 //! Produce (key 0): validate each partition's batch, append it, and answer
 //! once it is durable (acks=1/-1) or not at all (acks=0).
 
+use super::produce_policy;
 use super::Implemented;
 use crate::broker::Broker;
 use crate::log::partition::AppendError;
@@ -193,16 +194,30 @@ pub async fn handle(
                 match broker.log.partition(&topic.name, index) {
                     None => Outcome::Done(failed(index, ErrorCode::UnknownTopicOrPartition, None)),
                     Some(partition) => {
-                        let max = partition.config().max_message_bytes;
+                        let config = partition.config();
                         let checked =
-                            validate(data.records.as_ref(), max, version).and_then(|batch| {
-                                check_producer(broker, &topic.name, index, &batch, version)
-                                    .map(|()| batch)
-                            });
+                            validate(data.records.as_ref(), config.max_message_bytes, version)
+                                .and_then(|batch| {
+                                    check_producer(broker, &topic.name, index, &batch, version)
+                                        .map(|()| batch)
+                                })
+                                .map_err(|(code, message)| failed(index, code, Some(message)));
+                        // Then the topic's own rules (compaction keys, timestamps, codec).
+                        let checked = checked.and_then(|batch| {
+                            let name = format!("{}-{index}", topic.name);
+                            produce_policy::apply(
+                                &config,
+                                batch,
+                                crate::log::now_ms(),
+                                version,
+                                &name,
+                            )
+                            .map_err(|rejected| rejected.into_response(index))
+                        });
                         match checked {
-                            Err((code, message)) => {
-                                tracing::debug!(topic = %topic.name, partition = index, %message, "rejected batch");
-                                Outcome::Done(failed(index, code, Some(message)))
+                            Err(response) => {
+                                tracing::debug!(topic = %topic.name, partition = index, message = ?response.error_message, "rejected batch");
+                                Outcome::Done(response)
                             }
                             Ok(batch) => match broker.log.append(&partition, &batch) {
                                 Ok(pending) => Outcome::Pending(index, pending),

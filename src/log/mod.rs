@@ -79,7 +79,8 @@ impl From<io::Error> for TopicError {
 
 pub struct LogManager {
     data_dir: PathBuf,
-    defaults: LogConfig,
+    /// Static settings overlaid by dynamic broker configs; replaced by AlterConfigs.
+    defaults: RwLock<LogConfig>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     flusher: Flusher,
     /// Woken whenever any partition's high watermark moves.
@@ -95,10 +96,12 @@ impl LogManager {
     pub fn open(data_dir: &Path, defaults: LogConfig) -> io::Result<LogManager> {
         std::fs::create_dir_all(data_dir)?;
         remove_deleted_directories(data_dir)?;
+        let metas = TopicMeta::load_all(data_dir)?;
+        discard_orphan_directories(data_dir, &metas)?;
         let now = now_ms();
         let arrivals = Arc::new(Notify::new());
         let mut topics = BTreeMap::new();
-        for meta in TopicMeta::load_all(data_dir)? {
+        for meta in metas {
             let config = defaults.with_overrides(&meta.configs).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -118,13 +121,15 @@ impl LogManager {
                 if recovery.truncated_bytes > 0 || recovery.indexes_rebuilt > 0 {
                     tracing::warn!(topic = %meta.name, partition = p, truncated = recovery.truncated_bytes, rebuilt = recovery.indexes_rebuilt, "recovered");
                 }
+                // Finishes a DeleteRecords a crash interrupted; writes the epoch checkpoint.
+                partition.remove_segments_below_log_start()?;
                 partitions.push(Arc::new(partition));
             }
             topics.insert(meta.name.clone(), Arc::new(Topic { meta, partitions }));
         }
         Ok(LogManager {
             data_dir: data_dir.to_path_buf(),
-            defaults,
+            defaults: RwLock::new(defaults),
             topics: RwLock::new(topics),
             flusher: Flusher::start()?,
             arrivals,
@@ -137,8 +142,71 @@ impl LogManager {
         &self.arrivals
     }
 
-    pub fn defaults(&self) -> &LogConfig {
-        &self.defaults
+    pub fn defaults(&self) -> LogConfig {
+        self.defaults
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// New broker-level defaults (dynamic broker configs): every topic's
+    /// partitions take them, under their own overrides, at once.
+    pub fn set_defaults(&self, defaults: LogConfig) -> Result<(), TopicError> {
+        let topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let mut configs = Vec::with_capacity(topics.len());
+        for topic in topics.values() {
+            let config = defaults.with_overrides(&topic.meta.configs).map_err(|e| {
+                TopicError::InvalidConfig(format!("topic {}: {e}", topic.meta.name))
+            })?;
+            configs.push((Arc::clone(topic), config));
+        }
+        for (topic, config) in configs {
+            for partition in &topic.partitions {
+                partition.set_config(config.clone());
+            }
+        }
+        *self.defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults;
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides: validated, persisted, then
+    /// applied to its live partitions.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let topic = topics.get(name).cloned().ok_or(TopicError::UnknownTopic)?;
+        let config = self
+            .defaults()
+            .with_overrides(&configs)
+            .map_err(TopicError::InvalidConfig)?;
+        if validate_only || configs == topic.meta.configs {
+            return Ok(());
+        }
+        let meta = TopicMeta {
+            configs,
+            ..topic.meta.clone()
+        };
+        meta.save(&self.data_dir)?;
+        for partition in &topic.partitions {
+            partition.set_config(config.clone());
+        }
+        topics.insert(
+            name.to_string(),
+            Arc::new(Topic {
+                meta,
+                partitions: topic.partitions.clone(),
+            }),
+        );
+        tracing::info!(topic = name, "altered topic configs");
+        Ok(())
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
@@ -198,7 +266,7 @@ impl LogManager {
                 "{partitions} partitions is more than this broker allows (100000)"
             )));
         }
-        self.defaults
+        self.defaults()
             .with_overrides(configs)
             .map_err(TopicError::InvalidConfig)
     }
@@ -262,7 +330,17 @@ impl LogManager {
             std::fs::rename(partition.dir(), &doomed)?;
         }
         properties::sync_dir(&self.data_dir)?;
-        remove_deleted_directories(&self.data_dir)?;
+        // The renames made the deletion final (a restart finishes it); the
+        // files themselves go in the background, off the request path.
+        let data_dir = self.data_dir.clone();
+        let spawned = std::thread::Builder::new().name("odradek-delete".into()).spawn(move || {
+            if let Err(e) = remove_deleted_directories(&data_dir) {
+                tracing::error!(error = %e, "removing deleted partitions failed (retried at the next start)");
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start the deletion thread (retried at the next start)");
+        }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic.meta.id)
     }
@@ -290,7 +368,7 @@ impl LogManager {
             return Ok(());
         }
         let config = self
-            .defaults
+            .defaults()
             .with_overrides(&topic.meta.configs)
             .map_err(TopicError::InvalidConfig)?;
         let mut partitions = topic.partitions.clone();
@@ -368,6 +446,9 @@ impl LogManager {
         let now = now_ms();
         for topic in self.topics() {
             for partition in &topic.partitions {
+                if let Err(e) = partition.remove_segments_below_log_start() {
+                    tracing::error!(topic = %topic.meta.name, partition = partition.index, error = %e, "removing deleted records failed");
+                }
                 match partition.enforce_retention(now) {
                     Ok(0) => {}
                     Ok(n) => {
@@ -422,8 +503,57 @@ fn remove_deleted_directories(data_dir: &Path) -> io::Result<()> {
             .is_some_and(|n| n.ends_with("-delete"))
             && entry.path().is_dir()
         {
-            std::fs::remove_dir_all(entry.path())?;
+            match std::fs::remove_dir_all(entry.path()) {
+                // Another remover (a deletion thread) got there first.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => other?,
+            }
         }
+    }
+    Ok(())
+}
+
+/// `<topic>-<partition>` as a partition directory name.
+fn parse_partition_dir(name: &str) -> Option<(&str, i32)> {
+    let (topic, partition) = name.rsplit_once('-')?;
+    let partition = partition
+        .parse::<i32>()
+        .ok()
+        .filter(|p| *p >= 0 && !partition.starts_with('+'))?;
+    topic::valid_topic_name(topic).then_some((topic, partition))
+}
+
+/// Partition directories no topic owns: left by a crash while a topic was
+/// being created (directories first, then its properties file) or deleted
+/// (properties file removed first). The topic does not exist either way, so
+/// they are renamed away and removed.
+fn discard_orphan_directories(data_dir: &Path, metas: &[TopicMeta]) -> io::Result<()> {
+    let mut discarded = false;
+    for entry in std::fs::read_dir(data_dir)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let Some((topic, partition)) = parse_partition_dir(&name) else {
+            continue;
+        };
+        if !entry.path().is_dir()
+            || metas
+                .iter()
+                .any(|m| m.name == topic && partition < m.partitions)
+        {
+            continue;
+        }
+        tracing::warn!(directory = %name, "discarding a partition directory no topic owns (interrupted create or delete)");
+        std::fs::rename(
+            entry.path(),
+            data_dir.join(format!("{name}.{}-delete", topic::random_uuid()?)),
+        )?;
+        discarded = true;
+    }
+    if discarded {
+        properties::sync_dir(data_dir)?;
+        remove_deleted_directories(data_dir)?;
     }
     Ok(())
 }

@@ -60,6 +60,10 @@ pub enum ErrorCode {
     ProducerFenced = 90,
     TransactionalIdNotFound = 105,
     UnknownTopicId = 100,
+    /// A client's current leader epoch is newer than the broker's.
+    UnknownLeaderEpoch = 59,
+    /// A client's current leader epoch is older than the broker's.
+    FencedLeaderEpoch = 74,
     UnsupportedEndpointType = 120,
     /// KIP-848: the member's epoch is not the coordinator's (it must rejoin).
     FencedMemberEpoch = 110,

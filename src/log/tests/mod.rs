@@ -3,6 +3,7 @@
 //! (The kill -9 durability test is the integration test `tests/kill_durability.rs`.)
 
 mod append_read;
+mod deletion;
 mod idempotence;
 mod index;
 mod recovery;
