@@ -569,8 +569,7 @@ fn bad_servers_give_errors_not_panics() {
     }
 }
 
-/// Needs DescribeConfigs and IncrementalAlterConfigs in the broker (the
-/// admin-API branch); run with `cargo test --test cli -- --ignored` there.
+/// `topics alter-config` through IncrementalAlterConfigs, then DescribeConfigs.
 #[test]
 fn alter_config_then_describe_shows_overrides() {
     let broker = start_broker();
