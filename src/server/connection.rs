@@ -4,10 +4,18 @@
 //! produce waiting for fsync does not hold up decoding the next request; the
 //! writer awaits those tasks in arrival order. At most `MAX_IN_FLIGHT`
 //! requests are pending per connection.
+//!
+//! Requests also *start* in arrival order: a task runs its handler up to
+//! the first point where it waits (for a produce: every append is done,
+//! only the fsync is awaited) before the next request's task may begin. So
+//! the log sees a connection's produce requests in the order they were
+//! sent, which is what Kafka's ordering guarantee with several requests in
+//! flight (and idempotent producers' sequence checks) rely on.
 
 use super::dispatch::dispatch;
 use crate::broker::Broker;
 use bytes::{Bytes, BytesMut};
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -79,6 +87,9 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch::
         let _ = writer.shutdown().await;
     });
 
+    // The first request's turn comes at once.
+    let (first_turn, mut turn) = oneshot::channel::<()>();
+    let _ = first_turn.send(());
     let idle = broker.config.connections_max_idle;
     let max_bytes = broker.config.socket_request_max_bytes;
     loop {
@@ -97,8 +108,23 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch::
         }
         let broker = Arc::clone(&broker);
         let peer = peer.clone();
+        let my_turn = std::mem::replace(&mut turn, oneshot::channel().1);
+        let (next_tx, next_rx) = oneshot::channel::<()>();
+        turn = next_rx;
         tokio::spawn(async move {
-            match dispatch(&broker, frame).await {
+            // Whether the previous request ended or reached its first wait, it is our turn.
+            let _ = my_turn.await;
+            let mut request = Box::pin(dispatch(&broker, frame));
+            let mut next = Some(next_tx);
+            let outcome = std::future::poll_fn(|cx| {
+                let polled = request.as_mut().poll(cx);
+                if let Some(next) = next.take() {
+                    let _ = next.send(());
+                }
+                polled
+            })
+            .await;
+            match outcome {
                 Ok(response) => {
                     let _ = done_tx.send(response);
                 }

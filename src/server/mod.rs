@@ -68,3 +68,6 @@ impl Server {
         let _ = upkeep.await;
     }
 }
+
+#[cfg(test)]
+mod tests;
