@@ -42,10 +42,10 @@ class AiokafkaClient(Client):
 
     def produce(self, bootstrap, topic, codec, records):
         async def go():
-            # Idempotence off until the exactly-once work (idempotence/transactions) lands.
+            # Idempotent, as the other clients here (aiokafka's default is off).
             producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
                                         compression_type=None if codec == "none" else codec,
-                                        enable_idempotence=False)
+                                        enable_idempotence=True)
             await producer.start()
             try:
                 futures = [await producer.send(topic, key=r.key, value=r.value, partition=r.partition,

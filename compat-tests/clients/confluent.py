@@ -26,10 +26,10 @@ class ConfluentClient(PythonGroupClient):
         return {p.id: p.leader for p in md.partitions.values()}
 
     def produce(self, bootstrap, topic, codec, records):
-        # Idempotence off until the exactly-once work (idempotence/transactions)
-        # lands; lift it then. Consumers get a group.id but never join or commit.
+        # Idempotent (librdkafka's default is off); consumers get a group.id
+        # but never join or commit.
         producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "compression.type": codec,
-                             "linger.ms": 20, "enable.idempotence": False})
+                             "linger.ms": 20, "enable.idempotence": True})
         acks: list = [None] * len(records)
 
         def on_delivery(i):

@@ -34,11 +34,9 @@ class KafkaPythonClient(PythonGroupClient):
             admin.close()
 
     def produce(self, bootstrap, topic, codec, records):
-        # kafka-python 3.x turns idempotence on by default: off until the
-        # exactly-once work (idempotence/transactions) lands; lift it then.
+        # kafka-python 3.x's default: an idempotent producer.
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                                 compression_type=None if codec == "none" else codec,
-                                 enable_idempotence=False)
+                                 compression_type=None if codec == "none" else codec)
         try:
             futures = [producer.send(topic, key=r.key, value=r.value, partition=r.partition,
                                      headers=list(r.headers)) for r in records]

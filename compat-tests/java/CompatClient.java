@@ -187,9 +187,7 @@ public class CompatClient {
                 p.put("acks", "all");
                 p.put("compression.type", args[3]);
                 p.put("linger.ms", "20");
-                // kafka-clients 3.x turns idempotence on by default: off until the
-                // exactly-once work (idempotence/transactions) lands; lift it then.
-                p.put("enable.idempotence", "false");
+                // kafka-clients 3.x's default: an idempotent producer.
                 List<Future<RecordMetadata>> acks = new ArrayList<>();
                 BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
                 try (KafkaProducer<byte[], byte[]> producer =

@@ -68,9 +68,8 @@ async function main([cmd, bootstrap, topic, arg, ...rest]) {
 }
 
 async function produce(kafka, topic, compression) {
-  // Idempotence off (kafkajs's default) until the exactly-once work lands
-  // (idempotence/transactions); lift it then.
-  const producer = kafka.producer({ idempotent: false, allowAutoTopicCreation: false })
+  // Idempotent (kafkajs's default is off; it wants one request in flight).
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
   await producer.connect()
   const messages = []
   for (const line of fs.readFileSync(0, 'utf8').split('\n').filter(l => l.trim())) {
