@@ -385,7 +385,21 @@ impl TxnCoordinator {
         };
         value.partitions.clear();
         value.last_update_ms = now_ms();
-        self.persist(&broker.log, transactional_id, value).await
+        // Written, not awaited: the Prepare record is durable and the markers
+        // are, so a crash that loses this record only makes recovery write
+        // the (already present) markers again and complete once more.
+        store::append(
+            &broker.log,
+            self.config.state_log_num_partitions,
+            transactional_id,
+            value,
+            value.last_update_ms,
+        )
+        .map(drop)
+        .map_err(|e| {
+            tracing::error!(transactional_id, error = %e, "writing transaction state failed");
+            ErrorCode::CoordinatorNotAvailable
+        })
     }
 
     /// Finishes transactions a crash left between prepare and complete.
