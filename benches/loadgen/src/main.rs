@@ -163,7 +163,10 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
     let producer: BaseProducer<Latencies> = config
         .set("bootstrap.servers", &args.bootstrap)
         .set("acks", &args.acks)
-        .set("linger.ms", "5")
+        .set(
+            "linger.ms",
+            std::env::var("LOADGEN_LINGER_MS").as_deref().unwrap_or("5"),
+        )
         .set(
             "socket.nagle.disable",
             std::env::var("LOADGEN_NAGLE_DISABLE")
@@ -186,6 +189,12 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
     for i in 0..args.records {
         if args.txn_records > 0 && i % args.txn_records == 0 {
             if i > 0 {
+                // Serve delivery reports in short polls first: rust-rdkafka's
+                // flush inside commit polls in 100 ms steps, which would
+                // measure the client, not the broker.
+                while acked.load(Ordering::Relaxed) < i {
+                    producer.poll(Duration::from_millis(1));
+                }
                 producer
                     .commit_transaction(txn_timeout)
                     .map_err(|e| format!("commit: {e}"))?;
@@ -219,6 +228,9 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
         producer.poll(Duration::ZERO);
     }
     if args.txn_records > 0 {
+        while acked.load(Ordering::Relaxed) < args.records {
+            producer.poll(Duration::from_millis(1));
+        }
         producer
             .commit_transaction(txn_timeout)
             .map_err(|e| format!("commit: {e}"))?;
