@@ -820,3 +820,47 @@ fn batch_leave_by_instance_id_and_by_pending_member_id() {
     assert_eq!(state(&broker, "g"), GroupState::Empty);
     assert_eq!(broker.groups.describe("g").members.len(), 0);
 }
+
+#[test]
+fn transactional_commits_are_checked_against_the_group() {
+    let broker = Broker::for_tests();
+    let rt = runtime();
+    let (id, generation) = stable_single(&broker, "g");
+    let value = OffsetValue {
+        offset: 5,
+        leader_epoch: -1,
+        metadata: None,
+        commit_timestamp: T0,
+        expire_timestamp: -1,
+    };
+    let commit = |generation: i32, member_id: &str| {
+        let by = Committer {
+            group_id: "g",
+            generation,
+            member_id,
+            instance_id: None,
+        };
+        rt.block_on(broker.groups.txn_commit_offsets(
+            &broker.log,
+            by,
+            (9, 0),
+            vec![("t".to_string(), 0, value.clone())],
+            T0,
+        ))
+    };
+    assert_eq!(
+        commit(generation + 1, &id),
+        Err(ErrorCode::IllegalGeneration)
+    );
+    assert_eq!(
+        commit(generation, "stranger"),
+        Err(ErrorCode::UnknownMemberId)
+    );
+    assert_eq!(commit(generation, &id), Ok(()));
+    assert!(broker.groups.has_pending_txn_offset("g", "t", 0));
+    let fetched = broker.groups.fetch_offsets("g", None);
+    assert!(
+        fetched.is_empty(),
+        "nothing committed before the marker: {fetched:?}"
+    );
+}
