@@ -53,7 +53,7 @@ use super::assignor::Partitions;
 use crate::log::{LogManager, PendingAppend};
 use crate::protocol::records::builder::NO_SEQUENCE;
 use crate::protocol::records::control::EndTxnMarker;
-use crate::protocol::records::{BatchBuilder, BatchIter, NewRecord};
+use crate::protocol::records::{BatchBuilder, NewRecord};
 use crate::protocol::wire::Uuid;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::collections::BTreeMap;
@@ -625,61 +625,44 @@ pub fn replay(
     };
     for partition in &topic.partitions {
         let mut in_txn: BTreeMap<i64, Vec<Replayed>> = BTreeMap::new();
-        let (mut offset, _, _) = partition.offsets();
-        loop {
-            let read = match partition.read(offset, 1 << 20) {
-                Ok(read) => read,
-                Err(crate::log::partition::ReadError::OffsetOutOfRange { .. }) => break,
-                Err(crate::log::partition::ReadError::Io(e)) => return Err(io::Error::other(e)),
-            };
-            if read.records.is_empty() {
-                break;
-            }
-            let before = offset;
-            for batch in BatchIter::new(read.records) {
-                let Ok(batch) = batch else { break };
-                offset = offset.max(batch.next_offset());
-                if batch.is_control() {
-                    let marker = batch
-                        .records()
-                        .next()
-                        .and_then(|r| r.ok())
-                        .and_then(|r| EndTxnMarker::parse(&r).ok());
-                    let records = in_txn.remove(&batch.producer_id()).unwrap_or_default();
-                    if marker.is_some_and(|m| m.commit) {
-                        records.into_iter().for_each(&mut visit);
-                    }
-                    continue;
+        crate::log::scan::partition_batches(partition, |batch| {
+            if batch.is_control() {
+                let marker = batch
+                    .records()
+                    .next()
+                    .and_then(|r| r.ok())
+                    .and_then(|r| EndTxnMarker::parse(&r).ok());
+                let records = in_txn.remove(&batch.producer_id()).unwrap_or_default();
+                if marker.is_some_and(|m| m.commit) {
+                    records.into_iter().for_each(&mut visit);
                 }
-                for record in batch.records() {
-                    let Ok(record) = record else { break };
-                    let Some(key) = record.key else { continue };
-                    match decode_key(key) {
-                        Ok(key) => {
-                            let replayed = Replayed {
-                                offset: record.offset,
-                                key,
-                                value: record.value,
-                            };
-                            if batch.is_transactional() {
-                                in_txn
-                                    .entry(batch.producer_id())
-                                    .or_default()
-                                    .push(replayed);
-                            } else {
-                                visit(replayed);
-                            }
+                return;
+            }
+            for record in batch.records() {
+                let Ok(record) = record else { break };
+                let Some(key) = record.key else { continue };
+                match decode_key(key) {
+                    Ok(key) => {
+                        let replayed = Replayed {
+                            offset: record.offset,
+                            key,
+                            value: record.value,
+                        };
+                        if batch.is_transactional() {
+                            in_txn
+                                .entry(batch.producer_id())
+                                .or_default()
+                                .push(replayed);
+                        } else {
+                            visit(replayed);
                         }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "skipping unreadable __consumer_offsets key")
-                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "skipping unreadable __consumer_offsets key")
                     }
                 }
             }
-            if offset == before {
-                break;
-            }
-        }
+        })?;
         open_txns.extend(
             in_txn
                 .into_iter()

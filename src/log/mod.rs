@@ -17,6 +17,7 @@ pub mod index;
 pub mod partition;
 pub mod producer_state;
 pub mod properties;
+pub mod scan;
 pub mod segment;
 pub mod topic;
 pub mod txn_index;

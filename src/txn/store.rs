@@ -16,7 +16,7 @@
 
 use crate::group::store::partition_for;
 use crate::log::{LogManager, PendingAppend};
-use crate::protocol::records::{BatchBuilder, BatchIter, NewRecord};
+use crate::protocol::records::{BatchBuilder, NewRecord};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -267,52 +267,30 @@ pub fn append(
 /// Every transactional id's last state, from the whole topic.
 pub fn replay(log: &LogManager) -> io::Result<BTreeMap<String, TxnValue>> {
     let mut last = BTreeMap::new();
-    let Some(topic) = log.topic(TRANSACTION_TOPIC) else {
-        return Ok(last);
-    };
-    for partition in &topic.partitions {
-        let (mut offset, _, _) = partition.offsets();
-        loop {
-            let read = match partition.read(offset, 1 << 20) {
-                Ok(read) => read,
-                Err(crate::log::partition::ReadError::OffsetOutOfRange { .. }) => break,
-                Err(crate::log::partition::ReadError::Io(e)) => return Err(io::Error::other(e)),
+    crate::log::scan::topic_batches(log, TRANSACTION_TOPIC, |_, batch| {
+        for record in batch.records() {
+            let Ok(record) = record else { break };
+            let Some(key) = record.key else { continue };
+            let id = match decode_key(key) {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping unreadable {TRANSACTION_TOPIC} key");
+                    continue;
+                }
             };
-            if read.records.is_empty() {
-                break;
-            }
-            let before = offset;
-            for batch in BatchIter::new(read.records) {
-                let Ok(batch) = batch else { break };
-                offset = offset.max(batch.next_offset());
-                for record in batch.records() {
-                    let Ok(record) = record else { break };
-                    let Some(key) = record.key else { continue };
-                    let id = match decode_key(key) {
-                        Ok(id) => id,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "skipping unreadable {TRANSACTION_TOPIC} key");
-                            continue;
-                        }
-                    };
-                    match record.value.map(decode_value) {
-                        Some(Ok(value)) => {
-                            last.insert(id, value);
-                        }
-                        Some(Err(e)) => {
-                            tracing::warn!(transactional_id = %id, error = %e, "skipping unreadable transaction state")
-                        }
-                        None => {
-                            last.remove(&id);
-                        }
-                    }
+            match record.value.map(decode_value) {
+                Some(Ok(value)) => {
+                    last.insert(id, value);
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(transactional_id = %id, error = %e, "skipping unreadable transaction state")
+                }
+                None => {
+                    last.remove(&id);
                 }
             }
-            if offset == before {
-                break;
-            }
         }
-    }
+    })?;
     Ok(last)
 }
 
