@@ -77,37 +77,47 @@ async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> 
     let broker = Arc::new(Broker::open(config).map_err(|e| e.to_string())?);
     let server = Server::new(listener, Arc::clone(&broker));
     let addr = server.local_addr().map_err(|e| e.to_string())?;
+    let stop = shutdown_signal();
     println!(
         "odradek ready: listening on {addr}, node {}, cluster {}, data in {}",
         broker.config.node_id,
         broker.cluster_id,
         broker.config.data_dir.display()
     );
-    server.run(shutdown_signal()).await;
+    server.run(stop).await;
     broker
         .close()
         .map_err(|e| format!("closing the log: {e}"))?;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT or SIGTERM. The handlers are installed when this is called (not
+/// when first awaited), so a signal that arrives right after the ready line
+/// still shuts down cleanly instead of killing the process.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (term, interrupt) {
+                (Ok(mut term), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = interrupt.recv() => {}
+                    }
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+            tracing::info!("shutting down");
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    }
 }
