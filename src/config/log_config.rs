@@ -33,6 +33,16 @@ pub struct LogConfig {
     pub cleanup_policy: String,
     /// `producer.id.expiration.ms` (broker-wide): idle idempotent producers are forgotten.
     pub producer_id_expiration_ms: i64,
+    /// `min.compaction.lag.ms`: records younger than this stay uncompacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty segment older than this is cleaned
+    /// whatever the dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long tombstones and transaction markers
+    /// survive after the cleaner first saw them.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for LogConfig {
@@ -49,6 +59,10 @@ impl Default for LogConfig {
             flush_ms: None,
             cleanup_policy: "delete".into(),
             producer_id_expiration_ms: 86_400_000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 86_400_000,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 }
@@ -65,6 +79,10 @@ pub const TOPIC_CONFIG_NAMES: &[&str] = &[
     "flush.messages",
     "flush.ms",
     "cleanup.policy",
+    "min.compaction.lag.ms",
+    "max.compaction.lag.ms",
+    "delete.retention.ms",
+    "min.cleanable.dirty.ratio",
 ];
 
 fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
@@ -120,6 +138,22 @@ impl LogConfig {
                 }
                 self.cleanup_policy = value.trim().to_string();
             }
+            "min.compaction.lag.ms" => {
+                self.min_compaction_lag_ms = at_least(name, number(name, value)?, 0)?
+            }
+            "max.compaction.lag.ms" => {
+                self.max_compaction_lag_ms = at_least(name, number(name, value)?, 1)?
+            }
+            "delete.retention.ms" => {
+                self.delete_retention_ms = at_least(name, number(name, value)?, 0)?
+            }
+            "min.cleanable.dirty.ratio" => {
+                let ratio: f64 = number(name, value)?;
+                if !(0.0..=1.0).contains(&ratio) {
+                    return Err(format!("{name}: {value} is not between 0 and 1"));
+                }
+                self.min_cleanable_dirty_ratio = ratio;
+            }
             other => return Err(format!("unknown topic config '{other}'")),
         }
         Ok(())
@@ -135,6 +169,18 @@ impl LogConfig {
             config.apply(name, value)?;
         }
         Ok(config)
+    }
+
+    /// Whether the cleaner compacts this log (`cleanup.policy` has `compact`).
+    pub fn compacted(&self) -> bool {
+        self.cleanup_policy
+            .split(',')
+            .any(|p| p.trim() == "compact")
+    }
+
+    /// Whether retention deletes old segments (`cleanup.policy` has `delete`).
+    pub fn deletes(&self) -> bool {
+        self.cleanup_policy.split(',').any(|p| p.trim() == "delete")
     }
 
     /// Whether appends wait for fsync before they are acknowledged.
@@ -156,6 +202,10 @@ pub fn broker_to_topic_name(name: &str) -> Option<&'static str> {
         "log.flush.interval.messages" => "flush.messages",
         "log.flush.interval.ms" => "flush.ms",
         "log.cleanup.policy" => "cleanup.policy",
+        "log.cleaner.min.compaction.lag.ms" => "min.compaction.lag.ms",
+        "log.cleaner.max.compaction.lag.ms" => "max.compaction.lag.ms",
+        "log.cleaner.delete.retention.ms" => "delete.retention.ms",
+        "log.cleaner.min.cleanable.ratio" => "min.cleanable.dirty.ratio",
         _ => return None,
     })
 }
@@ -183,5 +233,24 @@ mod tests {
             .unwrap_err()
             .contains("segment.bytes"));
         assert!(base.durable());
+    }
+
+    #[test]
+    fn compaction_settings_are_validated() {
+        let mut config = LogConfig::default();
+        assert!(!config.compacted() && config.deletes());
+        config.apply("cleanup.policy", "compact,delete").unwrap();
+        assert!(config.compacted() && config.deletes());
+        config.apply("min.cleanable.dirty.ratio", "0.01").unwrap();
+        assert_eq!(config.min_cleanable_dirty_ratio, 0.01);
+        assert!(config.apply("min.cleanable.dirty.ratio", "1.5").is_err());
+        assert!(config.apply("max.compaction.lag.ms", "0").is_err());
+        assert!(config.apply("delete.retention.ms", "-1").is_err());
+        config.apply("min.compaction.lag.ms", "1000").unwrap();
+        assert_eq!(config.min_compaction_lag_ms, 1000);
+        assert_eq!(
+            broker_to_topic_name("log.cleaner.delete.retention.ms"),
+            Some("delete.retention.ms")
+        );
     }
 }
