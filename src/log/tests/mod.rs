@@ -3,6 +3,7 @@
 //! (The kill -9 durability test is the integration test `tests/kill_durability.rs`.)
 
 mod append_read;
+mod cleaner;
 mod idempotence;
 mod index;
 mod recovery;
