@@ -4,6 +4,7 @@
 
 mod append_read;
 mod cleaner;
+mod cleaner_replay;
 mod idempotence;
 mod index;
 mod recovery;
