@@ -810,6 +810,9 @@ pub fn clean_all(log: &LogManager, options: &CleanerOptions) -> Vec<CleanStats> 
     let mut done = Vec::new();
     for topic in log.topics() {
         for partition in &topic.partitions {
+            if !partition.config().compacted() {
+                continue;
+            }
             match clean_partition(partition, super::now_ms(), options) {
                 Ok(Some(stats)) => {
                     tracing::info!(
