@@ -523,3 +523,38 @@ fn retention_leaves_compact_only_logs_alone() {
     p.set_config(c);
     assert_eq!(p.enforce_retention(1_000_000).unwrap(), 9);
 }
+
+#[test]
+fn a_pass_racing_retention_gives_up_cleanly() {
+    let dir = TempDir::new("clean-race");
+    let mut c = compact_config(200);
+    c.cleanup_policy = "compact,delete".into();
+    c.retention_bytes = 600;
+    let (p, _) = open(&dir.partition_dir(), c, 0);
+    let p = Arc::new(p);
+    ten_rounds(&p);
+    let racer = Arc::clone(&p);
+    let racing = CleanerOptions {
+        failpoint: Some(Arc::new(move |at| {
+            if at == SwapStep::CleanedWritten {
+                // Retention removes segments between the write and the swap.
+                assert!(racer.enforce_retention(100_000).unwrap() > 0);
+            }
+            Ok(())
+        })),
+        ..options(true)
+    };
+    assert_eq!(clean_partition(&p, 100_000, &racing).unwrap(), None);
+    assert!(leftovers(&dir.partition_dir()).is_empty());
+    let (start, _, _) = p.offsets();
+    let rows = contents(&p);
+    assert_eq!(rows.first().map(|r| r.0), Some(start));
+    assert_eq!(
+        rows.len() as i64,
+        50 - start,
+        "nothing cleaned, nothing lost"
+    );
+    // The next pass works on what retention left.
+    clean(&p, 100_000, true).unwrap();
+    assert_eq!(contents(&p), ten_rounds_cleaned());
+}
