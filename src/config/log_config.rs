@@ -77,11 +77,15 @@ pub struct LogConfig {
     pub timestamp_before_max_ms: i64,
     /// `message.timestamp.after.max.ms`: how far in the future.
     pub timestamp_after_max_ms: i64,
-    /// Compaction settings. Stored, validated and reported; this broker has
-    /// no log cleaner yet, so they do not change what is kept.
+    /// `min.compaction.lag.ms`: records younger than this stay uncompacted.
     pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty segment older than this is cleaned
+    /// whatever the dirty ratio.
     pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long tombstones and transaction markers
+    /// survive after the cleaner first saw them.
     pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`
     pub min_cleanable_dirty_ratio: f64,
     /// `unclean.leader.election.enable`: meaningless with one replica; kept for tools that set it.
     pub unclean_leader_election: bool,
@@ -285,6 +289,7 @@ impl LogConfig {
         self.flush_messages.is_none() && self.flush_ms.is_none()
     }
 
+    /// Whether the cleaner compacts this log (`cleanup.policy` has `compact`).
     pub fn compacted(&self) -> bool {
         list_items(&self.cleanup_policy).contains(&"compact")
     }
@@ -433,5 +438,24 @@ mod tests {
             .with_overrides(&[("message.timestamp.after.max.ms".into(), "10".into())].into())
             .unwrap();
         assert_eq!(config.timestamp_bounds(), (1000, 10));
+    }
+
+    #[test]
+    fn compaction_settings_are_validated() {
+        let mut config = LogConfig::default();
+        assert!(!config.compacted() && config.deletes());
+        config.apply("cleanup.policy", "compact,delete").unwrap();
+        assert!(config.compacted() && config.deletes());
+        config.apply("min.cleanable.dirty.ratio", "0.01").unwrap();
+        assert_eq!(config.min_cleanable_dirty_ratio, 0.01);
+        assert!(config.apply("min.cleanable.dirty.ratio", "1.5").is_err());
+        assert!(config.apply("max.compaction.lag.ms", "0").is_err());
+        assert!(config.apply("delete.retention.ms", "-1").is_err());
+        config.apply("min.compaction.lag.ms", "1000").unwrap();
+        assert_eq!(config.min_compaction_lag_ms, 1000);
+        assert_eq!(
+            broker_to_topic_name("log.cleaner.delete.retention.ms"),
+            Some("delete.retention.ms")
+        );
     }
 }

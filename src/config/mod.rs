@@ -30,6 +30,12 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// `log.retention.check.interval.ms`
     pub retention_check_interval: Duration,
+    /// `log.cleaner.enable`: whether compacted topics are cleaned.
+    pub cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`: the pause between cleaner passes.
+    pub cleaner_backoff: Duration,
+    /// `log.cleaner.dedupe.buffer.size`: memory for one pass's key map.
+    pub cleaner_dedupe_buffer_size: usize,
     /// Defaults for every topic's log (`log.*` names, `message.max.bytes`).
     pub log: LogConfig,
     /// The group coordinator's settings.
@@ -112,6 +118,9 @@ impl Default for BrokerConfig {
             num_partitions: 1,
             auto_create_topics: true,
             retention_check_interval: Duration::from_millis(300_000),
+            cleaner_enable: true,
+            cleaner_backoff: Duration::from_millis(15_000),
+            cleaner_dedupe_buffer_size: 128 * 1024 * 1024,
             log: LogConfig::default(),
             group: GroupConfig::default(),
             txn: TxnConfig::default(),
@@ -256,6 +265,16 @@ impl BrokerConfig {
             "auto.create.topics.enable" => self.auto_create_topics = parse_number(name, value)?,
             "log.retention.check.interval.ms" => {
                 self.retention_check_interval = Duration::from_millis(parse_number(name, value)?)
+            }
+            "log.cleaner.enable" => self.cleaner_enable = parse_number(name, value)?,
+            "log.cleaner.backoff.ms" => {
+                self.cleaner_backoff = Duration::from_millis(parse_number(name, value)?)
+            }
+            "log.cleaner.dedupe.buffer.size" => {
+                self.cleaner_dedupe_buffer_size = parse_number(name, value)?;
+                if self.cleaner_dedupe_buffer_size < 1024 * 1024 {
+                    return Err(invalid(name, value, "must be at least 1048576"));
+                }
             }
             "log.retention.hours" => {
                 self.set_log(name, "retention.ms", &hours_to_ms(name, value)?)?

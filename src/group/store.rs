@@ -43,7 +43,8 @@
 //! DeleteGroups, retention) or a whole group's metadata. Replaying the log
 //! from its start to the high watermark rebuilds the coordinator's state.
 //! The topic is created `cleanup.policy=compact` with no time or size
-//! retention; the log engine does not compact yet, so it only grows.
+//! retention; the log cleaner keeps the latest record per key (replay
+//! tolerates the offset gaps it leaves).
 //!
 //! TxnOffsetCommit writes its offsets in a transactional batch of the
 //! producer; they count only once a commit marker for that producer follows

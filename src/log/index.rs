@@ -27,11 +27,11 @@ pub struct SegmentIndex {
     pub bytes_since_last_entry: usize,
 }
 
-fn offset_index_path(dir: &Path, base_offset: i64) -> PathBuf {
+pub fn offset_index_path(dir: &Path, base_offset: i64) -> PathBuf {
     dir.join(format!("{base_offset:020}.index"))
 }
 
-fn time_index_path(dir: &Path, base_offset: i64) -> PathBuf {
+pub fn time_index_path(dir: &Path, base_offset: i64) -> PathBuf {
     dir.join(format!("{base_offset:020}.timeindex"))
 }
 
@@ -107,7 +107,8 @@ impl SegmentIndex {
             .map_or(0, |i| u64::from(self.entries[i].position))
     }
 
-    pub fn save(&self, dir: &Path) -> io::Result<()> {
+    /// The contents of the `.index` and `.timeindex` files.
+    pub fn encode(&self) -> (Vec<u8>, Vec<u8>) {
         let mut offsets = Vec::with_capacity(self.entries.len() * 8);
         let mut times = Vec::with_capacity(self.entries.len() * 12);
         for e in &self.entries {
@@ -116,6 +117,11 @@ impl SegmentIndex {
             times.extend_from_slice(&e.max_timestamp_before.to_be_bytes());
             times.extend_from_slice(&e.position.to_be_bytes());
         }
+        (offsets, times)
+    }
+
+    pub fn save(&self, dir: &Path) -> io::Result<()> {
+        let (offsets, times) = self.encode();
         super::properties::write_atomically(&offset_index_path(dir, self.base_offset), &offsets)?;
         super::properties::write_atomically(&time_index_path(dir, self.base_offset), &times)
     }

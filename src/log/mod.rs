@@ -12,6 +12,7 @@
 //! directories are renamed away and deleted), so a crash at any step leaves
 //! either the whole topic or none of it.
 
+pub mod cleaner;
 pub mod flusher;
 pub mod index;
 pub mod partition;

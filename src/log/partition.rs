@@ -153,6 +153,31 @@ pub struct Partition {
     arrivals: Arc<Notify>,
 }
 
+/// A sealed segment as the cleaner sees it (its file never changes).
+pub struct SealedSegment {
+    pub base_offset: i64,
+    pub file: Arc<File>,
+    pub size: u64,
+    pub next_offset: i64,
+    pub max_timestamp: i64,
+    pub created_ms: i64,
+}
+
+/// What the cleaner needs to know about a partition, taken under its lock.
+pub struct CleanerView {
+    /// Every segment but the active one, in offset order.
+    pub sealed: Vec<SealedSegment>,
+    pub active_base_offset: i64,
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub config: LogConfig,
+    /// Every aborted transaction still indexed.
+    pub aborted: Vec<AbortedTxn>,
+    /// The last offset of each remembered producer's last batch.
+    pub producer_last_offsets: std::collections::HashMap<i64, i64>,
+}
+
 /// What recovery found when a partition was opened.
 #[derive(Debug, Default)]
 pub struct Recovery {
@@ -207,6 +232,8 @@ impl Partition {
                 super::properties::sync_dir(parent)?;
             }
         }
+        // A crash may have left a cleaner's swap half done: finish or undo it first.
+        super::cleaner::recover_swaps(&dir)?;
         let checkpoint = read_checkpoint(&dir)?;
         let bases = list_segments(&dir)?;
         let mut recovery = Recovery::default();
@@ -561,6 +588,69 @@ impl Partition {
         Ok(())
     }
 
+    /// The partition as the log cleaner sees it.
+    pub fn cleaner_view(&self) -> CleanerView {
+        let st = self.lock();
+        let sealed_count = st.segments.len().saturating_sub(1);
+        CleanerView {
+            sealed: st.segments[..sealed_count]
+                .iter()
+                .map(|s| SealedSegment {
+                    base_offset: s.base_offset,
+                    file: Arc::clone(&s.file),
+                    size: s.size,
+                    next_offset: s.next_offset,
+                    max_timestamp: s.max_timestamp,
+                    created_ms: s.created_ms,
+                })
+                .collect(),
+            active_base_offset: st.segments.last().map_or(0, |s| s.base_offset),
+            log_start_offset: st.log_start_offset,
+            high_watermark: st.high_watermark,
+            last_stable_offset: st.last_stable_offset(),
+            config: st.config.clone(),
+            aborted: st.aborted.overlapping(i64::MIN, i64::MAX),
+            producer_last_offsets: st
+                .producers
+                .iter()
+                .filter_map(|(id, e)| e.last_offset().map(|o| (id, o)))
+                .collect(),
+        }
+    }
+
+    /// Replaces the sealed segments `replaced` (base offset and file, as the
+    /// cleaner read them) with the segment `swap` puts on disk, under the
+    /// lock so no reader sees half of it. Returns false, without calling
+    /// `swap`, if they are no longer all there (retention removed some).
+    pub fn install_cleaned(
+        &self,
+        replaced: &[(i64, Arc<File>)],
+        aborted: Vec<AbortedTxn>,
+        swap: impl FnOnce() -> io::Result<Segment>,
+    ) -> io::Result<bool> {
+        let mut st = self.lock();
+        let Some(&(first, _)) = replaced.first() else {
+            return Ok(false);
+        };
+        let Some(at) = st.segments.iter().position(|s| s.base_offset == first) else {
+            return Ok(false);
+        };
+        let end = at + replaced.len();
+        let present = end < st.segments.len()
+            && st.segments[at..end]
+                .iter()
+                .zip(replaced)
+                .all(|(s, (base, file))| s.base_offset == *base && Arc::ptr_eq(&s.file, file));
+        if !present {
+            return Ok(false);
+        }
+        let cleaned = swap()?;
+        let bases: Vec<i64> = replaced.iter().map(|(b, _)| *b).collect();
+        st.aborted.replace_segments(&bases, first, aborted);
+        st.segments.splice(at..end, [cleaned]);
+        Ok(true)
+    }
+
     /// Reads whole batches from `offset` up to `max_bytes` (at least one
     /// batch if any is there), never past the high watermark.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, ReadError> {
@@ -608,12 +698,16 @@ impl Partition {
             if offset >= limit_offset {
                 return Ok(empty);
             }
-            // The segment holding `offset`, or the first one after a gap.
+            // The segment holding `offset`, or the first one after a gap
+            // (segments the cleaner emptied hold nothing to read).
             let at = st
                 .segments
                 .partition_point(|s| s.base_offset <= offset)
                 .saturating_sub(1);
-            let Some(segment) = st.segments[at..].iter().find(|s| s.next_offset > offset) else {
+            let Some(segment) = st.segments[at..]
+                .iter()
+                .find(|s| s.next_offset > offset && s.size > 0)
+            else {
                 return Ok(empty);
             };
             let start = segment.index.position_for_offset(offset);
@@ -691,11 +785,13 @@ impl Partition {
             let first = &st.segments[0];
             let retention_ms = st.config.retention_ms;
             let retention_bytes = st.config.retention_bytes;
+            // An empty sealed segment (compaction emptied it) has no age of its own.
             let expired = retention_ms >= 0
-                && first.max_timestamp >= 0
-                && first.max_timestamp < now_ms - retention_ms;
+                && (first.size == 0
+                    || first.max_timestamp >= 0 && first.max_timestamp < now_ms - retention_ms);
             let oversize = retention_bytes >= 0 && total - first.size >= retention_bytes as u64;
-            if !(expired || oversize) {
+            // `cleanup.policy=compact` alone: the cleaner, not retention, bounds the log.
+            if !st.config.deletes() || !(expired || oversize) {
                 break;
             }
             let next_base = st.segments[1].base_offset;

@@ -43,6 +43,11 @@ impl ProducerEntry {
     pub fn last_sequence(&self) -> i32 {
         self.batches.back().map_or(-1, |b| b.last_seq)
     }
+
+    /// The last offset of the producer's last batch, if one is remembered.
+    pub fn last_offset(&self) -> Option<i64> {
+        self.batches.back().map(|b| b.last_offset)
+    }
 }
 
 /// What the producer state says about a batch about to be appended.

@@ -110,13 +110,26 @@ impl Segment {
         &self.path
     }
 
-    /// Opens an existing segment. `scan_all`: validate every batch (the
-    /// active segment, or a sealed one whose index is missing or damaged);
-    /// otherwise the persisted index is trusted and only the batches from
-    /// its last entry on are read. A torn or corrupt tail is truncated.
+    /// Opens an existing segment. The active segment is validated batch by
+    /// batch and its offsets must run on without gaps; a sealed one's
+    /// persisted index is trusted and only the batches from its last entry
+    /// on are read (all of them if the index is missing or damaged), and
+    /// its offsets may skip forward (compaction). A torn or corrupt tail is
+    /// truncated.
     pub fn open(
         dir: &Path,
         base_offset: i64,
+        active: bool,
+        index_interval: usize,
+        now_ms: i64,
+    ) -> io::Result<Opened> {
+        Segment::open_with(dir, base_offset, active, active, index_interval, now_ms)
+    }
+
+    fn open_with(
+        dir: &Path,
+        base_offset: i64,
+        active: bool,
         scan_all: bool,
         index_interval: usize,
         now_ms: i64,
@@ -132,11 +145,11 @@ impl Segment {
         let index_rebuilt = loaded.is_none();
         let index = loaded.unwrap_or_else(|| SegmentIndex::new(base_offset));
         let start = index.last_position().unwrap_or(0);
-        // Offsets run on without gaps or overlaps, from the segment's base
-        // (or the loaded index's last entry): a stale or damaged batch whose
-        // CRC still matches (the base offset is outside the CRC) ends the data.
-        // Log compaction will leave legitimate gaps in cleaned segments; this
-        // check must then accept forward gaps there.
+        // Offsets strictly increase from the segment's base (or the loaded
+        // index's last entry): a stale or damaged batch whose CRC still
+        // matches (the base offset is outside the CRC) but goes backwards
+        // ends the data. Forward gaps are legitimate: the cleaner drops
+        // records and whole batches from compacted segments.
         let mut expected_offset = base_offset
             + index
                 .entries()
@@ -154,7 +167,10 @@ impl Segment {
         };
         let mut position = start;
         while let Some(found) = segment.read_batch_checked(position, file_len)? {
-            if found.base_offset != expected_offset {
+            // A loaded index's last entry names its batch's offset exactly.
+            let at_entry = !index_rebuilt && position == start;
+            let gap_ok = !active && !at_entry && found.base_offset > expected_offset;
+            if found.base_offset != expected_offset && !gap_ok {
                 break;
             }
             expected_offset = found.last_offset + 1;
@@ -170,7 +186,7 @@ impl Segment {
         }
         if !index_rebuilt && position == start && start > 0 {
             // The index points at something that is not a valid batch: distrust it.
-            return Segment::open(dir, base_offset, true, index_interval, now_ms);
+            return Segment::open_with(dir, base_offset, active, true, index_interval, now_ms);
         }
         segment.size = position;
         let truncated = file_len - position;

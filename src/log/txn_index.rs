@@ -109,6 +109,22 @@ impl TxnIndex {
         Ok(())
     }
 
+    /// The file contents for `entries` (the cleaner writes them beside a cleaned segment).
+    pub fn encode_entries(entries: &[AbortedTxn]) -> Vec<u8> {
+        entries.iter().flat_map(|e| e.encode()).collect()
+    }
+
+    /// After a cleaned segment based at `base` replaced the segments `bases`
+    /// (on disk already): their entries give way to `entries`.
+    pub fn replace_segments(&mut self, bases: &[i64], base: i64, entries: Vec<AbortedTxn>) {
+        for b in bases {
+            self.by_segment.remove(b);
+        }
+        if !entries.is_empty() {
+            self.by_segment.insert(base, entries);
+        }
+    }
+
     /// Records an abort marker written to the segment based at `base`.
     pub fn append(&mut self, dir: &Path, base: i64, entry: AbortedTxn) -> io::Result<()> {
         let mut file = OpenOptions::new()

@@ -1,7 +1,8 @@
 //! Background upkeep of the log: retention checks every
 //! `log.retention.check.interval.ms`, and `flush.ms` for topics in
 //! page-cache mode, the group coordinator's timeouts, and the transaction
-//! coordinator's (timed-out transactions, completions left by a restart).
+//! coordinator's (timed-out transactions, completions left by a restart);
+//! and, on a task of its own, the log cleaner every `log.cleaner.backoff.ms`.
 //! Runs until the broker stops.
 
 use crate::broker::Broker;
@@ -18,6 +19,9 @@ const GROUP_TICK: Duration = Duration::from_millis(100);
 
 pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     broker.txns.recover(&broker).await;
+    if broker.config.cleaner_enable {
+        tokio::spawn(clean_logs(Arc::clone(&broker), stop.clone()));
+    }
     let mut retention = tokio::time::interval(broker.config.retention_check_interval);
     let mut flush = tokio::time::interval(FLUSH_TICK);
     let mut groups = tokio::time::interval(GROUP_TICK);
@@ -66,5 +70,28 @@ async fn flush_due(broker: &Arc<Broker>, last_flush: &mut HashMap<(String, i32),
         tokio::task::spawn_blocking(move || due.iter().try_for_each(|file| file.sync_data())).await;
     if let Ok(Err(e)) = result {
         tracing::error!(error = %e, "periodic flush failed");
+    }
+}
+
+/// The log cleaner: a pass over every compacted partition, then a pause of
+/// `log.cleaner.backoff.ms`. Its own task, so a long pass never delays the
+/// coordinators' timeouts.
+async fn clean_logs(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let options =
+        crate::log::cleaner::CleanerOptions::with_buffer(broker.config.cleaner_dedupe_buffer_size);
+    loop {
+        let target = Arc::clone(&broker);
+        let options = options.clone();
+        let pass = tokio::task::spawn_blocking(move || {
+            crate::log::cleaner::clean_all(&target.log, &options);
+        });
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = pass => {}
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(broker.config.cleaner_backoff) => {}
+        }
     }
 }

@@ -3,6 +3,8 @@
 //! (The kill -9 durability test is the integration test `tests/kill_durability.rs`.)
 
 mod append_read;
+mod cleaner;
+mod cleaner_replay;
 mod deletion;
 mod idempotence;
 mod index;

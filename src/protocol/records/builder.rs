@@ -221,7 +221,9 @@ fn put_nullable(buf: &mut BytesMut, value: Option<&Bytes>) {
     }
 }
 
-fn encode_record(
+/// Appends one record with the given deltas (the log cleaner re-encodes
+/// the records it keeps with their original offset deltas).
+pub fn encode_record(
     buf: &mut BytesMut,
     record: &NewRecord,
     timestamp_delta: i64,
