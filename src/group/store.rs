@@ -495,19 +495,7 @@ pub fn partition_of(log: &LogManager, group: &str) -> Option<i32> {
 
 /// Creates `__consumer_offsets` if it does not exist yet.
 pub fn ensure_topic(log: &LogManager, partitions: i32) -> io::Result<()> {
-    if log.topic(OFFSETS_TOPIC).is_some() {
-        return Ok(());
-    }
-    let configs: BTreeMap<String, String> = [
-        ("cleanup.policy".to_string(), "compact".to_string()),
-        ("retention.ms".to_string(), "-1".to_string()),
-        ("retention.bytes".to_string(), "-1".to_string()),
-    ]
-    .into();
-    match log.create_topic(OFFSETS_TOPIC, partitions.max(1), configs) {
-        Ok(_) | Err(crate::log::TopicError::AlreadyExists) => Ok(()),
-        Err(e) => Err(io::Error::other(format!("creating {OFFSETS_TOPIC}: {e}"))),
-    }
+    log.ensure_internal_topic(OFFSETS_TOPIC, partitions)
 }
 
 /// Appends `entries` of `group` as one batch to the group's partition. The

@@ -395,6 +395,24 @@ impl LogManager {
         Ok(())
     }
 
+    /// Creates an internal topic (`__consumer_offsets`, `__transaction_state`)
+    /// if it does not exist yet: compacted, never deleted by time or size.
+    pub fn ensure_internal_topic(&self, name: &str, partitions: i32) -> io::Result<()> {
+        if self.topic(name).is_some() {
+            return Ok(());
+        }
+        let configs: BTreeMap<String, String> = [
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("retention.ms".to_string(), "-1".to_string()),
+            ("retention.bytes".to_string(), "-1".to_string()),
+        ]
+        .into();
+        match self.create_topic(name, partitions.max(1), configs) {
+            Ok(_) | Err(TopicError::AlreadyExists) => Ok(()),
+            Err(e) => Err(io::Error::other(format!("creating {name}: {e}"))),
+        }
+    }
+
     /// Appends a validated batch. In durable mode the returned pending
     /// append resolves once the batch is fsynced (group commit: appends
     /// queued before the next fsync round share it, so callers should start

@@ -216,21 +216,7 @@ pub fn decode_value(mut buf: Bytes) -> io::Result<TxnValue> {
 
 /// Creates `__transaction_state` if it does not exist yet.
 pub fn ensure_topic(log: &LogManager, partitions: i32) -> io::Result<()> {
-    if log.topic(TRANSACTION_TOPIC).is_some() {
-        return Ok(());
-    }
-    let configs: BTreeMap<String, String> = [
-        ("cleanup.policy".to_string(), "compact".to_string()),
-        ("retention.ms".to_string(), "-1".to_string()),
-        ("retention.bytes".to_string(), "-1".to_string()),
-    ]
-    .into();
-    match log.create_topic(TRANSACTION_TOPIC, partitions.max(1), configs) {
-        Ok(_) | Err(crate::log::TopicError::AlreadyExists) => Ok(()),
-        Err(e) => Err(io::Error::other(format!(
-            "creating {TRANSACTION_TOPIC}: {e}"
-        ))),
-    }
+    log.ensure_internal_topic(TRANSACTION_TOPIC, partitions)
 }
 
 /// Appends one state change; wait on the result for durability.
