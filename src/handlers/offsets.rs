@@ -144,20 +144,32 @@ fn fetched(found: Option<FetchedOffset>) -> (i64, i32, Option<String>) {
     }
 }
 
-/// With `require_stable` (v7+), an offset still inside an open transaction
-/// is answered UNSTABLE_OFFSET_COMMIT (the client retries) instead of a value.
-fn stability(
+/// One partition's OffsetFetch answer: offset, leader epoch, metadata and
+/// error code. With `require_stable` (v7+), an offset still inside an open
+/// transaction is answered UNSTABLE_OFFSET_COMMIT (the client retries)
+/// instead of a value.
+fn answer(
     broker: &Broker,
     require_stable: bool,
     group: &str,
     topic: &str,
     partition: i32,
-) -> Option<ErrorCode> {
-    (require_stable
+    found: Option<FetchedOffset>,
+) -> (i64, i32, Option<String>, i16) {
+    if require_stable
         && broker
             .groups
-            .has_pending_txn_offset(group, topic, partition))
-    .then_some(ErrorCode::UnstableOffsetCommit)
+            .has_pending_txn_offset(group, topic, partition)
+    {
+        return (
+            -1,
+            -1,
+            Some(String::new()),
+            ErrorCode::UnstableOffsetCommit.code(),
+        );
+    }
+    let (offset, leader_epoch, metadata) = fetched(found);
+    (offset, leader_epoch, metadata, 0)
 }
 
 pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) -> ResponseBody {
@@ -195,29 +207,25 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
                         partitions: partitions
                             .into_iter()
                             .map(|(partition_index, found)| {
-                                if let Some(code) = stability(
+                                let (
+                                    committed_offset,
+                                    committed_leader_epoch,
+                                    metadata,
+                                    error_code,
+                                ) = answer(
                                     broker,
                                     require_stable,
                                     &group.group_id,
                                     &name,
                                     partition_index,
-                                ) {
-                                    return OffsetFetchResponsePartitions {
-                                        partition_index,
-                                        committed_offset: -1,
-                                        committed_leader_epoch: -1,
-                                        metadata: Some(String::new()),
-                                        error_code: code.code(),
-                                    };
-                                }
-                                let (committed_offset, committed_leader_epoch, metadata) =
-                                    fetched(found);
+                                    found,
+                                );
                                 OffsetFetchResponsePartitions {
                                     partition_index,
                                     committed_offset,
                                     committed_leader_epoch,
                                     metadata,
-                                    error_code: 0,
+                                    error_code,
                                 }
                             })
                             .collect(),
@@ -251,30 +259,20 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
             partitions: partitions
                 .into_iter()
                 .map(|(partition_index, found)| {
-                    if let Some(code) = stability(
+                    let (committed_offset, committed_leader_epoch, metadata, error_code) = answer(
                         broker,
                         require_stable,
                         &request.group_id,
                         &name,
                         partition_index,
-                    ) {
-                        let (committed_offset, committed_leader_epoch, metadata) =
-                            (-1, -1, Some(String::new()));
-                        return OffsetFetchResponsePartition {
-                            partition_index,
-                            committed_offset,
-                            committed_leader_epoch,
-                            metadata,
-                            error_code: code.code(),
-                        };
-                    }
-                    let (committed_offset, committed_leader_epoch, metadata) = fetched(found);
+                        found,
+                    );
                     OffsetFetchResponsePartition {
                         partition_index,
                         committed_offset,
                         committed_leader_epoch,
                         metadata,
-                        error_code: 0,
+                        error_code,
                     }
                 })
                 .collect(),
