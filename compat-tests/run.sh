@@ -26,6 +26,7 @@ for p in kcat golang-go golang-github-shopify-sarama-dev; do
     have_pkg "$p" || need_pkgs+=("$p")
 done
 command -v javac >/dev/null || need_pkgs+=(default-jdk-headless)
+command -v mvn >/dev/null || need_pkgs+=(maven)
 command -v node >/dev/null || need_pkgs+=(nodejs)
 command -v npm >/dev/null || need_pkgs+=(npm)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
@@ -75,9 +76,18 @@ PY
     touch "$JARS/.complete"
 fi
 
+# --- Apache Kafka 4.4, the reference broker (harness/kafka.py) ---------------
+# Jars from Maven Central, keyed on kafka/pom.xml (a second run fetches nothing).
+"$HERE/kafka/fetch.sh"
+
 # --- the broker --------------------------------------------------------------
-step "cargo build --release"
-(cd "$ROOT" && cargo build --release --locked --quiet)
+# ODRADEK_SKIP_BUILD=1: use the binary already there (or $ODRADEK_BIN).
+if [ "${ODRADEK_SKIP_BUILD:-}" = 1 ]; then
+    step "cargo build skipped (ODRADEK_SKIP_BUILD=1)"
+else
+    step "cargo build --release"
+    (cd "$ROOT" && cargo build --release --locked --quiet)
+fi
 
 # --- the suite ---------------------------------------------------------------
 # (go build and javac of the client programs run inside pytest, once per session)
