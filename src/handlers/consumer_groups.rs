@@ -27,8 +27,7 @@ pub const CONSUMER_GROUP_DESCRIBE: Implemented = Implemented {
     max: 0,
 };
 
-/// The operations Kafka lists for a group without ACLs: READ, DELETE, DESCRIBE.
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+use super::authorized;
 
 /// Every topic the broker has, for subscriptions and regexes.
 fn topics_view(broker: &Broker) -> TopicsView {
@@ -113,11 +112,8 @@ pub fn describe(
     _version: i16,
     request: ConsumerGroupDescribeRequest,
 ) -> ResponseBody {
-    let operations = if request.include_authorized_operations {
-        GROUP_OPERATIONS
-    } else {
-        i32::MIN
-    };
+    let operations =
+        authorized::if_requested(request.include_authorized_operations, authorized::GROUP);
     let groups = request
         .group_ids
         .iter()

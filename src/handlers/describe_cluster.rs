@@ -1,6 +1,6 @@
 //! DescribeCluster (key 60): this broker, the cluster id and the controller.
 
-use super::Implemented;
+use super::{authorized, Implemented};
 use crate::broker::Broker;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::describe_cluster_response::DescribeClusterBroker;
@@ -23,6 +23,10 @@ pub fn handle(broker: &Broker, _version: i16, request: DescribeClusterRequest) -
         endpoint_type: request.endpoint_type,
         cluster_id: broker.cluster_id.clone(),
         controller_id: broker.config.node_id,
+        cluster_authorized_operations: authorized::if_requested(
+            request.include_cluster_authorized_operations,
+            authorized::CLUSTER,
+        ),
         brokers: vec![DescribeClusterBroker {
             broker_id: broker.config.node_id,
             host,

@@ -64,8 +64,7 @@ pub const DELETE_GROUPS: Implemented = Implemented {
 /// Client host as DescribeGroups reports it; handlers do not see the peer address.
 const CLIENT_HOST: &str = "";
 
-/// The operations Kafka lists for a group without ACLs: READ, DELETE, DESCRIBE.
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+use super::authorized;
 
 /// This broker coordinates every group (and, as FindCoordinator answers,
 /// every transactional id): key types 0 and 1.
@@ -317,11 +316,10 @@ pub fn describe_groups(
     version: i16,
     request: DescribeGroupsRequest,
 ) -> ResponseBody {
-    let operations = if version >= 3 && request.include_authorized_operations {
-        GROUP_OPERATIONS
-    } else {
-        i32::MIN
-    };
+    let operations = authorized::if_requested(
+        version >= 3 && request.include_authorized_operations,
+        authorized::GROUP,
+    );
     let groups = request
         .groups
         .iter()

@@ -1,7 +1,7 @@
 //! Metadata (key 3): brokers (just this one), cluster id, controller, and
 //! topics with their partitions, auto-creating requested topics when allowed.
 
-use super::Implemented;
+use super::{authorized, Implemented};
 use crate::broker::Broker;
 use crate::log::{Topic, TopicError};
 use crate::protocol::error_code::ErrorCode;
@@ -71,9 +71,13 @@ pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> Respon
         Some(topics) if topics.is_empty() && version == 0 => None,
         Some(topics) => Some(topics),
     };
+    let topic_operations = authorized::if_requested(
+        request.include_topic_authorized_operations,
+        authorized::TOPIC,
+    );
     let allow_auto_create =
         (version < 4 || request.allow_auto_topic_creation) && broker.config.auto_create_topics;
-    let topics = match wanted {
+    let topics: Vec<MetadataResponseTopic> = match wanted {
         None => broker
             .log
             .topics()
@@ -114,6 +118,15 @@ pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> Respon
             })
             .collect(),
     };
+    let topics = topics
+        .into_iter()
+        .map(|mut topic: MetadataResponseTopic| {
+            if topic.error_code == ErrorCode::None.code() {
+                topic.topic_authorized_operations = topic_operations;
+            }
+            topic
+        })
+        .collect();
     ResponseBody::Metadata(MetadataResponse {
         brokers: vec![MetadataResponseBroker {
             node_id: node,
@@ -124,6 +137,10 @@ pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> Respon
         cluster_id: Some(broker.cluster_id.clone()),
         controller_id: node,
         topics,
+        cluster_authorized_operations: authorized::if_requested(
+            request.include_cluster_authorized_operations,
+            authorized::CLUSTER,
+        ),
         ..MetadataResponse::default()
     })
 }

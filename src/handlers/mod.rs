@@ -3,6 +3,7 @@
 //! an API appears only once its handler exists.
 
 pub mod api_versions;
+pub mod authorized;
 pub mod configs;
 pub mod consumer_groups;
 pub mod describe_cluster;
