@@ -141,7 +141,14 @@ fn check_producer(
         broker
             .txns
             .verify_produce(producer_id, epoch, topic, index)
-            .map_err(|code| (code, format!("producer {producer_id} epoch {epoch} has no transaction including {topic}-{index}")))?;
+            .map_err(|code| {
+                let why = if code == ErrorCode::InvalidProducerEpoch {
+                    format!("producer {producer_id} epoch {epoch} is fenced by a newer epoch")
+                } else {
+                    format!("producer {producer_id} epoch {epoch} has no transaction including {topic}-{index}")
+                };
+                (code, why)
+            })?;
     }
     Ok(())
 }

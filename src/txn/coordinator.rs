@@ -46,15 +46,28 @@ pub struct TxnDescription {
 pub struct TxnCoordinator {
     config: TxnConfig,
     txns: Mutex<HashMap<String, Slot>>,
-    /// Producers with a transaction in progress: producer id → (epoch,
-    /// partitions), so Produce can check a transactional batch belongs to
-    /// one (KIP-890's verification) without waiting on the id's lock.
+    /// Every transactional producer id → (its current epoch, the partitions
+    /// of its transaction in progress, empty when none), so Produce can check
+    /// a transactional batch belongs to one (KIP-890's verification) and tell
+    /// a fenced producer from one outside a transaction, without waiting on
+    /// the id's lock.
     open: Mutex<HashMap<i64, (i16, Partitions)>>,
     last_timeout_check: AtomicI64,
 }
 
 fn now_ms() -> i64 {
     crate::log::now_ms()
+}
+
+/// What Produce's verification needs of an id's state: the epoch, and the
+/// partitions of the transaction in progress (none unless Ongoing).
+fn producer_entry(value: &TxnValue) -> (i16, Partitions) {
+    let partitions = if value.state == TxnState::Ongoing {
+        value.partitions.clone()
+    } else {
+        Partitions::new()
+    };
+    (value.producer_epoch, partitions)
 }
 
 impl TxnCoordinator {
@@ -64,18 +77,13 @@ impl TxnCoordinator {
         let mut txns = HashMap::new();
         let mut open = HashMap::new();
         for (id, value) in stored {
-            if value.state == TxnState::Ongoing {
-                open.insert(
-                    value.producer_id,
-                    (value.producer_epoch, value.partitions.clone()),
-                );
-            }
+            open.insert(value.producer_id, producer_entry(&value));
             txns.insert(id, Arc::new(AsyncMutex::new(Some(value))));
         }
         if !txns.is_empty() {
             tracing::info!(
                 transactional_ids = txns.len(),
-                open = open.len(),
+                open = open.values().filter(|(_, p)| !p.is_empty()).count(),
                 "loaded transactions"
             );
         }
@@ -107,14 +115,7 @@ impl TxnCoordinator {
 
     fn set_open(&self, value: &TxnValue) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if value.state == TxnState::Ongoing {
-            open.insert(
-                value.producer_id,
-                (value.producer_epoch, value.partitions.clone()),
-            );
-        } else {
-            open.remove(&value.producer_id);
-        }
+        open.insert(value.producer_id, producer_entry(value));
     }
 
     /// Writes `value` as the id's new state and waits until it is durable.
@@ -143,7 +144,10 @@ impl TxnCoordinator {
     }
 
     /// Whether a transactional batch from `producer_id` at `epoch` may go to
-    /// `topic`/`partition`: only as part of a transaction that added it.
+    /// `topic`/`partition`: only as part of a transaction that added it. A
+    /// producer whose epoch was bumped (fenced by a newer InitProducerId, or
+    /// by a timeout) hears INVALID_PRODUCER_EPOCH, which clients treat as
+    /// fatal, whichever partition it writes to.
     pub fn verify_produce(
         &self,
         producer_id: i64,
@@ -241,6 +245,11 @@ impl TxnCoordinator {
             start_ms: -1,
         };
         self.persist(&broker.log, transactional_id, &next).await?;
+        if producer_id != value.producer_id {
+            // The old producer id is retired: every epoch of it is fenced.
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            open.insert(value.producer_id, (i16::MAX, Partitions::new()));
+        }
         self.set_open(&next);
         *guard = Some(next);
         Ok((producer_id, epoch))

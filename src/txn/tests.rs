@@ -283,7 +283,8 @@ fn a_new_producer_fences_the_old_one_and_aborts_its_transaction() {
         );
         assert_eq!(
             produce(&broker, "t", 0, txn_batch(pid, old, 1, &["late"])).await,
-            Err(ErrorCode::InvalidTxnState)
+            Err(ErrorCode::InvalidProducerEpoch),
+            "the fenced producer is told so (fatal), not that its transaction lacks the partition (abortable)"
         );
         assert_eq!(
             broker
