@@ -6,7 +6,7 @@
 use super::fetch_session::{Plan, Target};
 use super::Implemented;
 use crate::broker::Broker;
-use crate::log::partition::{Isolation, ReadError};
+use crate::log::partition::{Isolation, Oversize, ReadError};
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::fetch_response::AbortedTransaction;
 use crate::protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
@@ -83,6 +83,7 @@ fn read_target(
     version: i16,
     target: &Target,
     limit: usize,
+    oversize: Oversize,
     read_committed: bool,
 ) -> PartitionData {
     let mut data = PartitionData {
@@ -124,7 +125,7 @@ fn read_target(
     } else {
         Isolation::ReadUncommitted
     };
-    match partition.read_isolated(target.fetch_offset, limit, isolation) {
+    match partition.read_bounded(target.fetch_offset, limit, isolation, oversize) {
         Ok(read) => {
             data.high_watermark = read.high_watermark;
             data.last_stable_offset = read.last_stable_offset;
@@ -187,12 +188,24 @@ fn read_all(
     let mut any_error = false;
     let mut answered = Vec::with_capacity(targets.len());
     for (i, target) in targets.iter().enumerate() {
-        // The first partition with data may exceed the limits by one batch.
+        // KIP-74: the first partition with data may exceed the limits by
+        // one batch; every other partition gets only batches that fit.
         let limit = usize::try_from(target.max_bytes)
             .unwrap_or(0)
             .min(remaining);
-        let limit = if total == 0 { limit.max(1) } else { limit };
-        let data = read_target(broker, version, target, limit, request.isolation_level == 1);
+        let (limit, oversize) = if total == 0 {
+            (limit.max(1), Oversize::FirstBatch)
+        } else {
+            (limit, Oversize::Never)
+        };
+        let data = read_target(
+            broker,
+            version,
+            target,
+            limit,
+            oversize,
+            request.isolation_level == 1,
+        );
         let bytes = data.records.as_ref().map_or(0, Bytes::len);
         total += bytes;
         remaining = remaining.saturating_sub(bytes);

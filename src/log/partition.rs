@@ -114,6 +114,16 @@ pub enum Isolation {
     ReadCommitted,
 }
 
+/// Whether a read may return one batch larger than its byte limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Oversize {
+    /// The first batch comes back whatever its size, so a reader is never
+    /// stuck behind a batch larger than its buffer.
+    FirstBatch,
+    /// Only batches that fit the limit whole.
+    Never,
+}
+
 /// A producer as DescribeProducers reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProducerSummary {
@@ -665,6 +675,19 @@ impl Partition {
         max_bytes: usize,
         isolation: Isolation,
     ) -> Result<ReadResult, ReadError> {
+        self.read_bounded(offset, max_bytes, isolation, Oversize::FirstBatch)
+    }
+
+    /// As [`Partition::read_isolated`]; with `Oversize::Never` only batches
+    /// that fit `max_bytes` whole are returned (KIP-74: in a Fetch, only the
+    /// first non-empty partition may exceed the limits, by one batch).
+    pub fn read_bounded(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+        oversize: Oversize,
+    ) -> Result<ReadResult, ReadError> {
         let committed = isolation == Isolation::ReadCommitted;
         let (
             file,
@@ -736,13 +759,15 @@ impl Partition {
                 continue;
             }
             let begin = *first.get_or_insert(found.position);
-            if position - begin > max_bytes as u64 && end > begin {
+            let nothing_taken = end <= begin;
+            let may_exceed = nothing_taken && oversize == Oversize::FirstBatch;
+            if position - begin > max_bytes as u64 && !may_exceed {
                 break;
             }
             end = position;
             end_offset = found.last_offset + 1;
         }
-        let Some(begin) = first else {
+        let Some(begin) = first.filter(|&begin| end > begin) else {
             return Ok(ReadResult {
                 records: Bytes::new(),
                 high_watermark,

@@ -538,3 +538,31 @@ fn log_manager_append_resolves_after_the_fsync_and_survives_reopen() {
     assert_eq!(manager.partition("events", 0).unwrap().offsets(), (0, 0, 0));
     assert_eq!(manager.partition("lazy", 0).unwrap().offsets(), (0, 2, 2));
 }
+
+#[test]
+fn a_bounded_read_returns_only_batches_that_fit_unless_the_first_may_exceed() {
+    let dir = TempDir::new("bounded");
+    let (p, _) = open(&dir.partition_dir(), config(), 5_000);
+    let first = append(&p, &padded_batch("big", &[1_000], 4_000), 5_000);
+    append(&p, &padded_batch("next", &[1_001], 100), 5_000);
+    let size = |r: &crate::log::partition::ReadResult| r.records.len();
+    let iso = Isolation::ReadUncommitted;
+
+    // The first batch is larger than the limit: only FirstBatch returns it.
+    let oversize = p.read_bounded(0, 1_000, iso, Oversize::FirstBatch).unwrap();
+    assert_eq!(batches(oversize.records.clone()).len(), 1);
+    assert!(size(&oversize) > 4_000);
+    let strict = p.read_bounded(0, 1_000, iso, Oversize::Never).unwrap();
+    assert_eq!(size(&strict), 0, "nothing fits a 1000-byte limit whole");
+    assert_eq!(strict.high_watermark, 2);
+
+    // What fits comes back whole, and nothing past the limit.
+    let big = size(&oversize);
+    let both = p
+        .read_bounded(0, big + 1_000, iso, Oversize::Never)
+        .unwrap();
+    assert_eq!(batches(both.records).len(), 2);
+    let one = p.read_bounded(0, big, iso, Oversize::Never).unwrap();
+    assert_eq!(size(&one), big);
+    assert_eq!(first.base_offset, 0);
+}

@@ -12,7 +12,7 @@ mod recovery;
 mod retention;
 mod timestamps;
 
-use super::partition::{Appended, Partition, ReadError, Recovery};
+use super::partition::{Appended, Isolation, Oversize, Partition, ReadError, Recovery};
 use crate::config::log_config::LogConfig;
 use crate::protocol::records::{split_batches, BatchBuilder, Compression, NewRecord, RecordBatch};
 use bytes::Bytes;
