@@ -282,9 +282,24 @@ impl Group {
                 self.prepare_rebalance(config, now);
                 self.try_complete_join(now)
             }
-            GroupState::PreparingRebalance => self.try_complete_join(now),
+            GroupState::PreparingRebalance => self.complete_join_after_removal(now),
             GroupState::Empty | GroupState::Dead => Vec::new(),
         }
+    }
+
+    /// After a member or pending id is removed during the join phase: if
+    /// everyone left has rejoined, the phase ends now, even while the
+    /// initial rebalance delay runs (as Kafka's coordinator does). The delay
+    /// only waits for more members to join; waiting it out for a group
+    /// whose members are leaving kept an emptied group from being Empty,
+    /// and so from being deleted, for up to the rebalance timeout.
+    pub(super) fn complete_join_after_removal(&mut self, now: i64) -> Writes {
+        if self.state != GroupState::PreparingRebalance || !self.all_joined() {
+            return Vec::new();
+        }
+        self.delay_deadline = None;
+        self.joined_during_delay = false;
+        self.complete_join(now)
     }
 
     pub(super) fn add_member_and_rebalance(
@@ -492,7 +507,11 @@ impl Group {
     /// rebalance timeouts end.
     pub(super) fn expire(&mut self, config: &GroupConfig, now: i64) -> Writes {
         let mut writes = Vec::new();
+        let pending_before = self.pending.len();
         self.pending.retain(|_, deadline| *deadline > now);
+        if self.pending.len() < pending_before {
+            writes.extend(self.complete_join_after_removal(now));
+        }
         if self.state == GroupState::PreparingRebalance {
             match self.delay_deadline {
                 Some(deadline) if deadline <= now => {
@@ -742,7 +761,7 @@ impl GroupCoordinator {
                 },
                 None if group.pending.remove(member_id).is_some() => {
                     errors.push(ErrorCode::None);
-                    writes.extend(group.try_complete_join(now));
+                    writes.extend(group.complete_join_after_removal(now));
                     continue;
                 }
                 None if group.members.contains_key(member_id) => Ok(member_id.clone()),

@@ -274,6 +274,69 @@ fn initial_rebalance_delay_holds_an_empty_groups_first_join() {
     assert_eq!(ra.members.len(), 2);
 }
 
+/// Members that leave while the initial rebalance delay runs end the join
+/// phase at once: the emptied group is Empty, and can be deleted, at once
+/// (before, it waited out the delay, extended by each join, up to the
+/// rebalance timeout).
+#[test]
+fn members_leaving_during_the_initial_delay_leave_an_empty_deletable_group() {
+    let rt = runtime();
+    let mut config = Broker::test_config();
+    config.group.initial_rebalance_delay_ms = 3000;
+    let broker = Broker::open(config).unwrap();
+    let mut joins = Vec::new();
+    for (i, now) in [T0, T0 + 500, T0 + 1000].into_iter().enumerate() {
+        let (id, pending) = join_new(&broker, "g", now);
+        assert!(!id.is_empty(), "member {i}");
+        joins.push((id, pending));
+    }
+    assert_eq!(state(&broker, "g"), GroupState::PreparingRebalance);
+    let now = T0 + 1500;
+    let mut answers = Vec::new();
+    for (id, pending) in joins {
+        let left = broker
+            .groups
+            .leave(&broker.log, "g", &[(id, None)], now)
+            .unwrap();
+        assert_eq!(left, vec![ErrorCode::None]);
+        answers.push(pending);
+    }
+    // The first leave ended the join phase for the other two, who then left too.
+    let errors: Vec<ErrorCode> = answers
+        .iter_mut()
+        .map(|p| p.try_now().unwrap().error)
+        .collect();
+    assert_eq!(
+        errors,
+        [ErrorCode::UnknownMemberId, ErrorCode::None, ErrorCode::None]
+    );
+    assert_eq!(state(&broker, "g"), GroupState::Empty);
+    assert_eq!(
+        rt.block_on(broker.groups.delete_group(&broker.log, "g", now)),
+        ErrorCode::None
+    );
+}
+
+/// One member of two leaves during the delay while the other waits in
+/// JoinGroup: the phase ends and the one left is answered.
+#[test]
+fn a_leave_during_the_initial_delay_completes_the_join_for_those_waiting() {
+    let mut config = Broker::test_config();
+    config.group.initial_rebalance_delay_ms = 3000;
+    let broker = Broker::open(config).unwrap();
+    let (a, mut pa) = join_new(&broker, "g", T0);
+    let (b, _pb) = join_new(&broker, "g", T0 + 100);
+    assert!(pa.try_now().is_none(), "the delay holds the first join");
+    broker
+        .groups
+        .leave(&broker.log, "g", &[(b, None)], T0 + 200)
+        .unwrap();
+    let joined = pa.try_now().expect("answered when the other left");
+    assert_eq!((joined.error, joined.generation), (ErrorCode::None, 1));
+    assert_eq!(joined.member_id, a);
+    assert_eq!(state(&broker, "g"), GroupState::CompletingRebalance);
+}
+
 trait Known {
     fn tap_known(self, required: bool) -> Self;
 }
