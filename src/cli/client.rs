@@ -68,6 +68,7 @@ impl Connection {
             let request = RequestBody::ApiVersions(ApiVersionsRequest {
                 client_software_name: CLIENT_ID.into(),
                 client_software_version: env!("CARGO_PKG_VERSION").into(),
+                ..ApiVersionsRequest::default()
             });
             let frame = self
                 .round_trip(ApiKey::ApiVersions, version, &request)

@@ -223,6 +223,7 @@ pub async fn commit(
             .map(|(name, partitions)| OffsetCommitRequestTopic {
                 name: name.to_string(),
                 partitions,
+                ..OffsetCommitRequestTopic::default()
             })
             .collect(),
     };

@@ -231,6 +231,7 @@ impl Producer {
             topic_data: vec![TopicProduceData {
                 name: self.topic.clone(),
                 partition_data: data,
+                ..TopicProduceData::default()
             }],
         };
         let conn = cluster.node(leader).await?;

@@ -141,6 +141,7 @@ pub fn describe(
                         subscribed_topic_regex: m.regex,
                         assignment: described(m.assignment),
                         target_assignment: described(m.target),
+                        ..describe::Member::default()
                     })
                     .collect(),
                 authorized_operations: operations,

@@ -32,6 +32,7 @@ pub fn handle(broker: &Broker, _version: i16, request: DescribeClusterRequest) -
             host,
             port: i32::from(port),
             rack: None,
+            is_fenced: false,
         }],
         ..DescribeClusterResponse::default()
     };

@@ -46,6 +46,7 @@ fn requests(
                     index: 0,
                     records: Some(batch()),
                 }],
+                ..Default::default()
             }],
             ..ProduceRequest::default()
         })],

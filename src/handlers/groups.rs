@@ -348,6 +348,7 @@ pub fn describe_groups(
                     })
                     .collect(),
                 authorized_operations: operations,
+                ..DescribedGroup::default()
             }
         })
         .collect();
@@ -418,6 +419,7 @@ pub async fn delete_groups(
         results.push(DeletableGroupResult {
             group_id,
             error_code: error.code(),
+            ..DeletableGroupResult::default()
         });
     }
     ResponseBody::DeleteGroups(DeleteGroupsResponse {
@@ -604,6 +606,7 @@ mod tests {
                             ..Default::default()
                         })
                         .collect(),
+                    ..Default::default()
                 }],
                 ..OffsetCommitRequest::default()
             };
@@ -626,6 +629,7 @@ mod tests {
                         topics: Some(vec![OffsetFetchRequestTopics {
                             name: "t".into(),
                             partition_indexes: vec![0, 1],
+                            ..Default::default()
                         }]),
                         ..Default::default()
                     }],

@@ -124,6 +124,7 @@ pub async fn offset_commit(
                     error_code: error.unwrap_or(group_error).code(),
                 })
                 .collect(),
+            ..OffsetCommitResponseTopic::default()
         })
         .collect();
     ResponseBody::OffsetCommit(OffsetCommitResponse {
@@ -230,6 +231,7 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
                             })
                             .collect(),
                         name,
+                        ..OffsetFetchResponseTopics::default()
                     })
                     .collect();
                 OffsetFetchResponseGroup {

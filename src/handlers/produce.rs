@@ -261,6 +261,7 @@ pub async fn handle(
         responses.push(TopicProduceResponse {
             name,
             partition_responses,
+            ..TopicProduceResponse::default()
         });
     }
     if acks == 0 {
@@ -306,6 +307,7 @@ mod tests {
                     index: partition,
                     records: Some(records),
                 }],
+                ..Default::default()
             }],
             ..ProduceRequest::default()
         };

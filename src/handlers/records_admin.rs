@@ -140,6 +140,7 @@ pub fn describe_log_dirs(
         topics,
         total_bytes: -1,
         usable_bytes: -1,
+        ..DescribeLogDirsResult::default()
     };
     ResponseBody::DescribeLogDirs(DescribeLogDirsResponse {
         results: vec![result],

@@ -229,7 +229,7 @@ pub async fn txn_offset_commit(
     // v3 added the member and generation; before, the commit is not checked against them.
     let (generation, member_id, instance_id) = if version >= 3 {
         (
-            request.generation_id,
+            request.generation_id_or_member_epoch,
             request.member_id.as_str(),
             request.group_instance_id.as_deref(),
         )
@@ -322,6 +322,7 @@ pub async fn txn_offset_commit(
                     error_code: code.unwrap_or(shared).code(),
                 })
                 .collect(),
+            ..TxnOffsetCommitResponseTopic::default()
         })
         .collect();
     ResponseBody::TxnOffsetCommit(TxnOffsetCommitResponse {

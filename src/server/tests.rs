@@ -30,6 +30,7 @@ fn produce_frame(correlation_id: i32, sequence: i32) -> bytes::BytesMut {
                 index: 0,
                 records: Some(batch),
             }],
+            ..Default::default()
         }],
         ..ProduceRequest::default()
     });

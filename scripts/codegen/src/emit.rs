@@ -810,9 +810,19 @@ pub fn emit_mod(specs: &[Spec], header: &str) -> Result<String, String> {
         let _ = writeln!(out, "            ApiKey::{} => {flex},", variant(request));
     }
     out.push_str("        }\n    }\n\n");
-    out.push_str(
-        "    /// Request header version: v2 for flexible versions, v1 otherwise (v0 only for ControlledShutdown v0).\n    pub fn request_header_version(self, version: i16) -> i16 {\n        if self == ApiKey::ControlledShutdown && version == 0 {\n            return 0;\n        }\n        match self.flexible_since() {\n            Some(since) if version >= since => 2,\n            _ => 1,\n        }\n    }\n\n",
-    );
+    // ControlledShutdown v0 alone used request header v0; Kafka 4 removed the API.
+    let controlled_shutdown = apis
+        .values()
+        .any(|(request, _)| variant(request) == "ControlledShutdown");
+    if controlled_shutdown {
+        out.push_str(
+            "    /// Request header version: v2 for flexible versions, v1 otherwise (v0 only for ControlledShutdown v0).\n    pub fn request_header_version(self, version: i16) -> i16 {\n        if self == ApiKey::ControlledShutdown && version == 0 {\n            return 0;\n        }\n        match self.flexible_since() {\n            Some(since) if version >= since => 2,\n            _ => 1,\n        }\n    }\n\n",
+        );
+    } else {
+        out.push_str(
+            "    /// Request header version: v2 for flexible versions, v1 otherwise.\n    pub fn request_header_version(self, version: i16) -> i16 {\n        match self.flexible_since() {\n            Some(since) if version >= since => 2,\n            _ => 1,\n        }\n    }\n\n",
+        );
+    }
     out.push_str(
         "    /// Response header version: v1 for flexible versions, v0 otherwise; ApiVersions always answers with v0\n    /// so that a client can read the error of a version it sent too new.\n    pub fn response_header_version(self, version: i16) -> i16 {\n        if self == ApiKey::ApiVersions {\n            return 0;\n        }\n        match self.flexible_since() {\n            Some(since) if version >= since => 1,\n            _ => 0,\n        }\n    }\n}\n\n",
     );

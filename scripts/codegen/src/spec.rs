@@ -261,6 +261,13 @@ fn parse_field(value: &Value, ctx: &str) -> Result<Field, String> {
     })
 }
 
+/// A spec whose `validVersions` is `"none"`: the message no longer exists.
+pub fn is_removed(file_name: &str, text: &str) -> Result<bool, String> {
+    let json: Value =
+        serde_json::from_str(&strip_comments(text)).map_err(|e| format!("{file_name}: {e}"))?;
+    Ok(json.get("validVersions").and_then(Value::as_str) == Some("none"))
+}
+
 pub fn parse_spec(file_name: &str, text: &str) -> Result<Spec, String> {
     let json: Value =
         serde_json::from_str(&strip_comments(text)).map_err(|e| format!("{file_name}: {e}"))?;
@@ -324,6 +331,10 @@ pub fn read_specs(dir: &Path) -> Result<(Vec<Spec>, u64), String> {
             std::fs::read_to_string(dir.join(name)).map_err(|e| format!("reading {name}: {e}"))?;
         digest.write(name.as_bytes());
         digest.write(text.as_bytes());
+        if is_removed(name, &text)? {
+            // An API Kafka 4 removed (KIP-896): its spec stays, without versions.
+            continue;
+        }
         specs.push(parse_spec(name, &text)?);
     }
     Ok((specs, digest.finish()))

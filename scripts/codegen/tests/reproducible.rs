@@ -1,31 +1,38 @@
 //! The generator is deterministic and the committed output is current.
-//! Runs only where the spec folder is present (`../shared/kafka-message-specs`
-//! beside the project, or `$KAFKA_MESSAGE_SPECS`).
+//! Runs where the fetched specs are present (`scripts/kafka-specs --fetch`
+//! puts Kafka 4.4.0's and 3.9.1's in `target/kafka-specs/`; or
+//! `$KAFKA_MESSAGE_SPECS` and `$KAFKA_MESSAGE_SPECS_OLDER`). CI fetches them
+//! before the tests, so there their absence is a failure.
 
 use std::path::PathBuf;
 
-fn spec_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("KAFKA_MESSAGE_SPECS")
+fn spec_dir(variable: &str, version: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os(variable)
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kafka-message-specs")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/kafka-specs")
+                .join(version)
+                .join("common/message")
         });
     dir.is_dir().then_some(dir)
 }
 
 #[test]
 fn generating_twice_is_byte_identical_and_matches_committed_code() {
-    let Some(dir) = spec_dir() else {
-        // CI always has the specs beside the clone: there, their absence is a failure, not a skip.
+    let (Some(dir), Some(older)) = (
+        spec_dir("KAFKA_MESSAGE_SPECS", "4.4.0"),
+        spec_dir("KAFKA_MESSAGE_SPECS_OLDER", "3.9.1"),
+    ) else {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI run without ../shared/kafka-message-specs"
+            "CI run without the fetched specs: run scripts/kafka-specs --fetch first"
         );
-        eprintln!("spec folder absent: nothing to compare (the committed code is what builds)");
+        eprintln!("specs not fetched: nothing to compare (the committed code is what builds)");
         return;
     };
-    let first = odradek_codegen::generate(&dir).expect("generate");
-    let second = odradek_codegen::generate(&dir).expect("generate again");
+    let first = odradek_codegen::generate(&dir, Some(&older)).expect("generate");
+    let second = odradek_codegen::generate(&dir, Some(&older)).expect("generate again");
     assert_eq!(first, second, "two runs differ");
     let committed = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
