@@ -40,6 +40,8 @@ class Client:
     reports_cluster_id = True
     # codec asked for -> codec the client really puts on the wire, where they differ
     wire_codecs: dict[str, str] = {}
+    # codec -> why Apache Kafka 4.4 (the reference) refuses this client's batches
+    kafka_refuses: dict[str, str] = {}
 
     # Group consumer: the eager assignor used by default, and why a feature
     # is missing (None: supported).

@@ -25,6 +25,8 @@ def free_port() -> int:
 class Broker:
     """One `odradek serve` process on 127.0.0.1:`port` with data in `data_dir`."""
 
+    kind = "odradek"
+
     def __init__(self, data_dir: Path, port: int | None = None, settings=(), log_path: Path | None = None):
         self.data_dir = Path(data_dir)
         self.port = free_port() if port is None else port  # 0: let the broker pick

@@ -165,9 +165,10 @@ def crc32c(data: bytes) -> int:
     return crc ^ 0xFFFFFFFF
 
 
-def record_batch(codec_id: int, records_section: bytes, count: int) -> bytes:
+def record_batch(codec_id: int, records_section: bytes, count: int, timestamp_ms: int = 0) -> bytes:
     """A v2 record batch around an arbitrary records section, with a correct CRC."""
-    after_crc = struct.pack(">hiqqqhii", codec_id, count - 1, 0, 0, -1, -1, -1, count) + records_section
+    after_crc = struct.pack(">hiqqqhii", codec_id, count - 1, timestamp_ms, timestamp_ms, -1, -1, -1, count)
+    after_crc += records_section
     head = struct.pack(">ib", -1, 2)  # partition leader epoch, magic
     body = head + struct.pack(">I", crc32c(after_crc)) + after_crc
     return struct.pack(">qi", 0, len(body)) + body
@@ -186,3 +187,90 @@ def produce_v8(port: int, topic: str, partition: int, batch: bytes):
     index, error, base_offset = r.take("ihq")
     assert index == partition
     return error, base_offset
+
+
+def fetch_partition(port: int, topic: str, partition: int, offset: int = 0, isolation: int = 0,
+                    max_bytes: int = 1 << 20) -> dict:
+    """One partition's answer to a Fetch v10 from `offset` (isolation 1:
+    read_committed): error code, watermarks, aborted transactions, and the
+    batches [(base_offset, record_count, codec_id)]."""
+    body = struct.pack(">iiiibii", -1, 100, 1, max_bytes, isolation, 0, -1)
+    body += struct.pack(">i", 1) + string(topic)
+    body += struct.pack(">i", 1) + struct.pack(">iiqqi", partition, -1, offset, -1, max_bytes)
+    body += struct.pack(">i", 0)
+    with connect(port) as s:
+        s.sendall(request(1, 10, 8, body))
+        r = Reader(recv_frame(s))
+    correlation_id, _throttle, error, _session, ntopics = r.take("iihii")
+    assert (correlation_id, ntopics) == (8, 1), (correlation_id, error, ntopics)
+    assert r.string() == topic and r.take("i") == 1
+    p, perr, hw, lso, log_start = r.take("ihqqq")
+    naborted = r.take("i")
+    aborted = [r.take("qq") for _ in range(max(naborted, 0))]
+    records = r.bytes_() or b""
+    batches, pos = [], 0
+    while pos + 61 <= len(records):
+        base_offset, length = struct.unpack_from(">qi", records, pos)
+        if pos + 12 + length > len(records):
+            break
+        attributes = struct.unpack_from(">h", records, pos + 21)[0]
+        count = struct.unpack_from(">i", records, pos + 57)[0]
+        batches.append((base_offset, count, attributes & 0x7))
+        pos += 12 + length
+    return {"error": error, "partition_error": perr, "high_watermark": hw, "last_stable_offset": lso,
+            "log_start_offset": log_start, "aborted": aborted if naborted >= 0 else None, "batches": batches}
+
+
+def produce_v8_result(port: int, topic: str, partition: int, batch: bytes) -> dict:
+    """The whole partition answer of a Produce v8 (acks=-1): error code,
+    base offset, log start offset, record errors and error message."""
+    body = string(None) + struct.pack(">hi", -1, 10000)
+    body += struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1)
+    body += struct.pack(">ii", partition, len(batch)) + batch
+    with connect(port) as s:
+        s.sendall(request(0, 8, 14, body))
+        r = Reader(recv_frame(s))
+    assert r.take("i") == 14
+    assert r.take("i") == 1 and r.string() == topic and r.take("i") == 1
+    index, error, base_offset, _append_time, log_start = r.take("ihqqq")
+    record_errors = [(r.take("i"), r.string()) for _ in range(max(r.take("i"), 0))]
+    message = r.string()
+    return {"partition": index, "error": error, "base_offset": base_offset, "log_start_offset": log_start,
+            "record_errors": record_errors, "error_message": message}
+
+
+def simple_records(values: list[bytes]) -> bytes:
+    """The records section of an uncompressed v2 batch: keyless records, one per value."""
+    out = b""
+    for i, v in enumerate(values):
+        body = b"\x00" + varint(0) + varint(i) + varint(-1) + varint(len(v)) + v + varint(0)
+        out += varint(len(body)) + body
+    return out
+
+
+def varint(n: int) -> bytes:
+    z = (n << 1) ^ (n >> 63)
+    out = b""
+    while True:
+        b = z & 0x7F
+        z >>= 7
+        if z:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def offset_commit_v2(port: int, group: str, generation: int, member: str, topic: str, partition: int,
+                     offset: int) -> int:
+    """The partition error code of an OffsetCommit v2 (one partition)."""
+    body = string(group) + struct.pack(">i", generation) + string(member) + struct.pack(">q", -1)
+    body += struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1)
+    body += struct.pack(">iq", partition, offset) + string("")
+    with connect(port) as s:
+        s.sendall(request(8, 2, 15, body))
+        r = Reader(recv_frame(s))
+    assert r.take("i") == 15
+    assert r.take("i") == 1 and r.string() == topic and r.take("i") == 1
+    p, error = r.take("ih")
+    assert p == partition
+    return error

@@ -22,8 +22,20 @@ const { Kafka, CompressionTypes, CompressionCodecs, logLevel } = require('kafkaj
 const SnappyCodec = require('kafkajs-snappy')
 
 CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec
+// lz4js writes frames without the block-independence flag, which Kafka's
+// LZ4 reader refuses ("Dependent block stream is unsupported"). Below its
+// 4 MiB block size a frame is one block, independent in fact: set the flag
+// (FLG bit 5) and recompute the header checksum, as kafkajs-lz4 would send.
+const xxh32 = require('lz4js/xxh32')
+function lz4Frame(src) {
+  if (src.length > (4 << 20)) throw new Error('lz4: batches above 4 MiB need more than one block')
+  const frame = Buffer.from(lz4js.compress(src))
+  frame[4] |= 0x20
+  frame[6] = (xxh32.hash(0, frame, 4, 2) >> 8) & 0xff
+  return frame
+}
 CompressionCodecs[CompressionTypes.LZ4] = () => ({
-  async compress(encoder) { return Buffer.from(lz4js.compress(encoder.buffer)) },
+  async compress(encoder) { return lz4Frame(encoder.buffer) },
   async decompress(buffer) { return Buffer.from(lz4js.decompress(buffer)) },
 })
 CompressionCodecs[CompressionTypes.ZSTD] = () => ({  // zstd.init() runs once, in main()

@@ -12,6 +12,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from harness.broker import BINARY
 
+# Odradek only (this module starts its own brokers); the client family in the
+# compatibility matrix (compat-tests/.build/compat-matrix.json).
+MATRIX_CLIENT = "odradek-cli"
+
 
 def cli(bootstrap, *args, stdin="", check=True):
     proc = subprocess.run([str(BINARY), *args, "--bootstrap-server", bootstrap], input=stdin.encode(),

@@ -1,7 +1,12 @@
 """Scenarios 1-5 for every client: metadata, topic creation, and a keyed,
-headered round trip under each compression codec the client supports."""
+headered round trip under each compression codec the client supports.
+
+Differential: each scenario runs on Apache Kafka 4.4 and on Odradek (one
+broker per module, `broker` fixture), and what the client observed on
+Odradek must equal what it observed on Kafka (`observe`)."""
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 
 import pytest
@@ -27,60 +32,102 @@ def expected_acks(records):
     return acks
 
 
+def by_partition(records):
+    """{partition: [(offset, key, value, headers)]} in the order read."""
+    out = defaultdict(list)
+    for r in records:
+        out[r.partition].append((r.offset, r.key, r.value, r.headers))
+    return dict(sorted(out.items()))
+
+
 def assert_records(got, expected):
     """Exactly the expected records, each partition in production order from offset 0."""
-    by_partition = defaultdict(list)
-    for r in got:
-        by_partition[r.partition].append((r.offset, r.key, r.value, r.headers))
     want = defaultdict(list)
     for r, (p, offset) in zip(expected, expected_acks(expected)):
         want[p].append((offset, r.key, r.value, r.headers))
-    assert sorted(by_partition) == sorted(want), "partitions read back"
+    got = by_partition(got)
+    assert sorted(got) == sorted(want), "partitions read back"
     for p in want:
-        assert by_partition[p] == want[p], f"partition {p}"
+        assert got[p] == want[p], f"partition {p}"
 
+
+def partition_batches(broker, topic, partition):
+    """wire.fetch_batches once the partition has a leader: Apache Kafka
+    answers NOT_LEADER_OR_FOLLOWER for a moment after CreateTopics returns."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return wire.fetch_batches(broker.port, topic, partition)
+        except AssertionError as e:
+            if "fetch error 6" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+# Each test first holds what the client observed against Kafka's answer
+# (observe.check), then checks it against the absolute expectations.
 
 @pytest.mark.parametrize("client", client_params(), indirect=True)
-def test_metadata(client, start_broker):
-    broker = start_broker(client.broker_settings)
+def test_metadata(client, broker, observe):
     md = client.metadata(broker.bootstrap)
-    assert md.brokers == [(0, "127.0.0.1", broker.port)]
+    # Both brokers run as node 0 on 127.0.0.1; ports and cluster ids differ by nature.
+    brokers = [(node, host, "<port>" if port == broker.port else port) for node, host, port in md.brokers]
+    cluster_id_matches = md.cluster_id == broker.cluster_id if client.reports_cluster_id else None
+    observe.check({"brokers": brokers, "controller_id": md.controller_id, "cluster_id_matches": cluster_id_matches})
+    assert brokers == [(0, "127.0.0.1", "<port>")]
     assert md.controller_id == 0
     if client.reports_cluster_id:
         assert md.cluster_id is not None
-        assert md.cluster_id == broker.cluster_id
+        assert cluster_id_matches
 
 
 @pytest.mark.parametrize("client", client_params(), indirect=True)
-def test_create_topic(client, start_broker):
-    broker = start_broker(client.broker_settings)
-    leaders = client.create_topic(broker.bootstrap, "compat-created", PARTITIONS)
-    assert leaders == {p: 0 for p in range(PARTITIONS)}
+def test_create_topic(client, broker, observe):
+    topic = f"compat-created-{client.name}"
+    leaders = client.create_topic(broker.bootstrap, topic, PARTITIONS)
     # The broker's own answer, independent of the client's bookkeeping.
-    assert [wire.fetch_batches(broker.port, "compat-created", p) for p in range(PARTITIONS)] == [[]] * PARTITIONS
+    batches = [partition_batches(broker, topic, p) for p in range(PARTITIONS)]
+    observe.check({"leaders": leaders, "batches": batches})
+    assert leaders == {p: 0 for p in range(PARTITIONS)}
+    assert batches == [[]] * PARTITIONS
 
 
+@pytest.mark.divergence(
+    "librdkafka 2.0.2 (kcat) compresses gzip, snappy and lz4 only if ApiVersions lists Produce v0-v2; Kafka 4.4 "
+    "still lists them (KAFKA-18659: advertised from v0, refused below v3 when used), so kcat's batches reach Kafka "
+    "compressed; Odradek lists Produce from v3 and gets them uncompressed (codec id 0)",
+    only=["[kcat-gzip]", "[kcat-snappy]", "[kcat-lz4]"])
 @pytest.mark.parametrize("client,codec", [pytest.param(c, codec, id=f"{c.name}-{codec}")
                                           for c in CLIENTS for codec in c.codecs], indirect=["client"])
-def test_roundtrip(client, codec, start_broker):
-    broker = start_broker(client.broker_settings)
-    topic = f"compat-{codec}"
-    assert client.create_topic(broker.bootstrap, topic, PARTITIONS) == {p: 0 for p in range(PARTITIONS)}
+def test_roundtrip(client, codec, broker, observe):
+    topic = f"compat-{client.name}-{codec}"
+    leaders = client.create_topic(broker.bootstrap, topic, PARTITIONS)
     records = expected_records(codec, text_only=client.text_only, uniform_headers=client.uniform_headers)
 
-    acks = client.produce(broker.bootstrap, topic, codec, records)
-    assert acks == expected_acks(records)
+    try:
+        acks = client.produce(broker.bootstrap, topic, codec, records)
+    except AssertionError:
+        refused = client.kafka_refuses.get(codec)
+        if broker.kind == "kafka" and refused:
+            observe.check({"produce": "refused"})
+            pytest.xfail(f"Apache Kafka refuses this: {refused}")
+        raise
 
-    # What the producer really put on the wire: batches with the codec's id.
-    on_wire = client.wire_codecs.get(codec, codec)
-    for p in range(PARTITIONS):
-        batches = wire.fetch_batches(broker.port, topic, p)
-        assert sum(count for _, count, _ in batches) == PER_PARTITION
-        assert {c for _, _, c in batches} == {CODEC_IDS[on_wire]}, (
-            f"partition {p} batches (base offset, records, codec id) {batches}: expected codec {on_wire!r} "
-            f"on the wire (see wire_codecs in clients/)")
+    # What the producer really put on the wire: the codec ids of its batches.
+    batches = {p: partition_batches(broker, topic, p) for p in range(PARTITIONS)}
+    codecs_on_wire = {p: sorted({c for _, _, c in b}) for p, b in batches.items()}
 
     # Assign every partition, seek to the beginning, read up to the end
     # offsets (ListOffsets: v1 sarama, v2 kcat, v3 aiokafka/kafkajs, newer elsewhere).
-    assert_records(client.consume(broker.bootstrap, topic), records)
+    got = client.consume(broker.bootstrap, topic)
+    observe.check({"leaders": leaders, "acks": acks, "codecs_on_wire": codecs_on_wire, "records": by_partition(got)})
 
+    assert leaders == {p: 0 for p in range(PARTITIONS)}
+    assert acks == expected_acks(records)
+    on_wire = client.wire_codecs.get(codec, codec)
+    for p, b in batches.items():
+        assert sum(count for _, count, _ in b) == PER_PARTITION
+        assert codecs_on_wire[p] == [CODEC_IDS[on_wire]], (
+            f"partition {p} batches (base offset, records, codec id) {b}: expected codec {on_wire!r} "
+            f"on the wire (see wire_codecs in clients/)")
+    assert_records(got, records)

@@ -8,6 +8,10 @@ from confluent_kafka import Producer
 
 from clients.confluent import ConfluentClient
 
+# Odradek only (this module starts its own brokers); the client family in the
+# compatibility matrix (compat-tests/.build/compat-matrix.json).
+MATRIX_CLIENT = "confluent"
+
 PARTITIONS = 3
 
 

@@ -21,6 +21,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from clients.java import CLASSES, JARS, JavaClient
 
+# Odradek only (this module starts its own brokers); the client family in the
+# compatibility matrix (compat-tests/.build/compat-matrix.json).
+MATRIX_CLIENT = "confluent+java"
+
 HERE = Path(__file__).resolve().parents[1]
 PARTITIONS = 6
 SESSION_MS = 6000

@@ -15,6 +15,10 @@ from clients.kafka_python import KafkaPythonClient
 from harness import wire
 from harness.data import expected_records
 
+# Odradek only (this module starts its own brokers); the client family in the
+# compatibility matrix (compat-tests/.build/compat-matrix.json).
+MATRIX_CLIENT = "raw"
+
 HOSTILE = {
     # Found by fuzzing: API key 48 v0, a client id, then 4 stray bytes.
     "fuzz-14-bytes": struct.pack(">i", 14) + bytes.fromhex("0030 0000 0000 2f00 0000 2a00 0000"),

@@ -18,6 +18,10 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+# Odradek only (this module starts its own brokers); the client family in the
+# compatibility matrix (compat-tests/.build/compat-matrix.json).
+MATRIX_CLIENT = "confluent+java"
+
 HERE = Path(__file__).resolve().parents[1]
 JARS = HERE / ".build" / "jars"
 CLASSES = HERE / ".build" / "java-txn-classes"
