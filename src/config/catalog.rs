@@ -16,6 +16,8 @@ pub enum ConfigType {
     Long = 5,
     Double = 6,
     List = 7,
+    Class = 8,
+    Password = 9,
 }
 
 /// Kafka's `ConfigSource` byte in DescribeConfigs v1+.

@@ -26,8 +26,14 @@ impl Layers {
     pub fn apply(&self, base: &LogConfig) -> Result<LogConfig, String> {
         let mut config = base.clone();
         for (name, value) in self.cluster_default.iter().chain(&self.this_broker) {
-            let topic_name = broker_to_topic_name(name)
-                .ok_or_else(|| format!("'{name}' cannot be changed dynamically"))?;
+            let Some(topic_name) = broker_to_topic_name(name) else {
+                // Kafka's dynamic settings that Odradek stores without acting on them.
+                let key = super::kafka_keys::broker_key(name)
+                    .filter(|k| k.update != super::kafka_catalog::Update::ReadOnly)
+                    .ok_or_else(|| format!("'{name}' cannot be changed dynamically"))?;
+                super::kafka_keys::validate_broker(key, value)?;
+                continue;
+            };
             config
                 .apply(topic_name, value)
                 .map_err(|e| format!("{name}: {e}"))?;

@@ -235,7 +235,11 @@ impl LogConfig {
                 }
             }
             "unclean.leader.election.enable" => self.unclean_leader_election = boolean(name, value)?,
-            other => return Err(format!("unknown topic config '{other}'")),
+            // A setting Kafka knows that Odradek does not act on: checked, kept, inert.
+            other => match super::kafka_keys::topic_key(other) {
+                Some(key) if !key.internal => super::kafka_keys::validate_topic(key, value)?,
+                _ => return Err(format!("unknown topic config '{other}'")),
+            },
         }
         Ok(())
     }

@@ -5,6 +5,8 @@
 
 pub mod catalog;
 pub mod dynamic;
+pub mod kafka_catalog;
+pub mod kafka_keys;
 pub mod log_config;
 
 use log_config::LogConfig;

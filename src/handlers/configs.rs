@@ -11,6 +11,8 @@ use super::Implemented;
 use crate::broker::Broker;
 use crate::config::catalog::{self, ConfigSource, ConfigType};
 use crate::config::dynamic::Layers;
+use crate::config::kafka_catalog::Update;
+use crate::config::kafka_keys;
 use crate::config::log_config::{broker_to_topic_name, list_items, LogConfig};
 use crate::log::TopicError;
 use crate::protocol::error_code::ErrorCode;
@@ -141,7 +143,7 @@ fn topic_entries(
     effective: &LogConfig,
 ) -> Vec<Entry> {
     let layers = broker.dynamic_configs.layers();
-    catalog::TOPIC_CONFIGS
+    let mut entries: Vec<Entry> = catalog::TOPIC_CONFIGS
         .iter()
         .map(|def| {
             let mut synonyms = Vec::new();
@@ -173,6 +175,92 @@ fn topic_entries(
                 synonyms,
                 fallback: effective.get(def.name),
             }
+        })
+        .collect();
+    entries.extend(inert_topic_entries(broker, &layers, overrides));
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries
+}
+
+/// Kafka's topic settings Odradek keeps without acting on: the override, the
+/// broker-level synonym's chain, then Kafka's default.
+fn inert_topic_entries(
+    broker: &Broker,
+    layers: &Layers,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<Entry> {
+    crate::config::kafka_catalog::TOPIC
+        .iter()
+        .filter(|k| !k.internal && catalog::topic_config(k.name).is_none())
+        .map(|key| {
+            let mut synonyms = Vec::new();
+            if let Some(v) = overrides.get(key.name) {
+                synonyms.push((
+                    key.name.to_string(),
+                    Some(v.clone()),
+                    ConfigSource::DynamicTopic,
+                ));
+            }
+            match key.broker_synonym {
+                Some(name) => {
+                    synonyms.extend(broker_chain(broker, layers, name, true));
+                    let default = kafka_keys::broker_key(name).map_or(key.default, |b| b.default);
+                    synonyms.push((
+                        name.to_string(),
+                        kafka_keys::default_value(default),
+                        ConfigSource::Default,
+                    ));
+                }
+                None => synonyms.push((
+                    key.name.to_string(),
+                    kafka_keys::default_value(key.default),
+                    ConfigSource::Default,
+                )),
+            }
+            Entry {
+                name: key.name.to_string(),
+                kind: kafka_keys::config_type(key.kind),
+                doc: kafka_keys::INERT_DOC,
+                read_only: false,
+                synonyms,
+                fallback: None,
+            }
+        })
+        .collect()
+}
+
+/// Kafka's dynamic broker settings Odradek stores without acting on them,
+/// where they were set.
+fn inert_broker_entries(broker: &Broker, layers: &Layers, cluster_default: bool) -> Vec<Entry> {
+    let mut names: Vec<&String> = layers.cluster_default.keys().collect();
+    if !cluster_default {
+        names.extend(layers.this_broker.keys());
+    }
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| !catalog::is_dynamic_broker_config(n))
+        .filter_map(|name| {
+            let key = kafka_keys::broker_key(name)?;
+            let mut synonyms = broker_chain(broker, layers, name, !cluster_default);
+            if cluster_default {
+                synonyms.retain(|s| s.2 == ConfigSource::DynamicDefaultBroker);
+            } else {
+                synonyms.push((
+                    name.clone(),
+                    kafka_keys::default_value(key.default),
+                    ConfigSource::Default,
+                ));
+            }
+            Some(Entry {
+                name: name.clone(),
+                kind: kafka_keys::config_type(key.kind),
+                doc: kafka_keys::INERT_DOC,
+                read_only: false,
+                synonyms,
+                fallback: None,
+            })
         })
         .collect()
 }
@@ -232,6 +320,7 @@ fn broker_entries(broker: &Broker, cluster_default: bool) -> Vec<Entry> {
             });
         }
     }
+    entries.extend(inert_broker_entries(broker, &layers, cluster_default));
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     entries
 }
@@ -249,21 +338,24 @@ fn encode_entry(
     // A topic's value is always the effective one (e.g. `log.retention.hours`
     // converted to ms); a broker's is the winning synonym's.
     let value = entry.fallback.clone().or(value);
+    // Passwords are never shown, as Kafka hides sensitive values.
+    let sensitive = entry.kind == ConfigType::Password;
+    let shown = |value: Option<String>| if sensitive { None } else { value };
     DescribeConfigsResourceResult {
         name: entry.name,
-        value,
+        value: shown(value),
         read_only: entry.read_only,
         // v0 only (not ignorable): later versions say it with the source.
         is_default: version == 0 && source == ConfigSource::Default,
         config_source: source as i8,
-        is_sensitive: false,
+        is_sensitive: sensitive,
         synonyms: if include_synonyms {
             entry
                 .synonyms
                 .into_iter()
                 .map(|(name, value, source)| DescribeConfigsSynonym {
                     name,
-                    value,
+                    value: shown(value),
                     source: source as i8,
                 })
                 .collect()
@@ -464,12 +556,7 @@ fn alter_topic(
         .defaults()
         .with_overrides(&topic.meta.configs)
         .unwrap_or_default();
-    apply_changes(
-        &mut overrides,
-        changes,
-        |n| catalog::topic_config(n).map(|d| d.kind),
-        |n| effective.get(n),
-    )?;
+    apply_changes(&mut overrides, changes, topic_kind, |n| effective.get(n))?;
     broker
         .log
         .alter_topic_configs(name, overrides, validate_only)
@@ -485,11 +572,15 @@ fn alter_broker(
 ) -> Result<(), Refusal> {
     check_duplicates(&changes)?;
     let cluster_default = broker_layer(broker, name)?;
-    // Kafka refuses the whole resource when any setting is not dynamic.
-    let fixed: Vec<&str> = changes
-        .iter()
-        .map(|c| c.name.as_str())
-        .filter(|n| !catalog::is_dynamic_broker_config(n) && is_known_broker_config(broker, n))
+    // Kafka refuses the whole resource when any setting is not dynamic, or
+    // is dynamic only per broker and names the cluster-wide default.
+    let names = || changes.iter().map(|c| c.name.as_str());
+    let fixed: Vec<&str> = names()
+        .filter(|n| !catalog::is_dynamic_broker_config(n))
+        .filter(|n| {
+            is_known_broker_config(broker, n)
+                || kafka_keys::broker_update(n) == Some(Update::ReadOnly)
+        })
         .collect();
     if !fixed.is_empty() {
         return Err(refuse(
@@ -500,10 +591,21 @@ fn alter_broker(
             ),
         ));
     }
-    let kind = |n: &str| {
-        broker_to_topic_name(n)
-            .and_then(catalog::topic_config)
-            .map(|d| d.kind)
+    let per_broker: Vec<&str> = names()
+        .filter(|n| kafka_keys::broker_update(n) == Some(Update::PerBroker))
+        .collect();
+    if cluster_default && !per_broker.is_empty() {
+        return Err(refuse(
+            ErrorCode::InvalidRequest,
+            format!(
+                "Cannot update these configs at default cluster level, broker id must be specified: Set({})",
+                per_broker.join(", ")
+            ),
+        ));
+    }
+    let kind = |n: &str| match broker_to_topic_name(n) {
+        Some(topic_name) => catalog::topic_config(topic_name).map(|d| d.kind),
+        None => kafka_keys::broker_key(n).map(|k| kafka_keys::config_type(k.kind)),
     };
     let defaults = broker.log.defaults();
     let present = |n: &str| broker_to_topic_name(n).and_then(|t| defaults.get(t));
@@ -538,6 +640,15 @@ fn alter_broker(
             ))
         }
     }
+}
+
+/// A topic setting's type: Odradek's own, or Kafka's for those it keeps inert.
+fn topic_kind(name: &str) -> Option<ConfigType> {
+    catalog::topic_config(name).map(|d| d.kind).or_else(|| {
+        kafka_keys::topic_key(name)
+            .filter(|k| !k.internal)
+            .map(|k| kafka_keys::config_type(k.kind))
+    })
 }
 
 /// A broker setting this broker knows, dynamic or not.

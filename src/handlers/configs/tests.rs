@@ -107,7 +107,11 @@ fn topic_configs_report_value_source_and_synonyms() {
     let broker = topic_broker(&[("max.message.bytes", "5000")]);
     let result = describe(&broker, TOPIC, "t", None);
     assert_eq!(result.error_code, 0);
-    assert_eq!(result.configs.len(), catalog::TOPIC_CONFIGS.len());
+    // Kafka 4.4's 37 documented topic settings, and Odradek's own
+    // message.timestamp.difference.max.ms, which Kafka 4 removed.
+    assert_eq!(result.configs.len(), 38);
+    let names: Vec<&str> = result.configs.iter().map(|c| c.name.as_str()).collect();
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted by name");
     let max = entry(&result, "max.message.bytes");
     assert_eq!(
         (max.value.as_deref(), max.config_source),
@@ -547,4 +551,107 @@ fn described_configs_encode_at_every_version() {
             }
         }
     }
+}
+
+/// Settings Kafka knows that Odradek does not act on are validated as Kafka
+/// validates them, stored, and described (they used to be INVALID_CONFIG).
+#[test]
+fn kafka_settings_odradek_does_not_use_are_checked_stored_and_described() {
+    let broker = topic_broker(&[("preallocate", "true")]);
+    let relogin = "sasl.kerberos.min.time.before.relogin";
+
+    // A per-broker dynamic setting, on this broker: accepted and described.
+    assert_eq!(
+        incremental(
+            &broker,
+            BROKER,
+            "0",
+            &[(relogin, SET, Some("30000"))],
+            false
+        ),
+        (0, None)
+    );
+    let result = describe(&broker, BROKER, "0", Some(vec![relogin]));
+    let e = entry(&result, relogin);
+    assert_eq!(e.value.as_deref(), Some("30000"));
+    assert_eq!(e.config_source, ConfigSource::DynamicBroker as i8);
+    assert_eq!(e.config_type, ConfigType::Long as i8);
+    assert_eq!(e.documentation.as_deref(), Some(kafka_keys::INERT_DOC));
+    // The legacy AlterConfigs too (it replaces the layer).
+    assert_eq!(
+        legacy_alter(&broker, BROKER, "0", &[(relogin, Some("40000"))]),
+        (0, None)
+    );
+    let result = describe(&broker, BROKER, "0", Some(vec![relogin]));
+    assert_eq!(entry(&result, relogin).value.as_deref(), Some("40000"));
+
+    // Kafka's validation and messages; nothing changes.
+    let (code, message) = incremental(&broker, BROKER, "0", &[(relogin, SET, Some("soon"))], false);
+    assert_eq!(code, ErrorCode::InvalidConfig.code());
+    assert_eq!(
+        message.as_deref(),
+        Some("Invalid value soon for configuration sasl.kerberos.min.time.before.relogin: Not a number of type LONG")
+    );
+    // Per-broker settings cannot be set cluster-wide; read-only ones not at all.
+    let (code, message) = incremental(&broker, BROKER, "", &[(relogin, SET, Some("1"))], false);
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+    assert!(message.unwrap().contains("broker id must be specified"));
+    let (code, _) = incremental(
+        &broker,
+        BROKER,
+        "0",
+        &[("num.network.threads", SET, Some("4"))],
+        false,
+    );
+    assert_eq!(
+        code, 0,
+        "num.network.threads is cluster-wide dynamic in Kafka"
+    );
+    let (code, message) = incremental(
+        &broker,
+        BROKER,
+        "0",
+        &[("process.roles", SET, Some("broker"))],
+        false,
+    );
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+    assert!(message
+        .unwrap()
+        .starts_with("Cannot update these configs dynamically"));
+
+    // A topic setting: created with the topic, altered, described with Kafka's default.
+    let result = describe(&broker, TOPIC, "t", None);
+    let e = entry(&result, "preallocate");
+    assert_eq!(
+        (e.value.as_deref(), e.config_source),
+        (Some("true"), ConfigSource::DynamicTopic as i8)
+    );
+    let e = entry(&result, "file.delete.delay.ms");
+    assert_eq!(
+        (e.value.as_deref(), e.config_source),
+        (Some("60000"), ConfigSource::Default as i8)
+    );
+    assert_eq!(
+        incremental(
+            &broker,
+            TOPIC,
+            "t",
+            &[("compression.gzip.level", SET, Some("5"))],
+            false
+        ),
+        (0, None)
+    );
+    let (code, message) = incremental(
+        &broker,
+        TOPIC,
+        "t",
+        &[("compression.gzip.level", SET, Some("12"))],
+        false,
+    );
+    assert_eq!(code, ErrorCode::InvalidConfig.code());
+    assert!(message.unwrap().contains("compression.gzip.level"));
+    assert!(result
+        .configs
+        .iter()
+        .all(|c| !c.name.starts_with("internal.")));
 }
