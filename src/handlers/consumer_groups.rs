@@ -24,10 +24,13 @@ pub const CONSUMER_GROUP_HEARTBEAT: Implemented = Implemented {
 pub const CONSUMER_GROUP_DESCRIBE: Implemented = Implemented {
     api_key: ApiKey::ConsumerGroupDescribe,
     min: 0,
-    max: 0,
+    max: 1,
 };
 
 use super::authorized;
+
+/// ConsumerGroupDescribe v1's MemberType: 0 classic, 1 consumer protocol.
+const CONSUMER_MEMBER: i8 = 1;
 
 /// Every topic the broker has, for subscriptions and regexes.
 fn topics_view(broker: &Broker) -> TopicsView {
@@ -141,7 +144,8 @@ pub fn describe(
                         subscribed_topic_regex: m.regex,
                         assignment: described(m.assignment),
                         target_assignment: described(m.target),
-                        ..describe::Member::default()
+                        // v1 (KIP-1099): every member here speaks the consumer protocol.
+                        member_type: CONSUMER_MEMBER,
                     })
                     .collect(),
                 authorized_operations: operations,

@@ -11,7 +11,7 @@ use crate::protocol::messages::{
 pub const IMPLEMENTED: Implemented = Implemented {
     api_key: ApiKey::DescribeCluster,
     min: 0,
-    max: 1,
+    max: 2,
 };
 
 /// Endpoint types (v1): 1 = brokers, 2 = controllers.
@@ -32,6 +32,7 @@ pub fn handle(broker: &Broker, _version: i16, request: DescribeClusterRequest) -
             host,
             port: i32::from(port),
             rack: None,
+            // v2 (KIP-1073): a broker answering is not fenced.
             is_fenced: false,
         }],
         ..DescribeClusterResponse::default()

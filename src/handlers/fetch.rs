@@ -15,10 +15,12 @@ use crate::protocol::wire::Uuid;
 use bytes::Bytes;
 use std::time::Duration;
 
+/// v18 adds a follower's high watermark to each partition (KIP-1166), which
+/// only replica fetches carry; a consumer's request is v17's.
 pub const IMPLEMENTED: Implemented = Implemented {
     api_key: ApiKey::Fetch,
     min: 4,
-    max: 17,
+    max: 18,
 };
 
 /// Topics are named up to v12 and identified by id from v13.

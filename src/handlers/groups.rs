@@ -4,7 +4,7 @@
 
 use super::Implemented;
 use crate::broker::Broker;
-use crate::group::{store, JoinRequest, JoinResult, SyncRequest, SyncResult};
+use crate::group::{store, GroupState, JoinRequest, JoinResult, SyncRequest, SyncResult};
 use crate::log::now_ms;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::delete_groups_response::DeletableGroupResult;
@@ -48,7 +48,7 @@ pub const SYNC_GROUP: Implemented = Implemented {
 pub const DESCRIBE_GROUPS: Implemented = Implemented {
     api_key: ApiKey::DescribeGroups,
     min: 0,
-    max: 5,
+    max: 6,
 };
 pub const LIST_GROUPS: Implemented = Implemented {
     api_key: ApiKey::ListGroups,
@@ -58,7 +58,7 @@ pub const LIST_GROUPS: Implemented = Implemented {
 pub const DELETE_GROUPS: Implemented = Implemented {
     api_key: ApiKey::DeleteGroups,
     min: 0,
-    max: 2,
+    max: 3,
 };
 
 /// Client host as DescribeGroups reports it; handlers do not see the peer address.
@@ -325,6 +325,19 @@ pub fn describe_groups(
         .iter()
         .map(|id| {
             let described = broker.groups.describe(id);
+            // v6 (KIP-1043): a group that does not exist is an error, not "Dead".
+            if version >= 6 && described.state == GroupState::Dead {
+                return DescribedGroup {
+                    error_code: ErrorCode::GroupIdNotFound.code(),
+                    error_message: Some(format!("Group {id} not found.")),
+                    group_id: id.clone(),
+                    group_state: String::new(),
+                    protocol_type: String::new(),
+                    protocol_data: String::new(),
+                    authorized_operations: operations,
+                    ..DescribedGroup::default()
+                };
+            }
             DescribedGroup {
                 error_code: 0,
                 group_id: described.group_id,
@@ -407,7 +420,7 @@ pub fn list_groups(broker: &Broker, version: i16, request: ListGroupsRequest) ->
 
 pub async fn delete_groups(
     broker: &Broker,
-    _version: i16,
+    version: i16,
     request: DeleteGroupsRequest,
 ) -> ResponseBody {
     let mut results = Vec::with_capacity(request.groups_names.len());
@@ -416,10 +429,20 @@ pub async fn delete_groups(
             .groups
             .delete_group(&broker.log, &group_id, now_ms())
             .await;
+        // v3 says why, in words.
+        let error_message = match error {
+            ErrorCode::NonEmptyGroup if version >= 3 => {
+                Some(format!("Group {group_id} is not empty."))
+            }
+            ErrorCode::GroupIdNotFound if version >= 3 => {
+                Some(format!("Group {group_id} not found."))
+            }
+            _ => None,
+        };
         results.push(DeletableGroupResult {
             group_id,
             error_code: error.code(),
-            ..DeletableGroupResult::default()
+            error_message,
         });
     }
     ResponseBody::DeleteGroups(DeleteGroupsResponse {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 pub const IMPLEMENTED: Implemented = Implemented {
     api_key: ApiKey::Metadata,
     min: 0,
-    max: 12,
+    max: 13,
 };
 
 pub fn describe_topic(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {

@@ -28,7 +28,7 @@ pub const DELETE_RECORDS: Implemented = Implemented {
 pub const DESCRIBE_LOG_DIRS: Implemented = Implemented {
     api_key: ApiKey::DescribeLogDirs,
     min: 0,
-    max: 4,
+    max: 5,
 };
 pub const OFFSET_FOR_LEADER_EPOCH: Implemented = Implemented {
     api_key: ApiKey::OffsetForLeaderEpoch,

@@ -28,7 +28,7 @@ pub const DESCRIBE_TRANSACTIONS: Implemented = Implemented {
 pub const LIST_TRANSACTIONS: Implemented = Implemented {
     api_key: ApiKey::ListTransactions,
     min: 0,
-    max: 1,
+    max: 2,
 };
 
 pub fn describe_producers(
@@ -147,6 +147,22 @@ pub async fn list_transactions(
     } else {
         -1
     };
+    // v2's TransactionalIdPattern (KIP-1152): ids the whole pattern matches.
+    let pattern = match request.transactional_id_pattern.as_deref() {
+        Some(p) if version >= 2 && !p.is_empty() => {
+            match regex::Regex::new(&format!("^(?:{p})$")) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    tracing::debug!(pattern = p, error = %e, "ListTransactions: invalid pattern");
+                    return ResponseBody::ListTransactions(ListTransactionsResponse {
+                        error_code: ErrorCode::InvalidRegularExpression.code(),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        _ => None,
+    };
     let now = crate::log::now_ms();
     let transaction_states = broker
         .txns
@@ -163,6 +179,11 @@ pub async fn list_transactions(
         .filter(|t| {
             request.producer_id_filters.is_empty()
                 || request.producer_id_filters.contains(&t.value.producer_id)
+        })
+        .filter(|t| {
+            pattern
+                .as_ref()
+                .is_none_or(|re| re.is_match(&t.transactional_id))
         })
         .filter(|t| {
             min_duration < 0

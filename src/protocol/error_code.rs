@@ -61,10 +61,10 @@ pub enum ErrorCode {
     TransactionalIdNotFound = 105,
     UnknownTopicId = 100,
     /// A client's current leader epoch is newer than the broker's.
-    UnknownLeaderEpoch = 59,
+    UnknownLeaderEpoch = 75,
     /// A client's current leader epoch is older than the broker's.
     FencedLeaderEpoch = 74,
-    UnsupportedEndpointType = 120,
+    UnsupportedEndpointType = 115,
     /// KIP-848: the member's epoch is not the coordinator's (it must rejoin).
     FencedMemberEpoch = 110,
     /// KIP-848: a static member's instance id is still held by a live member.
@@ -73,6 +73,8 @@ pub enum ErrorCode {
     /// KIP-848: OffsetCommit / OffsetFetch with an outdated member epoch.
     StaleMemberEpoch = 113,
     InvalidRegularExpression = 128,
+    /// KIP-1242: the client reached a node other than the one it meant.
+    RebootstrapRequired = 129,
 }
 
 impl ErrorCode {
@@ -84,5 +86,21 @@ impl ErrorCode {
 impl From<ErrorCode> for i16 {
     fn from(code: ErrorCode) -> i16 {
         code as i16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    /// Two codes were once wrong (59 is UNKNOWN_PRODUCER_ID, 120 is
+    /// TRANSACTION_ABORTABLE); checked against Kafka 4.4's `Errors`.
+    #[test]
+    fn codes_are_kafkas() {
+        assert_eq!(ErrorCode::UnknownLeaderEpoch.code(), 75);
+        assert_eq!(ErrorCode::FencedLeaderEpoch.code(), 74);
+        assert_eq!(ErrorCode::UnsupportedEndpointType.code(), 115);
+        assert_eq!(ErrorCode::InvalidRegularExpression.code(), 128);
+        assert_eq!(ErrorCode::RebootstrapRequired.code(), 129);
     }
 }
