@@ -21,17 +21,41 @@ use crate::protocol::messages::{
     ApiKey, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
     OffsetFetchRequest, OffsetFetchResponse, ResponseBody,
 };
+use crate::protocol::wire::Uuid;
 
 pub const OFFSET_COMMIT: Implemented = Implemented {
     api_key: ApiKey::OffsetCommit,
     min: 2,
-    max: 9,
+    max: 10,
 };
 pub const OFFSET_FETCH: Implemented = Implemented {
     api_key: ApiKey::OffsetFetch,
     min: 1,
-    max: 9,
+    max: 10,
 };
+
+/// From v10 OffsetCommit and OffsetFetch name topics by id alone (KIP-848).
+const TOPIC_IDS_SINCE: i16 = 10;
+
+/// A topic's name from its id (v10+) or as given; empty for an unknown id.
+fn topic_name(broker: &Broker, version: i16, name: String, id: Uuid) -> String {
+    if version < TOPIC_IDS_SINCE {
+        return name;
+    }
+    broker
+        .log
+        .topic_by_id(id)
+        .map(|t| t.meta.name.clone())
+        .unwrap_or_default()
+}
+
+/// What a v10+ response names a topic by: its id (and no name).
+fn topic_id_of(broker: &Broker, version: i16, name: &str) -> Uuid {
+    if version < TOPIC_IDS_SINCE {
+        return Uuid::ZERO;
+    }
+    broker.log.topic(name).map_or(Uuid::ZERO, |t| t.meta.id)
+}
 pub const OFFSET_DELETE: Implemented = Implemented {
     api_key: ApiKey::OffsetDelete,
     min: 0,
@@ -59,12 +83,15 @@ pub async fn offset_commit(
     };
     let max_metadata = broker.config.group.offset_metadata_max_bytes;
     // Per partition: an error found now, or None for "goes to the group".
-    let mut results: Vec<(String, PartitionErrors)> = Vec::new();
+    let mut results: Vec<(String, Uuid, PartitionErrors)> = Vec::new();
     let mut offsets = Vec::new();
     for topic in request.topics {
+        let name = topic_name(broker, version, topic.name, topic.topic_id);
         let mut partitions = Vec::new();
         for p in topic.partitions {
-            let error = if !partition_exists(broker, &topic.name, p.partition_index) {
+            let error = if version >= TOPIC_IDS_SINCE && name.is_empty() {
+                Some(ErrorCode::UnknownTopicId)
+            } else if !partition_exists(broker, &name, p.partition_index) {
                 Some(ErrorCode::UnknownTopicOrPartition)
             } else if p
                 .committed_metadata
@@ -74,7 +101,7 @@ pub async fn offset_commit(
                 Some(ErrorCode::OffsetMetadataTooLarge)
             } else {
                 offsets.push((
-                    topic.name.clone(),
+                    name.clone(),
                     p.partition_index,
                     OffsetValue {
                         offset: p.committed_offset,
@@ -92,7 +119,7 @@ pub async fn offset_commit(
             };
             partitions.push((p.partition_index, error));
         }
-        results.push((topic.name, partitions));
+        results.push((name, topic.topic_id, partitions));
     }
     let instance = if version >= 7 {
         request.group_instance_id.as_deref()
@@ -115,8 +142,17 @@ pub async fn offset_commit(
     };
     let topics = results
         .into_iter()
-        .map(|(name, partitions)| OffsetCommitResponseTopic {
-            name,
+        .map(|(name, topic_id, partitions)| OffsetCommitResponseTopic {
+            name: if version >= TOPIC_IDS_SINCE {
+                String::new()
+            } else {
+                name
+            },
+            topic_id: if version >= TOPIC_IDS_SINCE {
+                topic_id
+            } else {
+                Uuid::ZERO
+            },
             partitions: partitions
                 .into_iter()
                 .map(|(partition_index, error)| OffsetCommitResponsePartition {
@@ -124,7 +160,6 @@ pub async fn offset_commit(
                     error_code: error.unwrap_or(group_error).code(),
                 })
                 .collect(),
-            ..OffsetCommitResponseTopic::default()
         })
         .collect();
     ResponseBody::OffsetCommit(OffsetCommitResponse {
@@ -194,16 +229,30 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
                         };
                     }
                 }
+                // v10: topics by id; an unknown id is answered per partition.
+                let mut unknown_ids = Vec::new();
                 let wanted = group.topics.map(|topics| {
                     topics
                         .into_iter()
-                        .map(|t| (t.name, t.partition_indexes))
+                        .filter_map(|t| {
+                            let name = topic_name(broker, version, t.name, t.topic_id);
+                            if version >= TOPIC_IDS_SINCE && name.is_empty() {
+                                unknown_ids.push((t.topic_id, t.partition_indexes));
+                                return None;
+                            }
+                            Some((name, t.partition_indexes))
+                        })
                         .collect()
                 });
-                let topics = broker
+                let mut topics: Vec<OffsetFetchResponseTopics> = broker
                     .groups
                     .fetch_offsets(&group.group_id, wanted)
                     .into_iter()
+                    .filter(|(name, _)| {
+                        // v10 names topics by id: offsets of a deleted topic have none.
+                        version < TOPIC_IDS_SINCE
+                            || topic_id_of(broker, version, name) != Uuid::ZERO
+                    })
                     .map(|(name, partitions)| OffsetFetchResponseTopics {
                         partitions: partitions
                             .into_iter()
@@ -230,10 +279,30 @@ pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) 
                                 }
                             })
                             .collect(),
-                        name,
-                        ..OffsetFetchResponseTopics::default()
+                        topic_id: topic_id_of(broker, version, &name),
+                        name: if version >= TOPIC_IDS_SINCE {
+                            String::new()
+                        } else {
+                            name
+                        },
                     })
                     .collect();
+                topics.extend(unknown_ids.into_iter().map(|(topic_id, partitions)| {
+                    OffsetFetchResponseTopics {
+                        name: String::new(),
+                        topic_id,
+                        partitions: partitions
+                            .into_iter()
+                            .map(|partition_index| OffsetFetchResponsePartitions {
+                                partition_index,
+                                committed_offset: -1,
+                                committed_leader_epoch: -1,
+                                metadata: Some(String::new()),
+                                error_code: ErrorCode::UnknownTopicId.code(),
+                            })
+                            .collect(),
+                    }
+                }));
                 OffsetFetchResponseGroup {
                     group_id: group.group_id,
                     topics,
@@ -345,4 +414,92 @@ pub async fn offset_delete(
         throttle_time_ms: 0,
         topics,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use crate::protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+    };
+    use crate::protocol::wire::Encode;
+    use std::collections::BTreeMap;
+
+    fn commit(broker: &Broker, topic_id: Uuid) -> OffsetCommitResponse {
+        let request = OffsetCommitRequest {
+            group_id: "g".into(),
+            generation_id_or_member_epoch: -1,
+            topics: vec![OffsetCommitRequestTopic {
+                topic_id,
+                partitions: vec![OffsetCommitRequestPartition {
+                    partition_index: 1,
+                    committed_offset: 42,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..OffsetCommitRequest::default()
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let ResponseBody::OffsetCommit(response) = rt.block_on(offset_commit(broker, 10, request))
+        else {
+            panic!()
+        };
+        response
+    }
+
+    fn fetch(broker: &Broker, topic_id: Uuid) -> OffsetFetchResponse {
+        let request = OffsetFetchRequest {
+            groups: vec![OffsetFetchRequestGroup {
+                group_id: "g".into(),
+                member_epoch: -1,
+                topics: Some(vec![OffsetFetchRequestTopics {
+                    topic_id,
+                    partition_indexes: vec![1],
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }],
+            ..OffsetFetchRequest::default()
+        };
+        let ResponseBody::OffsetFetch(response) = offset_fetch(broker, 10, request) else {
+            panic!()
+        };
+        response
+    }
+
+    /// v10 names topics by id, in requests and answers (KIP-848).
+    #[test]
+    fn v10_commits_and_fetches_by_topic_id() {
+        let broker = Broker::for_tests();
+        let topic = broker.log.create_topic("t", 2, BTreeMap::new()).unwrap();
+        let id = topic.meta.id;
+        let committed = commit(&broker, id);
+        assert_eq!(committed.topics[0].topic_id, id);
+        assert_eq!(committed.topics[0].partitions[0].error_code, 0);
+        let fetched = fetch(&broker, id);
+        let topics = &fetched.groups[0].topics;
+        assert_eq!((topics[0].topic_id, topics[0].name.as_str()), (id, ""));
+        assert_eq!(topics[0].partitions[0].committed_offset, 42);
+        // Both encode at v10 (no name may be set there).
+        assert!(fetched.to_bytes(10).is_ok());
+
+        let unknown = Uuid([7; 16]);
+        let committed = commit(&broker, unknown);
+        assert_eq!(
+            committed.topics[0].partitions[0].error_code,
+            ErrorCode::UnknownTopicId.code()
+        );
+        let fetched = fetch(&broker, unknown);
+        assert_eq!(
+            fetched.groups[0].topics[0].partitions[0].error_code,
+            ErrorCode::UnknownTopicId.code()
+        );
+    }
 }
