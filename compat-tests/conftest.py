@@ -109,6 +109,9 @@ def pytest_configure(config):
         "divergence(reason, only=None): Odradek is known to answer this scenario differently from "
         "Apache Kafka (a defect to fix): strict xfail on its odradek items only; `only` limits it to "
         "scenario ids containing one of the given strings")
+    config.addinivalue_line(
+        "markers", "matrix_client(name): the client family of this test in the compatibility matrix "
+        "(default: the `client` parameter, else the module's MATRIX_CLIENT)")
 
 
 def _broker_of(item) -> str:
@@ -137,6 +140,9 @@ def _client_of(item) -> str:
     c = params.get("client")
     if c is not None:
         return getattr(c, "name", str(c))
+    mark = item.get_closest_marker("matrix_client")
+    if mark is not None:
+        return mark.args[0]
     return getattr(item.module, "MATRIX_CLIENT", "raw")
 
 

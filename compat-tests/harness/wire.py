@@ -274,3 +274,34 @@ def offset_commit_v2(port: int, group: str, generation: int, member: str, topic:
     p, error = r.take("ih")
     assert p == partition
     return error
+
+
+def fetch_many(port: int, topic: str, partitions: list[int], max_bytes: int, partition_max_bytes: int) -> dict:
+    """A Fetch v10 from offset 0 of several partitions of one topic: per
+    partition (error code, bytes of record data returned, complete batches)."""
+    body = struct.pack(">iiiibii", -1, 100, 1, max_bytes, 0, 0, -1)
+    body += struct.pack(">i", 1) + string(topic) + struct.pack(">i", len(partitions))
+    for p in partitions:
+        body += struct.pack(">iiqqi", p, -1, 0, -1, partition_max_bytes)
+    body += struct.pack(">i", 0)
+    with connect(port) as s:
+        s.sendall(request(1, 10, 9, body))
+        r = Reader(recv_frame(s))
+    correlation_id, _throttle, error, _session, ntopics = r.take("iihii")
+    assert (correlation_id, error, ntopics) == (9, 0, 1)
+    assert r.string() == topic
+    out = {}
+    for _ in range(r.take("i")):
+        p, perr, _hw, _lso, _start = r.take("ihqqq")
+        for _ in range(max(r.take("i"), 0)):
+            r.take("qq")
+        records = r.bytes_() or b""
+        complete, pos = 0, 0
+        while pos + 12 <= len(records):
+            _base, length = struct.unpack_from(">qi", records, pos)
+            if pos + 12 + length > len(records):
+                break
+            complete += 1
+            pos += 12 + length
+        out[p] = {"error": perr, "bytes": len(records), "complete_batches": complete}
+    return out

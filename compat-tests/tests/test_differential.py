@@ -18,6 +18,7 @@ from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcept
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic,
                                    OffsetSpec, ResourceType)
 
+from clients.java import JavaClient
 from harness import wire
 
 MATRIX_CLIENT = "confluent"
@@ -128,6 +129,9 @@ def test_produce_to_unknown_partition_confluent(broker, observe):
     observe.check({"delivery": got})
 
 
+@pytest.mark.divergence("Produce of a batch above the topic's max.message.bytes (MESSAGE_TOO_LARGE, code 10 on "
+                        "both): Kafka's response has error_message null; Odradek's says 'batch of 5070 bytes "
+                        "exceeds max.message.bytes 2000' (clients show it instead of the code's own text)")
 def test_record_too_large(broker, observe):
     """max.message.bytes=2000 on the topic: a 5000-byte value is refused
     (librdkafka and a raw Produce), a 1000-byte one is not."""
@@ -137,7 +141,8 @@ def test_record_too_large(broker, observe):
     got += produce(p, "diff-small-max", [(b"k", b"x" * 5000)])
     raw = wire.produce_v8_result(broker.port, "diff-small-max", 0,
                                  wire.record_batch(0, wire.simple_records([b"y" * 5000]), 1, timestamp_ms=now_ms()))
-    observe.check({"confluent": got, "raw": {k: raw[k] for k in ("error", "base_offset", "record_errors")}})
+    observe.check({"confluent": got,
+                   "raw": {k: raw[k] for k in ("error", "base_offset", "record_errors", "error_message")}})
 
 
 def test_bad_crc_raw(broker, observe):
@@ -290,6 +295,25 @@ def test_read_committed_across_aborted_transaction(broker, observe):
     })
 
 
+def test_fetch_max_bytes_kip74(broker, observe):
+    """KIP-74: a Fetch's max_bytes may be exceeded only by the first record
+    batch of the first non-empty partition. Three partitions each hold one
+    300 KB batch; max_bytes 400 KB, partition limit 20 MB."""
+    topic = "diff-kip74"
+    create(broker, topic, 3)
+    import random
+    rng = random.Random(74)
+    p = producer(broker, **{"enable.idempotence": False, "linger.ms": 0})
+    for part in range(3):
+        produce(p, topic, [(b"k", rng.randbytes(300_000))], partition=part)
+    got = wire.fetch_many(broker.port, topic, [0, 1, 2], max_bytes=400_000, partition_max_bytes=20_000_000)
+    total = sum(v["bytes"] for v in got.values())
+    first_batch = next((v["bytes"] for v in got.values() if v["bytes"]), 0)
+    observe.check({"complete_batches": {p: v["complete_batches"] for p, v in got.items()},
+                   "errors": {p: v["error"] for p, v in got.items()},
+                   "within_limit": total <= max(400_000, first_batch)})
+
+
 # --- timestamps and DeleteRecords --------------------------------------------
 
 def test_timestamp_lookups(broker, observe):
@@ -412,3 +436,33 @@ def test_alter_broker_config_kafka_knows(broker, observe):
         time.sleep(0.2)
     observe.check({"alter": err, "described": None if entry is None else
                    {"value": entry.value, "source": entry.source, "read_only": entry.is_read_only}})
+
+
+@pytest.mark.divergence("the Java client's exception messages: (1) a record above the topic's max.message.bytes: "
+                        "Kafka's Produce response has no error_message, so the client says 'The request included a "
+                        "message larger than the max message size the server will accept.'; Odradek sends 'batch "
+                        "of 5071 bytes exceeds max.message.bytes 2000', which the client shows instead; (2) "
+                        "retention.ms=soon: Kafka 'Invalid value soon for configuration retention.ms: Not a number "
+                        "of type LONG', Odradek \"retention.ms: 'soon' is not a valid LONG (64-bit integer)\"")
+@pytest.mark.matrix_client("java")
+def test_java_client_errors(broker, observe):
+    """What the Java client (kafka-clients, java/CompatClient.java) reports
+    for a record above the topic's max.message.bytes, a DeleteRecords beyond
+    the high watermark, and an invalid config value: exception classes and
+    messages."""
+    java = JavaClient()
+    java.prepare()
+    b, topic = broker.bootstrap, "diff-java-errors"
+    created = java.run("create-with-configs", b, topic, "1", "max.message.bytes=2000")
+    deadline = time.monotonic() + 15  # Kafka: the partition's leader a moment after CreateTopics
+    while True:
+        small = java.run("produce-one", b, topic, "1000")
+        if small[0][0] == "ack" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    large = java.run("produce-one", b, topic, "5000")
+    beyond = java.run("delete-records", b, topic, "0", "50")
+    invalid = java.run("alter-incremental", b, "topic", topic, "SET:retention.ms=soon")
+    text = lambda lines: [" ".join(line) for line in lines]
+    observe.check({"created": text(created), "small": text(small), "large": text(large),
+                   "delete_beyond": text(beyond), "invalid_config": text(invalid)})
