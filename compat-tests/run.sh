@@ -97,6 +97,10 @@ set +e
 "$VENV/bin/python" -m pytest "$@"
 code=$?
 set -e
+# The compatibility matrix of this run (.build/compat-matrix.json), summed up.
+if [ -f "$BUILD/compat-matrix.json" ]; then
+    "$VENV/bin/python" "$HERE/render_matrix.py" --summary "$BUILD/compat-matrix.json" || true
+fi
 if [ "$code" = 5 ]; then
     echo "compat-tests: pytest collected no tests: failing" >&2
     exit 1
