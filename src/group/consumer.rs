@@ -384,32 +384,24 @@ impl ConsumerGroup {
         let requested = (!req.member_id.is_empty()).then(|| req.member_id.clone());
         if let Some(instance) = &req.instance_id {
             if let Some(old_id) = self.static_member(instance) {
-                let Some(old) = self.members.get(&old_id) else {
-                    return Err((
-                        ErrorCode::UnknownServerError,
-                        "static member vanished".into(),
-                    ));
-                };
-                let released = old.current.epoch == STATIC_LEAVE_EPOCH;
-                let same_id = requested.as_deref() == Some(old_id.as_str());
-                if !released && !same_id {
-                    return Err((
-                        ErrorCode::UnreleasedInstanceId,
-                        format!("static member with instance id {instance} is not released"),
-                    ));
-                }
-                if released {
-                    // A new member takes the released one's place and
-                    // assignment. A regex is a subscription only its own
-                    // request makes: a client that subscribed by regex
-                    // before its restart and by name after sends none
-                    // (null means "unchanged"), and Kafka drops it.
+                if requested.as_deref() != Some(old_id.as_str()) {
+                    let Some(old) = self.members.get(&old_id) else {
+                        return Err((
+                            ErrorCode::UnknownServerError,
+                            "static member vanished".into(),
+                        ));
+                    };
+                    if old.current.epoch != STATIC_LEAVE_EPOCH {
+                        return Err((
+                            ErrorCode::UnreleasedInstanceId,
+                            format!("static member with instance id {instance} is not released"),
+                        ));
+                    }
+                    // The new member takes the old one's place and assignment.
                     let new_id = requested.unwrap_or_else(new_uuid);
                     if let Some(mut member) = self.members.remove(&old_id) {
                         member.id = new_id.clone();
                         member.deadline = now + i64::from(session_ms);
-                        member.regex = None;
-                        member.compiled = None;
                         self.members.insert(new_id.clone(), member);
                     }
                     if let Some(target) = self.target.remove(&old_id) {

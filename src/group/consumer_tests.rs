@@ -180,54 +180,6 @@ fn leave_static_rejoin_and_unreleased_instance() {
     assert_eq!(g.describe_consumer_group("g").state, "Empty");
 }
 
-/// A static member subscribed by regex leaves (-2) and comes back, under its
-/// own id (Java 4's client-generated ids) and subscribed by name: the regex,
-/// which its request does not repeat, is gone, as on Kafka (it was kept,
-/// and the member assigned both subscriptions' partitions).
-#[test]
-fn a_static_member_back_by_name_drops_its_old_regex() {
-    let broker = Broker::for_tests();
-    let (g, log) = (&broker.groups, &broker.log);
-    let mut topics = view(2);
-    topics.insert("rx-a".into(), (Uuid([2; 16]), 4));
-    topics.insert("rx-b".into(), (Uuid([3; 16]), 4));
-    let by_regex = ConsumerHeartbeat {
-        instance_id: Some("i1".into()),
-        subscribed_topic_names: Some(Vec::new()),
-        subscribed_topic_regex: Some("rx-.*".into()),
-        ..join("a")
-    };
-    let a = g.consumer_heartbeat(log, by_regex, &topics, T0);
-    let assigned = a.assignment.expect("assigned");
-    assert_eq!(assigned.values().map(|p| p.len()).sum::<usize>(), 8);
-    let leave = ConsumerHeartbeat {
-        instance_id: Some("i1".into()),
-        ..beat("a", STATIC_LEAVE_EPOCH, &Partitions::new())
-    };
-    g.consumer_heartbeat(log, leave, &topics, T0 + 1);
-    // Back, same member id, by name; SubscribedTopicRegex null ("unchanged").
-    let by_name = ConsumerHeartbeat {
-        instance_id: Some("i1".into()),
-        subscribed_topic_regex: None,
-        ..join("a")
-    };
-    let back = g.consumer_heartbeat(log, by_name, &topics, T0 + 2);
-    assert_eq!(back.error, ErrorCode::None);
-    let described = g.describe_consumer_group("g");
-    assert_eq!(described.members[0].regex, None);
-    assert_eq!(described.members[0].topic_names, vec!["orders".to_string()]);
-    let target: usize = described.members[0]
-        .target
-        .iter()
-        .map(|(_, _, ps)| ps.len())
-        .sum();
-    assert_eq!(
-        target, 2,
-        "only orders' two partitions: {:?}",
-        described.members[0].target
-    );
-}
-
 #[test]
 fn new_partitions_and_regex_topics_trigger_a_new_target() {
     let broker = Broker::for_tests();
