@@ -90,8 +90,9 @@ def main() -> None:
     src = args.matrix or (RUN if args.commit or RUN.exists() else KEPT)
     m = load(src)
     if args.commit:
-        if m.get("pytest_args"):
-            print(f"note: {src} comes from `pytest {' '.join(m['pytest_args'])}`, not a full run", file=sys.stderr)
+        args_given = m.get("pytest_args") or []
+        if any(a in ("-k", "-m", "--lf", "--deselect") or a.startswith("tests") for a in args_given):
+            print(f"note: {src} comes from `pytest {' '.join(args_given)}`, not a full run", file=sys.stderr)
         if src.resolve() != KEPT.resolve():
             shutil.copyfile(src, KEPT)
         DETAIL.write_text(detail(m))

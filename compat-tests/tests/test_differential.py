@@ -415,9 +415,6 @@ def test_authorized_operations(broker, observe):
     observe.check({"topic": names(t.authorized_operations), "cluster": names(c.authorized_operations)})
 
 
-@pytest.mark.divergence("IncrementalAlterConfigs SET sasl.kerberos.min.time.before.relogin on broker 0: Kafka "
-                        "accepts it and describes it (DYNAMIC_BROKER_CONFIG); Odradek answers INVALID_CONFIG "
-                        "'Unknown config name: sasl.kerberos.min.time.before.relogin' and does not describe it")
 def test_alter_broker_config_kafka_knows(broker, observe):
     """A broker setting of Kafka's catalog that a single node does not use
     (sasl.kerberos.min.time.before.relogin) set through
