@@ -52,7 +52,12 @@ def _java():
     return "kafka-clients " + re.search(r"version=(\S+)", props).group(1)
 
 
-_READERS = {"confluent": _confluent, "kafka-python": _kafka_python, "aiokafka": _aiokafka, "kcat": _kcat,
+def _java44():
+    jar = next((HERE / ".build" / "kafka-libs").glob("kafka-clients-*.jar"))
+    return "kafka-clients " + jar.stem.removeprefix("kafka-clients-")
+
+
+_READERS = {"java-4.4": _java44, "confluent": _confluent, "kafka-python": _kafka_python, "aiokafka": _aiokafka, "kcat": _kcat,
             "kafkajs": _kafkajs, "sarama": _sarama, "java": _java,
             "raw": lambda: "raw frames (harness/wire.py)", "odradek-cli": lambda: "odradek CLI (this repository)"}
 
