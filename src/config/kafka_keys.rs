@@ -100,22 +100,14 @@ fn check_value(check: &Check, value: &str, number: Option<f64>) -> Result<(), St
                 return Ok(());
             };
             let bound = |b: &Option<&str>| b.and_then(|t| t.parse::<f64>().ok());
-            match (bound(min), bound(max)) {
-                (Some(lo), Some(hi)) if n < lo || n > hi => Err(format!(
-                    "Value must be in the range [{}, {}]",
-                    min.unwrap_or_default(),
-                    max.unwrap_or_default()
-                )),
-                (Some(lo), None) if n < lo => Err(format!(
-                    "Value must be at least {}",
-                    min.unwrap_or_default()
-                )),
-                (None, Some(hi)) if n > hi => Err(format!(
-                    "Value must be no more than {}",
-                    max.unwrap_or_default()
-                )),
-                _ => Ok(()),
+            // ConfigDef.Range's checks and words.
+            if bound(min).is_some_and(|lo| n < lo) {
+                return Err(format!("Value must be at least {}", min.unwrap_or_default()));
             }
+            if bound(max).is_some_and(|hi| n > hi) {
+                return Err(format!("Value must be no more than {}", max.unwrap_or_default()));
+            }
+            Ok(())
         }
         Check::OneOf(allowed) => {
             if allowed.contains(&value.trim()) {

@@ -142,13 +142,18 @@ pub const TOPIC_CONFIG_NAMES: &[&str] = &[
     "unclean.leader.election.enable",
 ];
 
+/// Kafka's ConfigException wording, which clients and tools show as is.
+pub fn invalid(name: &str, value: &str, why: &str) -> String {
+    format!("Invalid value {value} for configuration {name}: {why}")
+}
+
 /// A Java `int` (Kafka's INT type): wider values are a type error, as in Kafka.
 fn int(name: &str, value: &str) -> Result<i64, String> {
     value
         .trim()
         .parse::<i32>()
         .map(i64::from)
-        .map_err(|_| format!("{name}: '{value}' is not a valid INT (32-bit integer)"))
+        .map_err(|_| invalid(name, value, "Not a number of type INT"))
 }
 
 /// A Java `long` (Kafka's LONG type).
@@ -156,12 +161,16 @@ fn long(name: &str, value: &str) -> Result<i64, String> {
     value
         .trim()
         .parse::<i64>()
-        .map_err(|_| format!("{name}: '{value}' is not a valid LONG (64-bit integer)"))
+        .map_err(|_| invalid(name, value, "Not a number of type LONG"))
 }
 
 fn at_least(name: &str, value: i64, min: i64) -> Result<i64, String> {
     if value < min {
-        return Err(format!("{name}: {value} is below the minimum {min}"));
+        return Err(invalid(
+            name,
+            &value.to_string(),
+            &format!("Value must be at least {min}"),
+        ));
     }
     Ok(value)
 }
@@ -170,8 +179,10 @@ fn boolean(name: &str, value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(format!(
-            "{name}: '{value}' is not a valid BOOLEAN (true or false)"
+        _ => Err(invalid(
+            name,
+            value,
+            "Expected value to be either true or false",
         )),
     }
 }
@@ -199,7 +210,7 @@ impl LogConfig {
                 self.timestamp_type = match value.trim() {
                     "CreateTime" => TimestampType::CreateTime,
                     "LogAppendTime" => TimestampType::LogAppendTime,
-                    other => return Err(format!("{name}: '{other}' is not CreateTime or LogAppendTime")),
+                    _ => return Err(invalid(name, value, "String must be one of: CreateTime, LogAppendTime")),
                 }
             }
             "flush.messages" => self.flush_messages = Some(at_least(name, long(name, value)?, 1)? as u64),
@@ -207,13 +218,13 @@ impl LogConfig {
             "cleanup.policy" => {
                 let policies = list_items(value);
                 if policies.is_empty() || policies.iter().any(|p| *p != "delete" && *p != "compact") {
-                    return Err(format!("{name}: '{value}' is not delete, compact or both"));
+                    return Err(invalid(name, value, "String must be one of: compact, delete"));
                 }
                 self.cleanup_policy = policies.join(",");
             }
             "compression.type" => {
                 self.compression = CompressionType::parse(value.trim())
-                    .ok_or_else(|| format!("{name}: '{value}' is not one of uncompressed, zstd, lz4, snappy, gzip, producer"))?
+                    .ok_or_else(|| invalid(name, value, "String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer"))?
             }
             "message.timestamp.difference.max.ms" => self.timestamp_difference_max_ms = at_least(name, long(name, value)?, 0)?,
             "message.timestamp.before.max.ms" => self.timestamp_before_max_ms = at_least(name, long(name, value)?, 0)?,
@@ -222,9 +233,12 @@ impl LogConfig {
             "max.compaction.lag.ms" => self.max_compaction_lag_ms = at_least(name, long(name, value)?, 1)?,
             "delete.retention.ms" => self.delete_retention_ms = at_least(name, long(name, value)?, 0)?,
             "min.cleanable.dirty.ratio" => {
-                let ratio = value.trim().parse::<f64>().map_err(|_| format!("{name}: '{value}' is not a valid DOUBLE"))?;
-                if !(0.0..=1.0).contains(&ratio) {
-                    return Err(format!("{name}: {value} is not between 0 and 1"));
+                let ratio = value.trim().parse::<f64>().map_err(|_| invalid(name, value, "Not a number of type DOUBLE"))?;
+                if ratio < 0.0 {
+                    return Err(invalid(name, value, "Value must be at least 0"));
+                }
+                if ratio > 1.0 {
+                    return Err(invalid(name, value, "Value must be no more than 1"));
                 }
                 self.min_cleanable_dirty_ratio = ratio;
             }
@@ -238,7 +252,7 @@ impl LogConfig {
             // A setting Kafka knows that Odradek does not act on: checked, kept, inert.
             other => match super::kafka_keys::topic_key(other) {
                 Some(key) if !key.internal => super::kafka_keys::validate_topic(key, value)?,
-                _ => return Err(format!("unknown topic config '{other}'")),
+                _ => return Err(format!("Unknown topic config name: {other}")),
             },
         }
         Ok(())
@@ -371,9 +385,10 @@ mod tests {
             one("retention.ms", "3000000000").unwrap().retention_ms,
             3_000_000_000
         );
-        assert!(one("retention.ms", "-2")
-            .unwrap_err()
-            .contains("minimum -1"));
+        assert_eq!(
+            one("retention.ms", "-2").unwrap_err(),
+            "Invalid value -2 for configuration retention.ms: Value must be at least -1"
+        );
         assert!(one("segment.ms", "0").unwrap_err().contains("segment.ms"));
         assert!(one("min.cleanable.dirty.ratio", "1.5")
             .unwrap_err()
@@ -384,9 +399,11 @@ mod tests {
                 .min_cleanable_dirty_ratio,
             0.25
         );
-        assert!(one("unclean.leader.election.enable", "yes")
-            .unwrap_err()
-            .contains("BOOLEAN"));
+        assert_eq!(
+            one("unclean.leader.election.enable", "yes").unwrap_err(),
+            "Invalid value yes for configuration unclean.leader.election.enable: \
+             Expected value to be either true or false"
+        );
         assert!(one("min.insync.replicas", "2")
             .unwrap_err()
             .contains("min.insync.replicas"));

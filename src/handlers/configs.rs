@@ -462,6 +462,7 @@ fn check_duplicates(changes: &[Change]) -> Result<(), Refusal> {
 /// known name's type (None: unknown); `present` its value now, for
 /// APPEND/SUBTRACT on a setting without an override.
 fn apply_changes(
+    resource: &str,
     current: &mut BTreeMap<String, String>,
     changes: Vec<Change>,
     kind: impl Fn(&str) -> Option<ConfigType>,
@@ -471,7 +472,7 @@ fn apply_changes(
         let Some(kind) = kind(&change.name) else {
             return Err(refuse(
                 ErrorCode::InvalidConfig,
-                format!("Unknown config name: {}", change.name),
+                format!("Unknown {resource} config name: {}", change.name),
             ));
         };
         let value = || {
@@ -556,7 +557,7 @@ fn alter_topic(
         .defaults()
         .with_overrides(&topic.meta.configs)
         .unwrap_or_default();
-    apply_changes(&mut overrides, changes, topic_kind, |n| effective.get(n))?;
+    apply_changes("topic", &mut overrides, changes, topic_kind, |n| effective.get(n))?;
     broker
         .log
         .alter_topic_configs(name, overrides, validate_only)
@@ -614,7 +615,7 @@ fn alter_broker(
         if replace {
             layer.clear();
         }
-        apply_changes(layer, changes, kind, present)?;
+        apply_changes("broker", layer, changes, kind, present)?;
         layers
             .apply(&broker.config.log)
             .map(|_| ())

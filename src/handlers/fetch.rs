@@ -145,20 +145,9 @@ fn read_target(
                 );
             }
         }
-        Err(ReadError::OffsetOutOfRange {
-            log_start_offset,
-            high_watermark,
-        }) => {
+        // As Kafka: no offsets with the error (the client asks ListOffsets).
+        Err(ReadError::OffsetOutOfRange { .. }) => {
             data.error_code = ErrorCode::OffsetOutOfRange.code();
-            (
-                data.log_start_offset,
-                data.high_watermark,
-                data.last_stable_offset,
-            ) = (
-                log_start_offset,
-                high_watermark,
-                partition.last_stable_offset(),
-            );
         }
         Err(ReadError::Io(e)) => {
             tracing::error!(topic = %target.topic, partition = target.partition, error = %e, "read failed");

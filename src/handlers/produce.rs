@@ -153,6 +153,13 @@ fn check_producer(
     Ok(())
 }
 
+/// The partition's error message as Kafka sends it: none for
+/// MESSAGE_TOO_LARGE, whose clients print the error's own description (the
+/// broker's reason is logged at debug instead).
+pub(super) fn error_message(code: ErrorCode, message: String) -> Option<String> {
+    (code != ErrorCode::MessageTooLarge).then_some(message)
+}
+
 fn failed(index: i32, code: ErrorCode, message: Option<String>) -> PartitionProduceResponse {
     PartitionProduceResponse {
         index,
@@ -160,7 +167,7 @@ fn failed(index: i32, code: ErrorCode, message: Option<String>) -> PartitionProd
         base_offset: -1,
         log_append_time_ms: -1,
         log_start_offset: -1,
-        error_message: message,
+        error_message: message.and_then(|m| error_message(code, m)),
         ..PartitionProduceResponse::default()
     }
 }
@@ -223,7 +230,7 @@ pub async fn handle(
                         });
                         match checked {
                             Err(response) => {
-                                tracing::debug!(topic = %topic.name, partition = index, message = ?response.error_message, "rejected batch");
+                                tracing::debug!(topic = %topic.name, partition = index, code = response.error_code, message = ?response.error_message, "rejected batch");
                                 Outcome::Done(response)
                             }
                             Ok(batch) => match broker.log.append(&partition, &batch) {

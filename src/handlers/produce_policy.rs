@@ -42,7 +42,7 @@ impl Rejection {
             base_offset: -1,
             log_append_time_ms: -1,
             log_start_offset: -1,
-            error_message: Some(self.message),
+            error_message: super::produce::error_message(self.code, self.message),
             record_errors: self
                 .record_errors
                 .into_iter()
@@ -100,7 +100,7 @@ pub fn apply(
         if compact && record.key.is_none() {
             keyless.push((
                 index,
-                "Compacted topic cannot accept message without key.".to_string(),
+                format!("Compacted topic cannot accept message without key in topic partition {partition}."),
             ));
         }
         if check_time && !(earliest..=latest).contains(&record.timestamp) {
