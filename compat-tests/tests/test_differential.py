@@ -129,9 +129,6 @@ def test_produce_to_unknown_partition_confluent(broker, observe):
     observe.check({"delivery": got})
 
 
-@pytest.mark.divergence("Produce of a batch above the topic's max.message.bytes (MESSAGE_TOO_LARGE, code 10 on "
-                        "both): Kafka's response has error_message null; Odradek's says 'batch of 5070 bytes "
-                        "exceeds max.message.bytes 2000' (clients show it instead of the code's own text)")
 def test_record_too_large(broker, observe):
     """max.message.bytes=2000 on the topic: a 5000-byte value is refused
     (librdkafka and a raw Produce), a 1000-byte one is not."""
@@ -243,9 +240,6 @@ def test_empty_topic(broker, observe):
                    "consumed": consume_all(broker, topic, idle=1.5)})
 
 
-@pytest.mark.divergence("a keyless record to a compacted topic: Kafka's record error message is 'Compacted "
-                        "topic cannot accept message without key in topic partition diff-compacted-0', Odradek's "
-                        "'Compacted topic cannot accept message without key.' (the error code, INVALID_RECORD, agrees)")
 def test_compacted_topic(broker, observe):
     """cleanup.policy=compact: keyed records and a tombstone are accepted and
     read back as written (the cleaner has not run); a keyless record is refused."""
@@ -342,8 +336,6 @@ def test_timestamp_lookups(broker, observe):
                    "read_back": [(o, k, ts_type, ts - base) for _p, o, k, _v, (ts_type, ts) in got]})
 
 
-@pytest.mark.divergence("a Fetch below the log start offset (OFFSET_OUT_OF_RANGE): Kafka answers "
-                        "high_watermark -1 and log_start_offset -1, Odradek 10 and 4")
 def test_delete_records(broker, observe):
     """DeleteRecords before offset 4 of 10: the low watermark is 4, ListOffsets
     earliest says 4, a fetch from 0 is OFFSET_OUT_OF_RANGE, a consumer from
@@ -380,11 +372,6 @@ BAD_TOPIC_CONFIGS = {
 }
 
 
-@pytest.mark.divergence("config validation messages: Kafka's ConfigDef says 'Invalid value VALUE for "
-                        "configuration NAME: REASON' (e.g. 'Not a number of type INT', 'String must be one of: "
-                        "compact, delete', 'Expected value to be either true or false', 'Unknown topic config "
-                        "name: NAME'); Odradek words them its own way. And segment.bytes: Kafka's minimum is "
-                        "1048576, Odradek's 14")
 @pytest.mark.parametrize("case", BAD_TOPIC_CONFIGS)
 def test_alter_config_validation(case, broker, observe):
     """IncrementalAlterConfigs with an invalid topic setting: the error code
@@ -435,13 +422,6 @@ def test_alter_broker_config_kafka_knows(broker, observe):
                    {"value": entry.value, "source": entry.source, "read_only": entry.is_read_only}})
 
 
-@pytest.mark.divergence("the Java client's exception messages: (1) a record above the topic's max.message.bytes: "
-                        "Kafka's Produce response has no error_message, so the client says 'The request included a "
-                        "message larger than the max message size the server will accept.'; Odradek sends 'batch "
-                        "of 5071 bytes exceeds max.message.bytes 2000', which the client shows instead; (2) "
-                        "retention.ms=soon: Kafka 'Invalid value soon for configuration retention.ms: Not a number "
-                        "of type LONG', Odradek \"retention.ms: 'soon' is not a valid LONG (64-bit integer)\"")
-@pytest.mark.matrix_client("java")
 def test_java_client_errors(broker, observe):
     """What the Java client (kafka-clients, java/CompatClient.java) reports
     for a record above the topic's max.message.bytes, a DeleteRecords beyond

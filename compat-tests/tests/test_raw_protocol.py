@@ -52,7 +52,7 @@ def test_hostile_frame_closes_only_its_connection(name, start_broker):
     broker = start_broker()
     bystander = wire.connect(broker.port)  # a healthy connection open throughout
     keys = api_versions_v0(bystander, 1)
-    assert keys[18] == (0, 4) and {0, 1, 3} <= set(keys)
+    assert keys[18] == (0, 5) and {0, 1, 3} <= set(keys)
 
     hostile = wire.connect(broker.port)
     hostile.sendall(HOSTILE[name])
@@ -68,7 +68,7 @@ def test_hostile_frame_closes_only_its_connection(name, start_broker):
     assert_client_works(broker)
 
 
-@pytest.mark.parametrize("version", [5, 127])
+@pytest.mark.parametrize("version", [6, 127])
 def test_api_versions_newer_than_supported_gets_v0_error_35(version, start_broker):
     """What kafka-python and the Java client rely on to step down: an
     ApiVersions v0 body with UNSUPPORTED_VERSION and the supported range."""
@@ -79,9 +79,9 @@ def test_api_versions_newer_than_supported_gets_v0_error_35(version, start_broke
         s.sendall(wire.request(18, version, 99, body, flexible=True))
         correlation_id, error, keys = wire.api_versions_v0_response(wire.recv_frame(s))
         assert (correlation_id, error) == (99, 35)
-        assert keys[18] == (0, 4)
+        assert keys[18] == (0, 5)
         # The connection stays usable: the client retries at a version it now knows.
-        assert api_versions_v0(s, 100)[18] == (0, 4)
+        assert api_versions_v0(s, 100)[18] == (0, 5)
 
 
 def test_listen_port_zero_advertises_bound_port(start_broker):

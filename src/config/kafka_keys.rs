@@ -102,10 +102,16 @@ fn check_value(check: &Check, value: &str, number: Option<f64>) -> Result<(), St
             let bound = |b: &Option<&str>| b.and_then(|t| t.parse::<f64>().ok());
             // ConfigDef.Range's checks and words.
             if bound(min).is_some_and(|lo| n < lo) {
-                return Err(format!("Value must be at least {}", min.unwrap_or_default()));
+                return Err(format!(
+                    "Value must be at least {}",
+                    min.unwrap_or_default()
+                ));
             }
             if bound(max).is_some_and(|hi| n > hi) {
-                return Err(format!("Value must be no more than {}", max.unwrap_or_default()));
+                return Err(format!(
+                    "Value must be no more than {}",
+                    max.unwrap_or_default()
+                ));
             }
             Ok(())
         }

@@ -204,36 +204,73 @@ impl LogConfig {
             "segment.ms" => self.segment_ms = at_least(name, long(name, value)?, 1)?,
             "retention.ms" => self.retention_ms = at_least(name, long(name, value)?, -1)?,
             "retention.bytes" => self.retention_bytes = at_least(name, long(name, value)?, -1)?,
-            "max.message.bytes" => self.max_message_bytes = at_least(name, int(name, value)?, 0)? as usize,
-            "index.interval.bytes" => self.index_interval_bytes = at_least(name, int(name, value)?, 0)? as usize,
+            "max.message.bytes" => {
+                self.max_message_bytes = at_least(name, int(name, value)?, 0)? as usize
+            }
+            "index.interval.bytes" => {
+                self.index_interval_bytes = at_least(name, int(name, value)?, 0)? as usize
+            }
             "message.timestamp.type" => {
                 self.timestamp_type = match value.trim() {
                     "CreateTime" => TimestampType::CreateTime,
                     "LogAppendTime" => TimestampType::LogAppendTime,
-                    _ => return Err(invalid(name, value, "String must be one of: CreateTime, LogAppendTime")),
+                    _ => {
+                        return Err(invalid(
+                            name,
+                            value,
+                            "String must be one of: CreateTime, LogAppendTime",
+                        ))
+                    }
                 }
             }
-            "flush.messages" => self.flush_messages = Some(at_least(name, long(name, value)?, 1)? as u64),
+            "flush.messages" => {
+                self.flush_messages = Some(at_least(name, long(name, value)?, 1)? as u64)
+            }
             "flush.ms" => self.flush_ms = Some(at_least(name, long(name, value)?, 0)? as u64),
             "cleanup.policy" => {
                 let policies = list_items(value);
-                if policies.is_empty() || policies.iter().any(|p| *p != "delete" && *p != "compact") {
-                    return Err(invalid(name, value, "String must be one of: compact, delete"));
+                if policies.is_empty() || policies.iter().any(|p| *p != "delete" && *p != "compact")
+                {
+                    return Err(invalid(
+                        name,
+                        value,
+                        "String must be one of: compact, delete",
+                    ));
                 }
                 self.cleanup_policy = policies.join(",");
             }
             "compression.type" => {
-                self.compression = CompressionType::parse(value.trim())
-                    .ok_or_else(|| invalid(name, value, "String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer"))?
+                self.compression = CompressionType::parse(value.trim()).ok_or_else(|| {
+                    invalid(
+                        name,
+                        value,
+                        "String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer",
+                    )
+                })?
             }
-            "message.timestamp.difference.max.ms" => self.timestamp_difference_max_ms = at_least(name, long(name, value)?, 0)?,
-            "message.timestamp.before.max.ms" => self.timestamp_before_max_ms = at_least(name, long(name, value)?, 0)?,
-            "message.timestamp.after.max.ms" => self.timestamp_after_max_ms = at_least(name, long(name, value)?, 0)?,
-            "min.compaction.lag.ms" => self.min_compaction_lag_ms = at_least(name, long(name, value)?, 0)?,
-            "max.compaction.lag.ms" => self.max_compaction_lag_ms = at_least(name, long(name, value)?, 1)?,
-            "delete.retention.ms" => self.delete_retention_ms = at_least(name, long(name, value)?, 0)?,
+            "message.timestamp.difference.max.ms" => {
+                self.timestamp_difference_max_ms = at_least(name, long(name, value)?, 0)?
+            }
+            "message.timestamp.before.max.ms" => {
+                self.timestamp_before_max_ms = at_least(name, long(name, value)?, 0)?
+            }
+            "message.timestamp.after.max.ms" => {
+                self.timestamp_after_max_ms = at_least(name, long(name, value)?, 0)?
+            }
+            "min.compaction.lag.ms" => {
+                self.min_compaction_lag_ms = at_least(name, long(name, value)?, 0)?
+            }
+            "max.compaction.lag.ms" => {
+                self.max_compaction_lag_ms = at_least(name, long(name, value)?, 1)?
+            }
+            "delete.retention.ms" => {
+                self.delete_retention_ms = at_least(name, long(name, value)?, 0)?
+            }
             "min.cleanable.dirty.ratio" => {
-                let ratio = value.trim().parse::<f64>().map_err(|_| invalid(name, value, "Not a number of type DOUBLE"))?;
+                let ratio = value
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| invalid(name, value, "Not a number of type DOUBLE"))?;
                 if ratio < 0.0 {
                     return Err(invalid(name, value, "Value must be at least 0"));
                 }
@@ -245,10 +282,14 @@ impl LogConfig {
             // One replica: anything above 1 could never be satisfied.
             "min.insync.replicas" => {
                 if at_least(name, int(name, value)?, 1)? != 1 {
-                    return Err(format!("{name}: {value} is more than the 1 replica this broker keeps"));
+                    return Err(format!(
+                        "{name}: {value} is more than the 1 replica this broker keeps"
+                    ));
                 }
             }
-            "unclean.leader.election.enable" => self.unclean_leader_election = boolean(name, value)?,
+            "unclean.leader.election.enable" => {
+                self.unclean_leader_election = boolean(name, value)?
+            }
             // A setting Kafka knows that Odradek does not act on: checked, kept, inert.
             other => match super::kafka_keys::topic_key(other) {
                 Some(key) if !key.internal => super::kafka_keys::validate_topic(key, value)?,

@@ -557,7 +557,9 @@ fn alter_topic(
         .defaults()
         .with_overrides(&topic.meta.configs)
         .unwrap_or_default();
-    apply_changes("topic", &mut overrides, changes, topic_kind, |n| effective.get(n))?;
+    apply_changes("topic", &mut overrides, changes, topic_kind, |n| {
+        effective.get(n)
+    })?;
     broker
         .log
         .alter_topic_configs(name, overrides, validate_only)

@@ -100,7 +100,8 @@ pub fn apply(
         if compact && record.key.is_none() {
             keyless.push((
                 index,
-                format!("Compacted topic cannot accept message without key in topic partition {partition}."),
+                // Kafka's per-record wording (no full stop, unlike the partition's).
+                format!("Compacted topic cannot accept message without key in topic partition {partition}"),
             ));
         }
         if check_time && !(earliest..=latest).contains(&record.timestamp) {
