@@ -191,12 +191,37 @@ fn gzip_level(name: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// Kafka's rule for `*.replication.throttled.replicas`, which its catalog
+/// gives only as prose: `*`, or `partition:broker` pairs of integers.
+fn throttled_replicas(name: &str, value: &str) -> Result<(), String> {
+    let items: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let pair = |item: &str| {
+        item.split_once(':').is_some_and(|(p, b)| {
+            p.trim().parse::<i32>().is_ok() && b.trim().parse::<i32>().is_ok()
+        })
+    };
+    if value.trim() == "*" || items.iter().all(|i| pair(i)) {
+        return Ok(());
+    }
+    Err(format!(
+        "Invalid value {value} for configuration {name}: must be the literal '*' or a list of replicas \
+         in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+    ))
+}
+
 /// Validates a topic setting Odradek does not act on.
 pub fn validate_topic(key: &KafkaTopicKey, value: &str) -> Result<(), String> {
-    if key.name == "compression.gzip.level" {
-        return gzip_level(key.name, value);
+    match key.name {
+        "compression.gzip.level" => gzip_level(key.name, value),
+        "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas" => {
+            throttled_replicas(key.name, value)
+        }
+        _ => validate(key.name, key.kind, &key.check, value),
     }
-    validate(key.name, key.kind, &key.check, value)
 }
 
 /// Validates a broker setting Odradek does not act on.
@@ -238,6 +263,11 @@ mod tests {
         let ratio = topic_key("min.cleanable.dirty.ratio").unwrap();
         assert!(validate_topic(ratio, "0.5").is_ok());
         assert!(validate_topic(ratio, "1.5").is_err());
+        let throttled = topic_key("leader.replication.throttled.replicas").unwrap();
+        assert!(validate_topic(throttled, "*").is_ok());
+        assert!(validate_topic(throttled, "0:1, 1:2").is_ok());
+        assert!(validate_topic(throttled, "").is_ok());
+        assert!(validate_topic(throttled, "0-1").is_err());
         let policy = topic_key("cleanup.policy").unwrap();
         assert!(validate_topic(policy, "compact,delete").is_ok());
         assert!(validate_topic(policy, "compact,compact").is_err());
