@@ -760,4 +760,55 @@ mod tests {
             assert_eq!(codes, vec![0, 69]);
         }
     }
+
+    /// DescribeGroups v6 and DeleteGroups v3 (KIP-1043): an unknown group is
+    /// an error with a message, where older versions said "Dead" or only a code.
+    #[test]
+    fn unknown_groups_are_errors_with_messages_in_the_newest_versions() {
+        let broker = Broker::for_tests();
+        let client = Client {
+            broker: &broker,
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        };
+        let describe = |version| {
+            let request = DescribeGroupsRequest {
+                groups: vec!["nobody".into()],
+                include_authorized_operations: false,
+            };
+            let ResponseBody::DescribeGroups(mut r) =
+                client.call(version, RequestBody::DescribeGroups(request))
+            else {
+                panic!()
+            };
+            r.groups.remove(0)
+        };
+        let old = describe(5);
+        assert_eq!((old.error_code, old.group_state.as_str()), (0, "Dead"));
+        let new = describe(6);
+        assert_eq!(new.error_code, 69, "GROUP_ID_NOT_FOUND");
+        assert_eq!(
+            new.error_message.as_deref(),
+            Some("Group nobody not found.")
+        );
+        assert_eq!(new.group_state, "");
+        let delete = |version| {
+            let request = DeleteGroupsRequest {
+                groups_names: vec!["nobody".into()],
+            };
+            let ResponseBody::DeleteGroups(mut r) =
+                client.call(version, RequestBody::DeleteGroups(request))
+            else {
+                panic!()
+            };
+            r.results.remove(0)
+        };
+        assert_eq!((delete(2).error_code, delete(2).error_message), (69, None));
+        assert_eq!(
+            delete(3).error_message.as_deref(),
+            Some("Group nobody not found.")
+        );
+    }
 }

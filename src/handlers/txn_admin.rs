@@ -202,3 +202,61 @@ pub async fn list_transactions(
         ..Default::default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(broker: &Broker, version: i16, pattern: Option<&str>) -> (i16, Vec<String>) {
+        let request = ListTransactionsRequest {
+            transactional_id_pattern: pattern.map(String::from),
+            duration_filter: -1,
+            ..ListTransactionsRequest::default()
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let ResponseBody::ListTransactions(r) =
+            rt.block_on(list_transactions(broker, version, request))
+        else {
+            panic!()
+        };
+        let mut ids: Vec<String> = r
+            .transaction_states
+            .into_iter()
+            .map(|t| t.transactional_id)
+            .collect();
+        ids.sort();
+        (r.error_code, ids)
+    }
+
+    /// v2's TransactionalIdPattern (KIP-1152): a whole-id regex filter.
+    #[test]
+    fn v2_filters_by_a_transactional_id_pattern() {
+        let broker = Broker::for_tests();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for id in ["tx-a", "tx-b", "other-tx"] {
+            rt.block_on(broker.txns.init_producer_id(&broker, id, 60_000, None))
+                .unwrap();
+        }
+        assert_eq!(
+            listed(&broker, 2, Some("tx-.*")),
+            (0, vec!["tx-a".into(), "tx-b".into()])
+        );
+        assert_eq!(
+            listed(&broker, 2, Some("tx")).1,
+            Vec::<String>::new(),
+            "whole ids only"
+        );
+        assert_eq!(listed(&broker, 2, None).1.len(), 3);
+        assert_eq!(listed(&broker, 2, Some("")).1.len(), 3);
+        assert_eq!(
+            listed(&broker, 2, Some("(")).0,
+            ErrorCode::InvalidRegularExpression.code()
+        );
+    }
+}
