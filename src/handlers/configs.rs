@@ -594,6 +594,16 @@ fn alter_broker(
             ),
         ));
     }
+    // Secrets Odradek has no use for are not written to its data directory.
+    if let Some(secret) = names().find(|n| {
+        kafka_keys::broker_key(n)
+            .is_some_and(|k| k.kind == crate::config::kafka_catalog::Kind::Password)
+    }) {
+        return Err(refuse(
+            ErrorCode::InvalidConfig,
+            format!("{secret} is a password, and Odradek does not store secrets it does not use"),
+        ));
+    }
     let per_broker: Vec<&str> = names()
         .filter(|n| kafka_keys::broker_update(n) == Some(Update::PerBroker))
         .collect();

@@ -619,6 +619,17 @@ fn kafka_settings_odradek_does_not_use_are_checked_stored_and_described() {
         .unwrap()
         .starts_with("Cannot update these configs dynamically"));
 
+    // Passwords it has no use for are refused, not stored.
+    let (code, message) = incremental(
+        &broker,
+        BROKER,
+        "0",
+        &[("ssl.key.password", SET, Some("s3cret"))],
+        false,
+    );
+    assert_eq!(code, ErrorCode::InvalidConfig.code());
+    assert!(message.unwrap().contains("does not store secrets"));
+
     // A topic setting: created with the topic, altered, described with Kafka's default.
     let result = describe(&broker, TOPIC, "t", None);
     let e = entry(&result, "preallocate");
