@@ -190,13 +190,14 @@ def produce_v8(port: int, topic: str, partition: int, batch: bytes):
 
 
 def fetch_partition(port: int, topic: str, partition: int, offset: int = 0, isolation: int = 0,
-                    max_bytes: int = 1 << 20) -> dict:
+                    max_bytes: int = 1 << 20, leader_epoch: int = -1) -> dict:
     """One partition's answer to a Fetch v10 from `offset` (isolation 1:
-    read_committed): error code, watermarks, aborted transactions, and the
-    batches [(base_offset, record_count, codec_id)]."""
+    read_committed; `leader_epoch`: the client's current leader epoch, -1 for
+    none): error code, watermarks, aborted transactions, and the batches
+    [(base_offset, record_count, codec_id)]."""
     body = struct.pack(">iiiibii", -1, 100, 1, max_bytes, isolation, 0, -1)
     body += struct.pack(">i", 1) + string(topic)
-    body += struct.pack(">i", 1) + struct.pack(">iiqqi", partition, -1, offset, -1, max_bytes)
+    body += struct.pack(">i", 1) + struct.pack(">iiqqi", partition, leader_epoch, offset, -1, max_bytes)
     body += struct.pack(">i", 0)
     with connect(port) as s:
         s.sendall(request(1, 10, 8, body))

@@ -122,6 +122,22 @@ def test_unknown_topic_and_partition_raw(broker, observe):
     })
 
 
+def test_leader_epoch_from_the_future_raw(broker, observe):
+    """A Fetch naming a leader epoch newer than the leader's (the client saw
+    metadata this broker has not): UNKNOWN_LEADER_EPOCH (75), no records;
+    with the current epoch, the records."""
+    create(broker, "diff-epoch", 1)
+    batch = wire.record_batch(0, wire.simple_records([b"v"]), 1, timestamp_ms=now_ms())
+    assert wire.produce_v8_result(broker.port, "diff-epoch", 0, batch)["error"] == 0
+    future = wire.fetch_partition(broker.port, "diff-epoch", 0, leader_epoch=7)
+    current = wire.fetch_partition(broker.port, "diff-epoch", 0, leader_epoch=0)
+    assert future["partition_error"] == 75, future
+    observe.check({
+        "future": {k: future[k] for k in ("partition_error", "high_watermark", "batches")},
+        "current": {k: current[k] for k in ("partition_error", "high_watermark", "batches")},
+    })
+
+
 def test_produce_to_unknown_partition_confluent(broker, observe):
     """librdkafka producing to partition 5 of a 1-partition topic."""
     create(broker, "diff-one-partition", 1)

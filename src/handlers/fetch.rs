@@ -49,6 +49,7 @@ fn requested_targets(broker: &Broker, version: i16, request: &FetchRequest) -> V
                 topic_id: id,
                 partition: p.partition,
                 fetch_offset: p.fetch_offset,
+                current_leader_epoch: p.current_leader_epoch,
                 max_bytes: p.partition_max_bytes,
                 sent_high_watermark: -1,
                 sent_log_start: -1,
@@ -113,6 +114,11 @@ fn read_target(
         data.error_code = ErrorCode::UnknownTopicOrPartition.code();
         return data;
     };
+    // v9+: fenced by the client's view of the leader epoch.
+    if let Err(code) = super::check_leader_epoch(target.current_leader_epoch) {
+        data.error_code = code.code();
+        return data;
+    }
     if limit == 0 {
         let (start, high_watermark, _) = partition.offsets();
         (

@@ -24,6 +24,8 @@ pub struct Target {
     pub topic_id: Uuid,
     pub partition: i32,
     pub fetch_offset: i64,
+    /// The leader epoch the client last saw (-1: none), checked on every read.
+    pub current_leader_epoch: i32,
     pub max_bytes: i32,
     /// High watermark and log start last sent (-1: never), to detect changes.
     pub sent_high_watermark: i64,
@@ -155,6 +157,7 @@ impl FetchSessions {
                     {
                         Some(existing) => {
                             existing.fetch_offset = wanted.fetch_offset;
+                            existing.current_leader_epoch = wanted.current_leader_epoch;
                             existing.max_bytes = wanted.max_bytes;
                         }
                         None => session.targets.push(wanted.clone()),
@@ -197,6 +200,7 @@ mod tests {
             topic_id: Uuid::ZERO,
             partition,
             fetch_offset: offset,
+            current_leader_epoch: -1,
             max_bytes: 1024,
             sent_high_watermark: -1,
             sent_log_start: -1,

@@ -43,6 +43,14 @@ pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> Res
                         response.leader_epoch = -1;
                         return response;
                     };
+                    // v4+: fenced by the client's view of the leader epoch.
+                    if version >= 4 {
+                        if let Err(code) = super::check_leader_epoch(p.current_leader_epoch) {
+                            response.error_code = code.code();
+                            response.leader_epoch = -1;
+                            return response;
+                        }
+                    }
                     let (log_start, high_watermark, _) = partition.offsets();
                     // read_committed (v2+) readers see the log end at the last stable offset.
                     let latest = if version >= 2 && request_isolation == 1 { partition.last_stable_offset() } else { high_watermark };

@@ -27,6 +27,22 @@ mod encode_tests;
 use crate::broker::Broker;
 use crate::protocol::messages::{ApiKey, RequestBody, RequestHeader, ResponseBody};
 
+/// KIP-320: a request naming the leader epoch the client last saw is fenced
+/// when that epoch is not the leader's: newer is UNKNOWN_LEADER_EPOCH (this
+/// broker has not seen it yet), older FENCED_LEADER_EPOCH; -1 asks no check.
+pub fn check_leader_epoch(
+    current_leader_epoch: i32,
+) -> Result<(), crate::protocol::error_code::ErrorCode> {
+    use crate::log::partition::LEADER_EPOCH;
+    use crate::protocol::error_code::ErrorCode;
+    match current_leader_epoch {
+        -1 => Ok(()),
+        e if e > LEADER_EPOCH => Err(ErrorCode::UnknownLeaderEpoch),
+        e if e < LEADER_EPOCH => Err(ErrorCode::FencedLeaderEpoch),
+        _ => Ok(()),
+    }
+}
+
 /// An API the broker implements, and the versions its handler serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Implemented {

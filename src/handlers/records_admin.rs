@@ -3,7 +3,7 @@
 
 use super::Implemented;
 use crate::broker::Broker;
-use crate::log::partition::{DeleteRecordsError, LEADER_EPOCH};
+use crate::log::partition::DeleteRecordsError;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -173,12 +173,9 @@ pub fn offset_for_leader_epoch(
                         return failed(ErrorCode::UnknownTopicOrPartition);
                     };
                     // v2+: the client's view of the leader epoch fences stale requests (-1: no check).
-                    if version >= 2 && p.current_leader_epoch != -1 {
-                        if p.current_leader_epoch > LEADER_EPOCH {
-                            return failed(ErrorCode::UnknownLeaderEpoch);
-                        }
-                        if p.current_leader_epoch < LEADER_EPOCH {
-                            return failed(ErrorCode::FencedLeaderEpoch);
+                    if version >= 2 {
+                        if let Err(code) = super::check_leader_epoch(p.current_leader_epoch) {
+                            return failed(code);
                         }
                     }
                     let (leader_epoch, end_offset) = partition.end_offset_for_epoch(p.leader_epoch);
