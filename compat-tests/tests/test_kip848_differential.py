@@ -1,12 +1,14 @@
 """KIP-848 subscriptions with Apache Kafka's own 4.4 consumer
 (compat-tests/java44, compiled against the reference broker's jars), on
 both brokers: a member subscribed by a broker-side regex (SubscriptionPattern)
-unsubscribes and subscribes to one topic by name. A dynamic member then
-owns only that topic's partitions. A static member (group.instance.id)
-leaves with -2 and comes back under its client-generated id; its heartbeats
-repeat no regex (null: unchanged), and Kafka's replacement of a static member
-keeps the old one's regex, so it owns both subscriptions' partitions: the
-test holds Odradek to what Kafka does, whichever it is."""
+unsubscribes and subscribes to one topic by name, and then owns only that
+topic's partitions.
+
+A static member (group.instance.id) doing the same is left out: it leaves
+with -2 and comes back under its client-generated id with no regex in its
+heartbeats (null: unchanged), and whether the old regex survives depends on
+timing on both brokers (Kafka 4.4: the regex topics too in three harness
+runs, only the named topic in a manual run; Odradek likewise both ways)."""
 from __future__ import annotations
 
 import subprocess
@@ -34,19 +36,16 @@ def resubscribe():
     return ["java", "-cp", f"{CLASSES}:{classpath}", "Resubscribe"]
 
 
-@pytest.mark.parametrize("membership", ["dynamic", "static"])
-def test_regex_then_one_topic_by_name(membership, resubscribe, broker, observe):
+def test_regex_then_one_topic_by_name(resubscribe, broker, observe):
     tag = uuid.uuid4().hex[:8]
     topics = {f"rx{tag}-a": 4, f"rx{tag}-b": 4, f"lit{tag}": 2}
     a = AdminClient({"bootstrap.servers": broker.bootstrap})
     for f in a.create_topics([NewTopic(t, n, 1) for t, n in topics.items()], operation_timeout=10).values():
         f.result(15)
-    instance = f"i-{tag}" if membership == "static" else "~"
-    run = subprocess.run(resubscribe + [broker.bootstrap, f"g-{tag}", f"rx{tag}-.*", f"lit{tag}", instance],
+    run = subprocess.run(resubscribe + [broker.bootstrap, f"g-{tag}", f"rx{tag}-.*", f"lit{tag}", "~"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-4000:]
     lines = dict(line.split(" ", 1) for line in run.stdout.splitlines() if " " in line)
     owned = sorted(lines.get("literal", "").replace(tag, "TAG").split(","))
-    if membership == "dynamic":
-        assert owned == ["litTAG-0", "litTAG-1"], lines
+    assert owned == ["litTAG-0", "litTAG-1"], lines
     observe.check({"regex": lines.get("regex"), "literal": owned})
