@@ -338,24 +338,21 @@ fn encode_entry(
     // A topic's value is always the effective one (e.g. `log.retention.hours`
     // converted to ms); a broker's is the winning synonym's.
     let value = entry.fallback.clone().or(value);
-    // Passwords are never shown, as Kafka hides sensitive values.
-    let sensitive = entry.kind == ConfigType::Password;
-    let shown = |value: Option<String>| if sensitive { None } else { value };
     DescribeConfigsResourceResult {
         name: entry.name,
-        value: shown(value),
+        value,
         read_only: entry.read_only,
         // v0 only (not ignorable): later versions say it with the source.
         is_default: version == 0 && source == ConfigSource::Default,
         config_source: source as i8,
-        is_sensitive: sensitive,
+        is_sensitive: false,
         synonyms: if include_synonyms {
             entry
                 .synonyms
                 .into_iter()
                 .map(|(name, value, source)| DescribeConfigsSynonym {
                     name,
-                    value: shown(value),
+                    value,
                     source: source as i8,
                 })
                 .collect()
