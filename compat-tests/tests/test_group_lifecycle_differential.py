@@ -52,15 +52,23 @@ def test_consumers_closing_while_the_group_forms_leave_it_deletable(broker, obse
     members = [consumer(broker, group) for _ in range(3)]
     for c in members:
         c.subscribe([topic])
-    # Join, then close inside the 3 s initial delay: every JoinGroup is parked.
-    started = time.monotonic()
-    while time.monotonic() - started < 1.0:
+    # Join, then close inside the 3 s initial delay, once the broker lists all
+    # three members: every JoinGroup carries its member id and is parked, so
+    # every close sends a LeaveGroup. (Closing after a fixed time raced with a
+    # slow first join: a member whose id the client had not yet received never
+    # left, and Kafka rightly kept the group.)
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    deadline = time.monotonic() + 20
+    joined = 0
+    while joined < len(members):
+        assert time.monotonic() < deadline, f"{joined} of {len(members)} members joined"
         for c in members:
             c.poll(0.05)
+        described = a.describe_consumer_groups([group], request_timeout=5)[group].result(10)
+        joined = len(described.members)
     for c in members:
         c.close()  # LeaveGroup
     closed = time.monotonic()
-    a = AdminClient({"bootstrap.servers": broker.bootstrap})
     outcome = a.delete_consumer_groups([group], request_timeout=10)[group]
     try:
         outcome.result(15)
