@@ -113,6 +113,19 @@ impl Broker {
         })
     }
 
+    /// Where clients of `listener` reach this broker: that listener's
+    /// advertised endpoint, or the inter-broker listener's for a name this
+    /// broker does not have.
+    pub fn endpoint(&self, listener: &str) -> (String, u16) {
+        let cluster = &self.config.cluster;
+        cluster
+            .client_listeners()
+            .find(|l| l.name == listener)
+            .or_else(|| cluster.inter_broker_listener())
+            .map(|l| self.config.advertised_endpoint(l))
+            .unwrap_or_else(|| ("localhost".to_string(), 9092))
+    }
+
     pub fn close(&self) -> io::Result<()> {
         self.log.close()
     }

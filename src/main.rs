@@ -69,14 +69,21 @@ fn run_serve(args: odradek::cli::ServeArgs) -> ExitCode {
 }
 
 async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> {
-    let listener = Server::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    // The bound address (a port of 0 resolved) is what clients are told.
-    config.listen = listener.local_addr().map_err(|e| e.to_string())?;
+    // Bound first, so that a port of 0 resolves to the port clients are told.
+    let listeners = Server::bind(&mut config).await.map_err(|e| e.to_string())?;
+    let inert = config.inert_settings().join(", ");
+    if !inert.is_empty() {
+        tracing::info!("accepted, with no effect on Odradek: {inert}");
+    }
     let broker = Arc::new(Broker::open(config).map_err(|e| e.to_string())?);
-    let server = Server::new(listener, Arc::clone(&broker));
-    let addr = server.local_addr().map_err(|e| e.to_string())?;
+    let server = Server::new(listeners, Arc::clone(&broker));
+    let addr = server
+        .local_addrs()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(name, addr)| if name == "PLAINTEXT" { addr.to_string() } else { format!("{name}://{addr}") })
+        .collect::<Vec<_>>()
+        .join(", ");
     let stop = shutdown_signal();
     println!(
         "odradek ready: listening on {addr}, node {}, cluster {}, data in {}",

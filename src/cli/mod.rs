@@ -113,7 +113,8 @@ pub struct ServeArgs {
     /// Node id.
     #[arg(long, value_name = "N")]
     pub node_id: Option<i32>,
-    /// TOML file of Kafka broker settings (applied before --set).
+    /// File of Kafka broker settings, TOML or a Kafka `server.properties`
+    /// (applied before --set).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Kafka broker setting by its Kafka name, e.g. --set num.partitions=3 (repeatable).
@@ -128,20 +129,24 @@ impl ServeArgs {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("reading {}: {e}", path.display()))?;
             config
-                .apply_toml(&text)
+                .apply_file(path, &text)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
         for setting in &self.settings {
             config.set(setting).map_err(|e| e.to_string())?;
-        }
-        if let Some(listen) = self.listen {
-            config.listen = listen;
         }
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
         }
         if let Some(id) = self.node_id {
             config.node_id = id;
+        }
+        if let Some(listen) = self.listen {
+            let listener = config
+                .client_listener_mut()
+                .ok_or("--listen: this node has no client listener")?;
+            listener.host = listen.ip().to_string();
+            listener.port = listen.port();
         }
         if let Some(advertised) = &self.advertised_listener {
             let (host, port) = advertised
@@ -150,8 +155,17 @@ impl ServeArgs {
             let port = port
                 .parse::<u16>()
                 .map_err(|e| format!("--advertised-listener port '{port}': {e}"))?;
-            config.advertised = Some((host.trim_matches(['[', ']']).to_string(), port));
+            let name = config
+                .client_listener_mut()
+                .ok_or("--advertised-listener: this node has no client listener")?
+                .name
+                .clone();
+            config
+                .cluster
+                .advertised
+                .insert(name, (host.trim_matches(['[', ']']).to_string(), port));
         }
+        config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
 }

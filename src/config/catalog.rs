@@ -171,9 +171,9 @@ pub fn static_broker_entries(config: &BrokerConfig) -> Vec<BrokerEntry> {
         ),
         fixed(
             "default.replication.factor",
-            1,
+            config.cluster.default_replication_factor,
             T::Int,
-            "Replicas of auto-created topics: always 1 on this single-node broker.",
+            "Replicas of auto-created topics and of CreateTopics with -1.",
         ),
         fixed(
             "group.initial.rebalance.delay.ms",
@@ -250,9 +250,9 @@ pub fn static_broker_entries(config: &BrokerConfig) -> Vec<BrokerEntry> {
         ),
         fixed(
             "offsets.topic.replication.factor",
-            1,
+            config.cluster.offsets_topic_replication_factor,
             T::Short,
-            "Replicas of __consumer_offsets: always 1.",
+            "Replicas of __consumer_offsets.",
         ),
         fixed(
             "producer.id.expiration.ms",

@@ -4,22 +4,22 @@
 //! error that says so, rather than a value silently ignored.
 
 pub mod catalog;
+pub mod cluster;
 pub mod dynamic;
 pub mod kafka_catalog;
 pub mod kafka_keys;
 pub mod log_config;
+mod properties_file;
 
 use log_config::LogConfig;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
-    pub listen: SocketAddr,
-    /// host:port given to clients in Metadata; defaults to `listen`.
-    pub advertised: Option<(String, u16)>,
+    /// Roles, quorum, listeners, rack and replication defaults (KRaft names).
+    pub cluster: cluster::ClusterConfig,
     pub data_dir: PathBuf,
     pub node_id: i32,
     /// `socket.request.max.bytes`: frames above this close the connection before any allocation.
@@ -46,6 +46,8 @@ pub struct BrokerConfig {
     /// Every setting given at start-up, by the name it was given
     /// (DescribeConfigs reports these as STATIC_BROKER_CONFIG).
     pub static_settings: std::collections::BTreeMap<String, String>,
+    /// The names among `static_settings` that Odradek accepts but does not act on.
+    pub inert: std::collections::BTreeSet<String>,
 }
 
 /// Group coordinator settings, by their Kafka names.
@@ -111,8 +113,7 @@ impl Default for TxnConfig {
 impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
-            advertised: None,
+            cluster: cluster::ClusterConfig::default(),
             data_dir: PathBuf::from("odradek-data"),
             node_id: 0,
             socket_request_max_bytes: 100 * 1024 * 1024,
@@ -127,6 +128,7 @@ impl Default for BrokerConfig {
             group: GroupConfig::default(),
             txn: TxnConfig::default(),
             static_settings: Default::default(),
+            inert: Default::default(),
         }
     }
 }
@@ -140,6 +142,8 @@ pub enum ConfigError {
         reason: String,
     },
     Malformed(String),
+    /// Settings that are each valid but do not fit together.
+    Inconsistent { name: String, reason: String },
 }
 
 impl fmt::Display for ConfigError {
@@ -152,6 +156,7 @@ impl fmt::Display for ConfigError {
                 reason,
             } => write!(f, "invalid value '{value}' for {name}: {reason}"),
             ConfigError::Malformed(text) => write!(f, "expected name=value, got '{text}'"),
+            ConfigError::Inconsistent { name, reason } => write!(f, "{name}: {reason}"),
         }
     }
 }
@@ -243,6 +248,29 @@ impl BrokerConfig {
             .map_err(|reason| invalid(broker_name, value, &reason))
     }
 
+    /// A Kafka broker setting Odradek has no use for: checked as Kafka
+    /// checks it, then kept (DescribeConfigs shows it). Unknown names, and
+    /// settings for machinery Odradek does not have, are refused.
+    fn set_inert(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        // Ignoring a security setting would leave a node open that its
+        // operator believes closed: refused until security is served.
+        const SECURITY: &[&str] = &["ssl.", "sasl.", "listener.name.", "authorizer.", "super.users",
+            "principal.builder.class", "delegation.token.", "security.providers"];
+        if SECURITY.iter().any(|p| name.starts_with(p)) {
+            return Err(invalid(name, value, "security settings are not served yet, so they are refused rather than ignored"));
+        }
+        if name == "security.inter.broker.protocol" && !value.trim().eq_ignore_ascii_case("PLAINTEXT") {
+            return Err(invalid(name, value, "only PLAINTEXT is served yet"));
+        }
+        let key = kafka_keys::broker_key(name)
+            .filter(|key| key.kind != kafka_catalog::Kind::Password)
+            .ok_or_else(|| ConfigError::UnknownName(name.to_string()))?;
+        kafka_keys::validate_broker(key, value.trim())
+            .map_err(|reason| invalid(name, value, &reason))?;
+        self.inert.insert(name.to_string());
+        Ok(())
+    }
+
     /// Applies one `name=value` setting.
     pub fn set(&mut self, assignment: &str) -> Result<(), ConfigError> {
         let (name, value) = assignment
@@ -309,27 +337,6 @@ impl BrokerConfig {
             "offset.metadata.max.bytes" => {
                 self.group.offset_metadata_max_bytes = parse_number(name, value)?
             }
-            // Kafka's form: `PLAINTEXT://host:port` (one listener on this broker).
-            "advertised.listeners" => {
-                let endpoint = value
-                    .trim()
-                    .split_once("://")
-                    .map_or(value.trim(), |(_, rest)| rest);
-                if endpoint.contains(',') {
-                    return Err(invalid(name, value, "this broker has one listener"));
-                }
-                let (host, port) = endpoint
-                    .rsplit_once(':')
-                    .and_then(|(h, p)| {
-                        Some((
-                            h.trim_matches(['[', ']']).to_string(),
-                            p.parse::<u16>().ok()?,
-                        ))
-                    })
-                    .filter(|(h, _)| !h.is_empty())
-                    .ok_or_else(|| invalid(name, value, "expected [PLAINTEXT://]HOST:PORT"))?;
-                self.advertised = Some((host, port));
-            }
             "transaction.state.log.num.partitions" => {
                 self.txn.state_log_num_partitions = parse_number(name, value)?;
                 if self.txn.state_log_num_partitions < 1 {
@@ -363,18 +370,10 @@ impl BrokerConfig {
                 self.log.producer_id_expiration_ms = parse_number(name, value)?
             }
             "log.roll.hours" => self.set_log(name, "segment.ms", &hours_to_ms(name, value)?)?,
-            // Single-node broker: replication settings are accepted only at 1.
-            "default.replication.factor"
-            | "offsets.topic.replication.factor"
-            | "transaction.state.log.replication.factor"
-            | "min.insync.replicas" => {
-                if parse_number::<i32>(name, value)? != 1 {
-                    return Err(invalid(name, value, "this broker keeps one replica"));
-                }
-            }
+            _ if self.cluster.set(name, value)? => {}
             _ => match log_config::broker_to_topic_name(name) {
                 Some(topic_name) => self.set_log(name, topic_name, value)?,
-                None => return Err(ConfigError::UnknownName(name.to_string())),
+                None => self.set_inert(name, value)?,
             },
         }
         self.static_settings
@@ -398,23 +397,79 @@ impl BrokerConfig {
         Ok(())
     }
 
-    /// The host and port clients are told to connect to.
-    /// A wildcard listen address (0.0.0.0, ::) is no address to connect to:
-    /// as Kafka does, the machine's host name is advertised instead.
-    pub fn advertised_endpoint(&self) -> (String, u16) {
-        if let Some(advertised) = &self.advertised {
+    /// The host and port clients of `listener` are told to connect to: its
+    /// advertised address, else the address it listens on. A wildcard
+    /// address (empty, 0.0.0.0, ::) is no address to connect to: as Kafka
+    /// does, the machine's host name is advertised instead.
+    pub fn advertised_endpoint(&self, listener: &cluster::Listener) -> (String, u16) {
+        if let Some(advertised) = self.cluster.advertised.get(&listener.name) {
             return advertised.clone();
         }
-        let host = if self.listen.ip().is_unspecified() {
+        let wildcard = listener.host.is_empty()
+            || listener
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_unspecified());
+        let host = if wildcard {
             std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .ok()
                 .map(|h| h.trim().to_string())
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| "localhost".to_string())
         } else {
-            self.listen.ip().to_string()
+            listener.host.clone()
         };
-        (host, self.listen.port())
+        (host, listener.port)
+    }
+
+    /// The listener clients reach this broker on by default (the
+    /// inter-broker one), which `--listen` and `--advertised-listener` set.
+    pub fn client_listener_mut(&mut self) -> Option<&mut cluster::Listener> {
+        let name = self.cluster.inter_broker_listener()?.name.clone();
+        self.cluster.listeners.iter_mut().find(|l| l.name == name)
+    }
+
+    /// Checks settings against each other once all are applied.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.cluster.validate(self.node_id)
+    }
+
+    /// Kafka settings given at start-up that Odradek accepts but does not
+    /// act on (thread counts, socket buffers, ...), so that a Kafka
+    /// `server.properties` starts a node: they are listed once, at start-up.
+    pub fn inert_settings(&self) -> Vec<&str> {
+        self.static_settings
+            .keys()
+            .map(String::as_str)
+            .filter(|name| self.inert.contains(*name))
+            .collect()
+    }
+
+    /// Applies a configuration file: TOML, or a Java properties file such
+    /// as Kafka's `server.properties`, told apart by the extension or, with
+    /// neither, by which of the two parses.
+    pub fn apply_file(&mut self, path: &std::path::Path, text: &str) -> Result<(), ConfigError> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => self.apply_toml(text),
+            Some("properties") => self.apply_properties(text),
+            _ => match properties_file::parse(text) {
+                Ok(settings) if text.parse::<toml::Table>().is_err() => self.apply_all(settings),
+                _ => self.apply_toml(text),
+            },
+        }
+    }
+
+    /// Applies a Java properties file (`name=value`, `name: value`, `#` and
+    /// `!` comments, backslash continuations and escapes).
+    pub fn apply_properties(&mut self, text: &str) -> Result<(), ConfigError> {
+        self.apply_all(properties_file::parse(text).map_err(ConfigError::Malformed)?)
+    }
+
+    fn apply_all(&mut self, settings: Vec<(String, String)>) -> Result<(), ConfigError> {
+        for (name, value) in settings {
+            self.set(&format!("{name}={value}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -461,15 +516,15 @@ mod tests {
         config
             .set("advertised.listeners=PLAINTEXT://broker.example:19092")
             .unwrap();
+        let client = config.cluster.listeners[0].clone();
         assert_eq!(
-            config.advertised,
-            Some(("broker.example".to_string(), 19092))
+            config.advertised_endpoint(&client),
+            ("broker.example".to_string(), 19092)
         );
         config.set("advertised.listeners=10.0.0.1:9093").unwrap();
-        assert_eq!(config.advertised_endpoint(), ("10.0.0.1".to_string(), 9093));
-        assert!(config
-            .set("advertised.listeners=PLAINTEXT://a:1,SSL://b:2")
-            .is_err());
+        assert_eq!(config.advertised_endpoint(&client), ("10.0.0.1".to_string(), 9093));
+        config.set("advertised.listeners=PLAINTEXT://a:1,SSL://b:2").unwrap();
+        assert!(config.validate().unwrap_err().to_string().contains("SSL is not among the listeners"));
         assert!(config
             .set("advertised.listeners=PLAINTEXT://nohost")
             .is_err());
@@ -478,6 +533,37 @@ mod tests {
         assert!(config
             .set("transaction.state.log.num.partitions=0")
             .is_err());
+    }
+
+    #[test]
+    fn kafkas_inert_settings_are_kept_and_security_refused() {
+        let mut config = BrokerConfig::default();
+        config.set("num.network.threads=3").unwrap();
+        config.set("socket.send.buffer.bytes=102400").unwrap();
+        assert_eq!(config.inert_settings(), ["num.network.threads", "socket.send.buffer.bytes"]);
+        assert!(matches!(config.set("num.network.threads=0"), Err(ConfigError::InvalidValue { .. })));
+        assert!(config.set("ssl.keystore.location=/k").is_err());
+        assert!(config.set("sasl.enabled.mechanisms=PLAIN").is_err());
+        assert!(config.set("security.inter.broker.protocol=SSL").is_err());
+        config.set("security.inter.broker.protocol=PLAINTEXT").unwrap();
+    }
+
+    #[test]
+    fn kafkas_own_server_properties_starts_a_node() {
+        // The KRaft combined-mode example Kafka 4 ships, comments dropped.
+        let text = "process.roles=broker,controller\nnode.id=1\ncontroller.quorum.bootstrap.servers=localhost:9093\nlisteners=PLAINTEXT://:9092,CONTROLLER://:9093\ninter.broker.listener.name=PLAINTEXT\nadvertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093\ncontroller.listener.names=CONTROLLER\nlistener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL\nnum.network.threads=3\nnum.io.threads=8\nsocket.send.buffer.bytes=102400\nsocket.receive.buffer.bytes=102400\nsocket.request.max.bytes=104857600\nlog.dirs=/tmp/kraft-combined-logs\nnum.partitions=1\nnum.recovery.threads.per.data.dir=1\noffsets.topic.replication.factor=1\nshare.coordinator.state.topic.replication.factor=1\nshare.coordinator.state.topic.min.isr=1\ntransaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\nlog.retention.hours=168\nlog.segment.bytes=1073741824\nlog.retention.check.interval.ms=300000\n";
+        let mut config = BrokerConfig::default();
+        config
+            .apply_file(std::path::Path::new("server.properties"), text)
+            .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.node_id, 1);
+        let mut undetected = BrokerConfig::default();
+        undetected.apply_file(std::path::Path::new("kafka.conf"), text).unwrap();
+        assert_eq!(undetected.cluster, config.cluster);
+        let mut toml = BrokerConfig::default();
+        toml.apply_file(std::path::Path::new("odradek.conf"), "num.partitions = 4\n").unwrap();
+        assert_eq!(toml.num_partitions, 4);
     }
 
     #[test]

@@ -44,10 +44,10 @@ fn topics_view(broker: &Broker) -> TopicsView {
 
 pub fn heartbeat(
     broker: &Broker,
-    version: i16,
-    client_id: Option<&str>,
+    ctx: &crate::handlers::RequestContext,
     request: ConsumerGroupHeartbeatRequest,
 ) -> ResponseBody {
+    let version = ctx.api_version;
     let owned = request.topic_partitions.map(|topics| {
         let mut owned = Partitions::new();
         for t in topics {
@@ -70,8 +70,8 @@ pub fn heartbeat(
         },
         server_assignor: request.server_assignor,
         owned,
-        client_id: client_id.unwrap_or_default().to_string(),
-        client_host: String::new(),
+        client_id: ctx.client_id.clone().unwrap_or_default(),
+        client_host: ctx.client_host(),
     };
     let result = broker
         .groups

@@ -17,8 +17,12 @@ pub const IMPLEMENTED: Implemented = Implemented {
 /// Endpoint types (v1): 1 = brokers, 2 = controllers.
 const BROKERS: i8 = 1;
 
-pub fn handle(broker: &Broker, _version: i16, request: DescribeClusterRequest) -> ResponseBody {
-    let (host, port) = broker.config.advertised_endpoint();
+pub fn handle(
+    broker: &Broker,
+    ctx: &super::RequestContext,
+    request: DescribeClusterRequest,
+) -> ResponseBody {
+    let (host, port) = broker.endpoint(&ctx.listener);
     let mut response = DescribeClusterResponse {
         endpoint_type: request.endpoint_type,
         cluster_id: broker.cluster_id.clone(),
@@ -31,7 +35,7 @@ pub fn handle(broker: &Broker, _version: i16, request: DescribeClusterRequest) -
             broker_id: broker.config.node_id,
             host,
             port: i32::from(port),
-            rack: None,
+            rack: broker.config.cluster.rack.clone(),
             // v2 (KIP-1073): a broker answering is not fenced.
             is_fenced: false,
         }],

@@ -181,18 +181,10 @@ fn every_advertised_version_answers_real_requests_with_encodable_responses() {
             if !is_implemented(key, version) {
                 continue;
             }
-            for (n, body) in requests(key, version, topic.meta.id, checked)
-                .into_iter()
-                .enumerate()
-            {
-                let header = RequestHeader {
-                    request_api_key: key as i16,
-                    request_api_version: version,
-                    correlation_id: n as i32,
-                    client_id: None,
-                };
+            for body in requests(key, version, topic.meta.id, checked) {
+                let ctx = crate::handlers::RequestContext::for_tests(version);
                 let response = runtime
-                    .block_on(handle(&broker, &header, body))
+                    .block_on(handle(&broker, &ctx, body))
                     .expect("handled")
                     .expect("a response");
                 if let Err(e) = response.to_bytes(version) {

@@ -61,19 +61,17 @@ pub const DELETE_GROUPS: Implemented = Implemented {
     max: 3,
 };
 
-/// Client host as DescribeGroups reports it; handlers do not see the peer address.
-const CLIENT_HOST: &str = "";
-
 use super::authorized;
 
 /// This broker coordinates every group (and, as FindCoordinator answers,
 /// every transactional id): key types 0 and 1.
 pub fn find_coordinator(
     broker: &Broker,
-    version: i16,
+    ctx: &crate::handlers::RequestContext,
     request: FindCoordinatorRequest,
 ) -> ResponseBody {
-    let (host, port) = broker.config.advertised_endpoint();
+    let version = ctx.api_version;
+    let (host, port) = broker.endpoint(&ctx.listener);
     let node = broker.config.node_id;
     let answer = |key_type: i8| -> Result<(), (ErrorCode, String)> {
         match key_type {
@@ -171,10 +169,10 @@ fn join_response(version: i16, result: JoinResult) -> ResponseBody {
 
 pub async fn join_group(
     broker: &Broker,
-    version: i16,
-    client_id: Option<&str>,
+    ctx: &crate::handlers::RequestContext,
     request: JoinGroupRequest,
 ) -> ResponseBody {
+    let version = ctx.api_version;
     let member_id = request.member_id.clone();
     // v0 has no rebalance timeout: Kafka uses the session timeout.
     let rebalance_timeout_ms = if version == 0 || request.rebalance_timeout_ms < 0 {
@@ -190,8 +188,8 @@ pub async fn join_group(
         } else {
             None
         },
-        client_id: client_id.unwrap_or_default().to_string(),
-        client_host: CLIENT_HOST.to_string(),
+        client_id: ctx.client_id.clone().unwrap_or_default(),
+        client_host: ctx.client_host(),
         session_timeout_ms: request.session_timeout_ms,
         rebalance_timeout_ms,
         protocol_type: request.protocol_type,
@@ -480,15 +478,10 @@ mod tests {
         /// Sends through the dispatcher and checks the answer encodes at `version`.
         fn call(&self, version: i16, body: RequestBody) -> ResponseBody {
             let api = body.api_key();
-            let header = RequestHeader {
-                request_api_key: api as i16,
-                request_api_version: version,
-                correlation_id: 1,
-                client_id: Some("cli".into()),
-            };
+            let ctx = crate::handlers::RequestContext::for_tests(version);
             let response = self
                 .rt
-                .block_on(handle(self.broker, &header, body))
+                .block_on(handle(self.broker, &ctx, body))
                 .unwrap()
                 .unwrap();
             encode_response(api, version, 1, &response)

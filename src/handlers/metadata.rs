@@ -62,8 +62,13 @@ pub fn auto_create(broker: &Broker, name: &str) -> Result<std::sync::Arc<Topic>,
     }
 }
 
-pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> ResponseBody {
-    let (host, port) = broker.config.advertised_endpoint();
+pub fn handle(
+    broker: &Broker,
+    ctx: &super::RequestContext,
+    request: MetadataRequest,
+) -> ResponseBody {
+    let version = ctx.api_version;
+    let (host, port) = broker.endpoint(&ctx.listener);
     let node = broker.config.node_id;
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     let wanted = match request.topics {
@@ -132,7 +137,7 @@ pub fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> Respon
             node_id: node,
             host,
             port: i32::from(port),
-            rack: None,
+            rack: broker.config.cluster.rack.clone(),
         }],
         cluster_id: Some(broker.cluster_id.clone()),
         controller_id: node,

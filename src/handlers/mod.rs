@@ -5,6 +5,7 @@
 pub mod api_versions;
 pub mod authorized;
 pub mod configs;
+pub mod context;
 pub mod consumer_groups;
 pub mod describe_cluster;
 pub mod fetch;
@@ -25,7 +26,8 @@ pub mod txn_admin;
 mod encode_tests;
 
 use crate::broker::Broker;
-use crate::protocol::messages::{ApiKey, RequestBody, RequestHeader, ResponseBody};
+use crate::protocol::messages::{ApiKey, RequestBody, ResponseBody};
+pub use context::RequestContext;
 
 /// KIP-320: a request naming the leader epoch the client last saw is fenced
 /// when that epoch is not the leader's: newer is UNKNOWN_LEADER_EPOCH (this
@@ -111,17 +113,17 @@ pub type HandlerResult = Option<ResponseBody>;
 /// closing the connection rather than by a made-up response.
 pub async fn handle(
     broker: &Broker,
-    header: &RequestHeader,
+    ctx: &RequestContext,
     body: RequestBody,
 ) -> Result<HandlerResult, Unhandled> {
-    let version = header.request_api_version;
+    let version = ctx.api_version;
     match body {
         RequestBody::Produce(request) => Ok(produce::handle(broker, version, request).await),
         RequestBody::Fetch(request) => Ok(Some(fetch::handle(broker, version, request).await)),
         RequestBody::ListOffsets(request) => {
             Ok(Some(list_offsets::handle(broker, version, request)))
         }
-        RequestBody::Metadata(request) => Ok(Some(metadata::handle(broker, version, request))),
+        RequestBody::Metadata(request) => Ok(Some(metadata::handle(broker, ctx, request))),
         RequestBody::ApiVersions(request) => {
             Ok(Some(api_versions::handle(broker, version, &request)))
         }
@@ -135,16 +137,16 @@ pub async fn handle(
             Ok(Some(topics::create_partitions(broker, version, request)))
         }
         RequestBody::DescribeCluster(request) => {
-            Ok(Some(describe_cluster::handle(broker, version, request)))
+            Ok(Some(describe_cluster::handle(broker, ctx, request)))
         }
         RequestBody::InitProducerId(request) => Ok(Some(
             init_producer_id::handle(broker, version, request).await,
         )),
         RequestBody::FindCoordinator(request) => {
-            Ok(Some(groups::find_coordinator(broker, version, request)))
+            Ok(Some(groups::find_coordinator(broker, ctx, request)))
         }
         RequestBody::JoinGroup(request) => Ok(Some(
-            groups::join_group(broker, version, header.client_id.as_deref(), request).await,
+            groups::join_group(broker, ctx, request).await,
         )),
         RequestBody::Heartbeat(request) => Ok(Some(groups::heartbeat(broker, version, request))),
         RequestBody::LeaveGroup(request) => Ok(Some(groups::leave_group(broker, version, request))),
@@ -186,12 +188,9 @@ pub async fn handle(
         RequestBody::ListTransactions(request) => Ok(Some(
             txn_admin::list_transactions(broker, version, request).await,
         )),
-        RequestBody::ConsumerGroupHeartbeat(request) => Ok(Some(consumer_groups::heartbeat(
-            broker,
-            version,
-            header.client_id.as_deref(),
-            request,
-        ))),
+        RequestBody::ConsumerGroupHeartbeat(request) => {
+            Ok(Some(consumer_groups::heartbeat(broker, ctx, request)))
+        }
         RequestBody::ConsumerGroupDescribe(request) => {
             Ok(Some(consumer_groups::describe(broker, version, request)))
         }
@@ -245,12 +244,7 @@ mod tests {
         let mut rng = crate::protocol::testing::Rng::new(42);
         for api in IMPLEMENTED {
             for version in api.min..=api.max {
-                let header = RequestHeader {
-                    request_api_key: api.api_key as i16,
-                    request_api_version: version,
-                    correlation_id: 1,
-                    client_id: None,
-                };
+                let ctx = RequestContext::for_tests(version);
                 let mut body = RequestBody::random(api.api_key, &mut rng, version);
                 if let RequestBody::Fetch(fetch) = &mut body {
                     fetch.max_wait_ms = 0; // a random wait could be weeks long
@@ -260,7 +254,7 @@ mod tests {
                     // never waits for other members to rejoin.
                     join.group_id = format!("random-join-{version}");
                 }
-                let result = runtime.block_on(handle(&broker, &header, body));
+                let result = runtime.block_on(handle(&broker, &ctx, body));
                 assert!(
                     result.is_ok(),
                     "{:?} v{version} is advertised but unhandled",

@@ -14,6 +14,7 @@
 
 use super::dispatch::dispatch;
 use crate::broker::Broker;
+use crate::handlers::RequestContext;
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
 use std::io;
@@ -62,11 +63,15 @@ async fn read_frame(
     Ok(Some(frame.freeze()))
 }
 
-pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "unknown".into());
+pub async fn serve(
+    stream: TcpStream,
+    listener: Arc<str>,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let peer_addr = stream.peer_addr().ok();
+    let peer = peer_addr.map_or_else(|| "unknown".into(), |a| a.to_string());
+    let context = Arc::new(RequestContext::connection(listener, peer_addr));
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let (pending_tx, mut pending_rx) =
@@ -108,13 +113,14 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch::
         }
         let broker = Arc::clone(&broker);
         let peer = peer.clone();
+        let context = Arc::clone(&context);
         let my_turn = std::mem::replace(&mut turn, oneshot::channel().1);
         let (next_tx, next_rx) = oneshot::channel::<()>();
         turn = next_rx;
         tokio::spawn(async move {
             // Whether the previous request ended or reached its first wait, it is our turn.
             let _ = my_turn.await;
-            let mut request = Box::pin(dispatch(&broker, frame));
+            let mut request = Box::pin(dispatch(&broker, &context, frame));
             let mut next = Some(next_tx);
             let outcome = std::future::poll_fn(|cx| {
                 let polled = request.as_mut().poll(cx);

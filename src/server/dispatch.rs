@@ -45,6 +45,7 @@ fn correlation_id(frame: &Bytes) -> Option<i32> {
 /// is owed (acks=0 produce).
 pub async fn dispatch(
     broker: &Broker,
+    connection: &handlers::RequestContext,
     mut frame: Bytes,
 ) -> Result<Option<BytesMut>, DispatchError> {
     let (key, version) = peek_api(&frame).map_err(DispatchError::Decode)?;
@@ -68,7 +69,12 @@ pub async fn dispatch(
     }
     let (api_key, header) = decode_request_header(&mut frame).map_err(DispatchError::Decode)?;
     let body = RequestBody::decode(api_key, &mut frame, version).map_err(DispatchError::Decode)?;
-    let response = handlers::handle(broker, &header, body)
+    let ctx = handlers::RequestContext {
+        client_id: header.client_id.clone(),
+        api_version: version,
+        ..connection.clone()
+    };
+    let response = handlers::handle(broker, &ctx, body)
         .await
         .map_err(|e| DispatchError::Unhandled(e.0))?;
     match response {

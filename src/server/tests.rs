@@ -57,9 +57,11 @@ fn pipelined_produce_requests_are_appended_in_order() {
     broker.log.create_topic("t", 1, BTreeMap::new()).unwrap();
     const REQUESTS: i32 = 64;
     runtime.block_on(async {
-        let listener = Server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let server = Server::new(listener, Arc::clone(&broker));
-        let addr = server.local_addr().unwrap();
+        let mut config = Broker::test_config();
+        config.cluster.listeners[0].port = 0;
+        let listeners = Server::bind(&mut config).await.unwrap();
+        let server = Server::new(listeners, Arc::clone(&broker));
+        let addr = server.local_addrs().unwrap()[0].1;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(server.run(async move {
             let _ = stop_rx.await;
