@@ -1,0 +1,270 @@
+//! Properties of the controller and the image, over random histories of
+//! registrations, heartbeats, silences, shutdowns and topic changes.
+
+use super::controller::{Controller, Heartbeat, NewTopic, Registration};
+use super::image::MetadataImage;
+use super::records::{Endpoint, MetadataRecord, NO_LEADER};
+use crate::protocol::wire::Uuid;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+const SESSION_MS: u64 = 9000;
+
+/// A controller with its log: records are applied as they would be once committed.
+struct Harness {
+    controller: Controller,
+    image: MetadataImage,
+    now: u64,
+    incarnations: u8,
+    /// Leader epoch per partition, to check they never go back.
+    epochs: BTreeMap<([u8; 16], usize), i32>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness { controller: Controller::new(SESSION_MS), image: MetadataImage::empty(), now: 0, incarnations: 0, epochs: BTreeMap::new() }
+    }
+
+    fn append(&mut self, records: Vec<MetadataRecord>) {
+        for record in records {
+            let decoded = MetadataRecord::decode(record.to_bytes()).expect("a record decodes");
+            assert_eq!(decoded, record, "round trip");
+            let offset = self.image.offset + 1;
+            if let Err(e) = self.image.apply(offset, &record) {
+                panic!("the controller wrote {record:?}, which does not apply: {e}");
+            }
+        }
+    }
+
+    fn register(&mut self, id: i32, rack: Option<&str>) {
+        self.incarnations = self.incarnations.wrapping_add(1);
+        let request = Registration {
+            broker_id: id,
+            incarnation_id: Uuid([self.incarnations; 16]),
+            endpoints: vec![Endpoint { name: "PLAINTEXT".into(), host: "h".into(), port: 9092, security_protocol: 0 }],
+            rack: rack.map(str::to_string),
+        };
+        let next = self.image.offset + 1;
+        if let Ok(records) = self.controller.register_broker(&self.image, next, request, self.now) {
+            self.append(records);
+        }
+    }
+
+    fn heartbeat(&mut self, id: i32, shut_down: bool) {
+        let Some(b) = self.image.brokers.get(&id) else { return };
+        let beat = Heartbeat { broker_id: id, broker_epoch: b.epoch, applied_offset: self.image.offset, want_shut_down: shut_down };
+        let (records, _) = self.controller.heartbeat(&self.image, beat, self.now).expect("a current epoch is accepted");
+        self.append(records);
+    }
+
+    fn create(&mut self, name: &str, partitions: i32, rf: i16) {
+        let topic = NewTopic {
+            name: name.into(),
+            topic_id: topic_id(name),
+            partitions,
+            replication_factor: rf,
+            assignments: None,
+            configs: BTreeMap::new(),
+        };
+        if let Some(Ok(records)) = self.controller.create_topics(&self.image, &[topic]).pop() {
+            self.append(records);
+        }
+    }
+
+    fn check_invariants(&mut self) {
+        for topic in self.image.topics() {
+            for (i, p) in topic.partitions.iter().enumerate() {
+                if p.leader != NO_LEADER {
+                    let leader = &self.image.brokers[&p.leader];
+                    assert!(leader.is_active(), "{}-{i} led by inactive broker {}", topic.name, p.leader);
+                }
+                let active_in_sync = p.isr.iter().any(|b| self.image.brokers.get(b).is_some_and(|b| b.is_active()));
+                assert_eq!(p.leader != NO_LEADER, active_in_sync, "{}-{i}: {p:?} leads iff an ISR member is active", topic.name);
+                let key = (topic.id.0, i);
+                let before = self.epochs.insert(key, p.leader_epoch).unwrap_or(0);
+                assert!(p.leader_epoch >= before, "leader epoch went back");
+            }
+        }
+    }
+}
+
+/// Distinct names get distinct ids; a recreated topic gets a new one.
+fn topic_id(name: &str) -> Uuid {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_be_bytes());
+    id[8..8 + name.len().min(8)].copy_from_slice(&name.as_bytes()[..name.len().min(8)]);
+    Uuid(id)
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Register(i32, Option<u8>),
+    Heartbeat(i32),
+    HeartbeatAll,
+    Shutdown(i32),
+    Advance(u64),
+    Create(u8, i32, i16),
+    Delete(u8),
+    Grow(u8, i32),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..5i32, prop::option::of(0..3u8)).prop_map(|(b, r)| Op::Register(b, r)),
+        (0..5i32).prop_map(Op::Heartbeat),
+        Just(Op::HeartbeatAll),
+        Just(Op::HeartbeatAll),
+        (0..5i32).prop_map(Op::Shutdown),
+        (0..12_000u64).prop_map(Op::Advance),
+        (0..4u8, 1..5i32, 1..4i16).prop_map(|(t, p, r)| Op::Create(t, p, r)),
+        (0..4u8).prop_map(Op::Delete),
+        (0..4u8, 1..8i32).prop_map(|(t, n)| Op::Grow(t, n)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn controller_histories_keep_the_images_invariants(ops in prop::collection::vec(op(), 1..80)) {
+        let mut h = Harness::new();
+        for op in ops {
+            match op {
+                Op::Register(b, rack) => h.register(b, rack.map(|r| ["a", "b", "c"][r as usize]).as_deref()),
+                Op::Heartbeat(b) => h.heartbeat(b, false),
+                Op::HeartbeatAll => {
+                    let ids: Vec<i32> = h.image.brokers.keys().copied().collect();
+                    ids.into_iter().for_each(|b| h.heartbeat(b, false));
+                }
+                Op::Shutdown(b) => h.heartbeat(b, true),
+                Op::Advance(ms) => {
+                    h.now += ms;
+                    let records = h.controller.tick(&h.image, h.now);
+                    h.append(records);
+                }
+                Op::Create(t, p, r) => h.create(&format!("t{t}"), p, r),
+                Op::Delete(t) => {
+                    if let Ok(records) = h.controller.delete_topic(&h.image, &format!("t{t}")) {
+                        h.append(records);
+                    }
+                }
+                Op::Grow(t, n) => {
+                    let name = format!("t{t}");
+                    let total = h.image.topic(&name).map_or(0, |t| t.partitions.len() as i32) + n;
+                    if let Ok(records) = h.controller.create_partitions(&h.image, &name, total, None) {
+                        h.append(records);
+                    }
+                }
+            }
+            h.check_invariants();
+        }
+    }
+}
+
+fn cluster(racks: &[&str]) -> Harness {
+    let mut h = Harness::new();
+    for (id, rack) in racks.iter().enumerate() {
+        h.register(id as i32, Some(rack));
+    }
+    for id in 0..racks.len() as i32 {
+        h.heartbeat(id, false);
+    }
+    assert!(h.image.brokers.values().all(|b| !b.fenced), "caught-up brokers are unfenced");
+    h
+}
+
+#[test]
+fn placement_spreads_leaders_and_racks() {
+    let mut h = cluster(&["a", "a", "b", "b", "c", "c"]);
+    h.create("orders", 12, 3);
+    h.create("payments", 5, 2);
+    let mut leaders: BTreeMap<i32, usize> = BTreeMap::new();
+    for topic in h.image.topics() {
+        for p in &topic.partitions {
+            *leaders.entry(p.leader).or_default() += 1;
+            assert_eq!(p.leader, p.replicas[0], "the preferred replica leads");
+            let racks: Vec<_> = p.replicas.iter().map(|r| h.image.brokers[r].rack.clone()).collect();
+            assert!(racks.iter().enumerate().all(|(i, r)| !racks[..i].contains(r)), "{:?} share a rack", p.replicas);
+        }
+    }
+    let (min, max) = (leaders.values().min().copied(), leaders.values().max().copied());
+    assert_eq!(leaders.len(), 6, "every broker leads some partition: {leaders:?}");
+    assert!(max.unwrap_or(0) - min.unwrap_or(0) <= 1, "leaders spread evenly: {leaders:?}");
+}
+
+#[test]
+fn a_silent_broker_is_fenced_and_its_leaderships_move() {
+    let mut h = cluster(&["a", "b", "c"]);
+    h.create("t", 3, 3);
+    h.create("single", 3, 1);
+    let led_by_0: Vec<usize> = h.image.topic("t").unwrap().partitions.iter().enumerate()
+        .filter(|(_, p)| p.leader == 0).map(|(i, _)| i).collect();
+    assert!(!led_by_0.is_empty());
+    // Brokers 1 and 2 keep heartbeating; broker 0 falls silent.
+    for _ in 0..6 {
+        h.now += 2000;
+        h.heartbeat(1, false);
+        h.heartbeat(2, false);
+        let records = h.controller.tick(&h.image, h.now);
+        h.append(records);
+    }
+    assert!(h.image.brokers[&0].fenced);
+    for i in led_by_0 {
+        let p = &h.image.topic("t").unwrap().partitions[i];
+        assert_ne!(p.leader, 0);
+        assert!(p.leader_epoch >= 1, "a new leader, a new epoch");
+        assert!(!p.isr.contains(&0));
+    }
+    // Its RF=1 partitions have no leader, and keep it as their ISR.
+    let single = h.image.topic("single").unwrap().clone();
+    for p in single.partitions.iter().filter(|p| p.replicas == [0]) {
+        assert_eq!((p.leader, p.isr.as_slice()), (NO_LEADER, &[0][..]));
+    }
+    // It comes back (a new incarnation), catches up and leads them again.
+    h.register(0, Some("a"));
+    h.heartbeat(0, false);
+    assert!(!h.image.brokers[&0].fenced);
+    let now = &h.image.topic("single").unwrap().partitions;
+    for (p, q) in single.partitions.iter().zip(now) {
+        if p.replicas == [0] {
+            assert_eq!(q.leader, 0);
+            assert!(q.leader_epoch > p.leader_epoch);
+        }
+    }
+}
+
+#[test]
+fn controlled_shutdown_moves_leaders_before_the_broker_may_stop() {
+    let mut h = cluster(&["a", "b", "c"]);
+    h.create("t", 6, 2);
+    let epoch = h.image.brokers[&1].epoch;
+    let beat = Heartbeat { broker_id: 1, broker_epoch: epoch, applied_offset: h.image.offset, want_shut_down: true };
+    let (records, reply) = h.controller.heartbeat(&h.image, beat, h.now).unwrap();
+    assert!(!reply.should_shut_down, "not before its leaderships have moved");
+    h.append(records);
+    assert!(h.image.topic("t").unwrap().partitions.iter().all(|p| p.leader != 1));
+    let (records, reply) = h.controller.heartbeat(&h.image, beat, h.now).unwrap();
+    assert!(records.is_empty() && reply.should_shut_down);
+}
+
+#[test]
+fn stale_epochs_and_duplicate_brokers_are_refused() {
+    let mut h = cluster(&["a"]);
+    let epoch = h.image.brokers[&0].epoch;
+    let stale = Heartbeat { broker_id: 0, broker_epoch: epoch - 1, applied_offset: 0, want_shut_down: false };
+    assert!(matches!(h.controller.heartbeat(&h.image, stale, h.now), Err(super::controller::ControllerError::StaleBrokerEpoch { .. })));
+    let other = Registration { broker_id: 0, incarnation_id: Uuid([99; 16]), endpoints: Vec::new(), rack: None };
+    let refused = h.controller.register_broker(&h.image, h.image.offset + 1, other, h.now);
+    assert_eq!(refused, Err(super::controller::ControllerError::DuplicateBrokerRegistration(0)));
+    assert!(h.controller.create_topics(&h.image, &[NewTopic {
+        name: "t".into(), topic_id: Uuid([1; 16]), partitions: 1, replication_factor: 2, assignments: None, configs: BTreeMap::new(),
+    }])[0].as_ref().unwrap_err().to_string().contains("only 1 broker(s) are registered"));
+}
+
+proptest! {
+    #[test]
+    fn hostile_record_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let _ = MetadataRecord::decode(bytes::Bytes::from(bytes));
+    }
+}
