@@ -81,7 +81,13 @@ async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> 
         .local_addrs()
         .map_err(|e| e.to_string())?
         .into_iter()
-        .map(|(name, addr)| if name == "PLAINTEXT" { addr.to_string() } else { format!("{name}://{addr}") })
+        .map(|(name, addr)| {
+            if name == "PLAINTEXT" {
+                addr.to_string()
+            } else {
+                format!("{name}://{addr}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let stop = shutdown_signal();

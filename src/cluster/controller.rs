@@ -17,7 +17,7 @@
 
 use super::image::{MetadataImage, PartitionImage, TopicImage};
 use super::placement::{self, Load, NotEnoughBrokers};
-use super::records::{Endpoint, MetadataRecord, NO_LEADER, NO_LEADER_CHANGE};
+use super::records::{Endpoint, MetadataRecord, EPOCH_FROM_OFFSET, NO_LEADER, NO_LEADER_CHANGE};
 use crate::protocol::wire::Uuid;
 use std::collections::BTreeMap;
 
@@ -29,7 +29,11 @@ pub enum ControllerError {
     /// A broker id registered by another, live incarnation.
     DuplicateBrokerRegistration(i32),
     BrokerIdNotRegistered(i32),
-    StaleBrokerEpoch { broker_id: i32, epoch: i64, current: i64 },
+    StaleBrokerEpoch {
+        broker_id: i32,
+        epoch: i64,
+        current: i64,
+    },
     TopicAlreadyExists(String),
     UnknownTopic(String),
     InvalidTopic(String),
@@ -117,29 +121,33 @@ pub struct Controller {
 
 impl Controller {
     pub fn new(session_timeout_ms: u64) -> Controller {
-        Controller { session_timeout_ms, last_heard: BTreeMap::new() }
+        Controller {
+            session_timeout_ms,
+            last_heard: BTreeMap::new(),
+        }
     }
 
-    /// Registers (or re-registers, after a restart) a broker. `next_offset`
-    /// is where the record will land: it becomes the broker's epoch.
+    /// Registers (or re-registers, after a restart) a broker. Its epoch is
+    /// the offset the registration lands at.
     pub fn register_broker(
         &mut self,
         image: &MetadataImage,
-        next_offset: i64,
         request: Registration,
         now_ms: u64,
     ) -> Result<Vec<MetadataRecord>, ControllerError> {
         if let Some(existing) = image.brokers.get(&request.broker_id) {
             let alive = self.is_alive(request.broker_id, now_ms);
             if existing.incarnation_id != request.incarnation_id && alive && !existing.fenced {
-                return Err(ControllerError::DuplicateBrokerRegistration(request.broker_id));
+                return Err(ControllerError::DuplicateBrokerRegistration(
+                    request.broker_id,
+                ));
             }
         }
         self.last_heard.insert(request.broker_id, now_ms);
         let mut records = vec![MetadataRecord::RegisterBroker {
             broker_id: request.broker_id,
             incarnation_id: request.incarnation_id,
-            broker_epoch: next_offset,
+            broker_epoch: EPOCH_FROM_OFFSET,
             endpoints: request.endpoints,
             rack: request.rack,
             fenced: true,
@@ -177,7 +185,11 @@ impl Controller {
         self.last_heard.insert(broker.id, now_ms);
         let caught_up = heartbeat.applied_offset >= broker.epoch;
         let mut records = Vec::new();
-        let mut reply = HeartbeatReply { is_caught_up: caught_up, is_fenced: broker.fenced, should_shut_down: false };
+        let mut reply = HeartbeatReply {
+            is_caught_up: caught_up,
+            is_fenced: broker.fenced,
+            should_shut_down: false,
+        };
         if heartbeat.want_shut_down {
             if !broker.in_controlled_shutdown {
                 records.push(MetadataRecord::BrokerRegistrationChange {
@@ -218,8 +230,9 @@ impl Controller {
         for (broker_id, broker_epoch) in expired {
             // A broker this controller has never heard from gets one session
             // from now: a new controller must not fence everyone at once.
-            if !self.last_heard.contains_key(&broker_id) {
-                self.last_heard.insert(broker_id, now_ms);
+            if let std::collections::btree_map::Entry::Vacant(e) = self.last_heard.entry(broker_id)
+            {
+                e.insert(now_ms);
                 continue;
             }
             let mut fencing = vec![MetadataRecord::BrokerRegistrationChange {
@@ -250,7 +263,14 @@ impl Controller {
                 }
                 let isr: Vec<i32> = p.isr.iter().copied().filter(|b| *b != broker).collect();
                 let (isr, leader) = if isr.is_empty() {
-                    (None, if p.leader == NO_LEADER { NO_LEADER_CHANGE } else { NO_LEADER })
+                    (
+                        None,
+                        if p.leader == NO_LEADER {
+                            NO_LEADER_CHANGE
+                        } else {
+                            NO_LEADER
+                        },
+                    )
                 } else {
                     let leader = if p.leader == broker || p.leader == NO_LEADER {
                         choose_leader(image, p, &isr, Some(broker))
@@ -288,7 +308,10 @@ impl Controller {
                     return Err(ControllerError::TopicAlreadyExists(topic.name.clone()));
                 }
                 if image.topic_by_id(topic.topic_id).is_some() {
-                    return Err(ControllerError::InvalidTopic(format!("topic id {} is taken; retry", topic.topic_id)));
+                    return Err(ControllerError::InvalidTopic(format!(
+                        "topic id {} is taken; retry",
+                        topic.topic_id
+                    )));
                 }
                 let records = create_topic(image, &mut load, topic)?;
                 names.push(&topic.name);
@@ -297,8 +320,14 @@ impl Controller {
             .collect()
     }
 
-    pub fn delete_topic(&self, image: &MetadataImage, name: &str) -> Result<Vec<MetadataRecord>, ControllerError> {
-        let topic = image.topic(name).ok_or_else(|| ControllerError::UnknownTopic(name.to_string()))?;
+    pub fn delete_topic(
+        &self,
+        image: &MetadataImage,
+        name: &str,
+    ) -> Result<Vec<MetadataRecord>, ControllerError> {
+        let topic = image
+            .topic(name)
+            .ok_or_else(|| ControllerError::UnknownTopic(name.to_string()))?;
         Ok(vec![MetadataRecord::RemoveTopic { topic_id: topic.id }])
     }
 
@@ -310,7 +339,9 @@ impl Controller {
         total: i32,
         assignments: Option<&[Vec<i32>]>,
     ) -> Result<Vec<MetadataRecord>, ControllerError> {
-        let topic = image.topic(name).ok_or_else(|| ControllerError::UnknownTopic(name.to_string()))?;
+        let topic = image
+            .topic(name)
+            .ok_or_else(|| ControllerError::UnknownTopic(name.to_string()))?;
         let current = topic.partitions.len() as i32;
         if total <= current {
             return Err(ControllerError::InvalidPartitions(format!(
@@ -347,9 +378,16 @@ impl Controller {
         broker_id: i32,
         broker_epoch: i64,
     ) -> Result<(Vec<MetadataRecord>, i64), ControllerError> {
-        let broker = image.brokers.get(&broker_id).ok_or(ControllerError::BrokerIdNotRegistered(broker_id))?;
+        let broker = image
+            .brokers
+            .get(&broker_id)
+            .ok_or(ControllerError::BrokerIdNotRegistered(broker_id))?;
         if broker.epoch != broker_epoch {
-            return Err(ControllerError::StaleBrokerEpoch { broker_id, epoch: broker_epoch, current: broker.epoch });
+            return Err(ControllerError::StaleBrokerEpoch {
+                broker_id,
+                epoch: broker_epoch,
+                current: broker.epoch,
+            });
         }
         let start = image.next_producer_id;
         let record = MetadataRecord::ProducerIds {
@@ -362,11 +400,18 @@ impl Controller {
 }
 
 fn leads_nothing(image: &MetadataImage, broker: i32) -> bool {
-    image.topics().all(|t| t.partitions.iter().all(|p| p.leader != broker))
+    image
+        .topics()
+        .all(|t| t.partitions.iter().all(|p| p.leader != broker))
 }
 
 /// The first replica, in replica order, that is in `isr` and active.
-fn choose_leader(image: &MetadataImage, p: &PartitionImage, isr: &[i32], excluded: Option<i32>) -> i32 {
+fn choose_leader(
+    image: &MetadataImage,
+    p: &PartitionImage,
+    isr: &[i32],
+    excluded: Option<i32>,
+) -> i32 {
     p.replicas
         .iter()
         .copied()
@@ -397,9 +442,15 @@ fn elect_leaderless(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
 
 fn check_assignment(image: &MetadataImage, replicas: &[i32]) -> Result<(), ControllerError> {
     if replicas.is_empty() {
-        return Err(ControllerError::InvalidReplicaAssignment("The manual partition assignment includes an empty replica list.".into()));
+        return Err(ControllerError::InvalidReplicaAssignment(
+            "The manual partition assignment includes an empty replica list.".into(),
+        ));
     }
-    if replicas.iter().enumerate().any(|(i, r)| replicas[..i].contains(r)) {
+    if replicas
+        .iter()
+        .enumerate()
+        .any(|(i, r)| replicas[..i].contains(r))
+    {
         return Err(ControllerError::InvalidReplicaAssignment(format!(
             "The manual partition assignment includes the broker more than once: {replicas:?}."
         )));
@@ -414,8 +465,19 @@ fn check_assignment(image: &MetadataImage, replicas: &[i32]) -> Result<(), Contr
 
 /// A new partition led by its first active replica, all replicas in sync
 /// (they are all empty).
-fn new_partition(image: &MetadataImage, topic: &TopicImage, partition: i32, replicas: Vec<i32>) -> MetadataRecord {
-    let p = PartitionImage { replicas: replicas.clone(), isr: replicas.clone(), leader: NO_LEADER, leader_epoch: 0, partition_epoch: 0 };
+fn new_partition(
+    image: &MetadataImage,
+    topic: &TopicImage,
+    partition: i32,
+    replicas: Vec<i32>,
+) -> MetadataRecord {
+    let p = PartitionImage {
+        replicas: replicas.clone(),
+        isr: replicas.clone(),
+        leader: NO_LEADER,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    };
     let leader = choose_leader(image, &p, &replicas, None);
     MetadataRecord::Partition {
         partition_id: partition,
@@ -428,9 +490,16 @@ fn new_partition(image: &MetadataImage, topic: &TopicImage, partition: i32, repl
     }
 }
 
-fn create_topic(image: &MetadataImage, load: &mut Load, topic: &NewTopic) -> Result<Vec<MetadataRecord>, ControllerError> {
+fn create_topic(
+    image: &MetadataImage,
+    load: &mut Load,
+    topic: &NewTopic,
+) -> Result<Vec<MetadataRecord>, ControllerError> {
     if !crate::log::topic::valid_topic_name(&topic.name) {
-        return Err(ControllerError::InvalidTopic(format!("Topic name \"{}\" is illegal", topic.name)));
+        return Err(ControllerError::InvalidTopic(format!(
+            "Topic name \"{}\" is illegal",
+            topic.name
+        )));
     }
     let assignments: Vec<Vec<i32>> = match &topic.assignments {
         Some(given) => {
@@ -438,25 +507,38 @@ fn create_topic(image: &MetadataImage, load: &mut Load, topic: &NewTopic) -> Res
                 check_assignment(image, replicas)?;
             }
             if given.is_empty() {
-                return Err(ControllerError::InvalidReplicaAssignment("No partitions were assigned.".into()));
+                return Err(ControllerError::InvalidReplicaAssignment(
+                    "No partitions were assigned.".into(),
+                ));
             }
             given.iter().for_each(|r| load.add(r));
             given.clone()
         }
         None => {
             if topic.partitions < 1 {
-                return Err(ControllerError::InvalidPartitions("Number of partitions must be larger than 0.".into()));
+                return Err(ControllerError::InvalidPartitions(
+                    "Number of partitions must be larger than 0.".into(),
+                ));
             }
             if topic.replication_factor < 1 {
-                return Err(ControllerError::InvalidReplicationFactor("Replication factor must be larger than 0.".into()));
+                return Err(ControllerError::InvalidReplicationFactor(
+                    "Replication factor must be larger than 0.".into(),
+                ));
             }
             (0..topic.partitions)
                 .map(|_| placement::place(image, load, topic.replication_factor as usize))
                 .collect::<Result<_, _>>()?
         }
     };
-    let shell = TopicImage { name: topic.name.clone(), id: topic.topic_id, partitions: Vec::new() };
-    let mut records = vec![MetadataRecord::Topic { name: topic.name.clone(), topic_id: topic.topic_id }];
+    let shell = TopicImage {
+        name: topic.name.clone(),
+        id: topic.topic_id,
+        partitions: Vec::new(),
+    };
+    let mut records = vec![MetadataRecord::Topic {
+        name: topic.name.clone(),
+        topic_id: topic.topic_id,
+    }];
     for (name, value) in &topic.configs {
         records.push(MetadataRecord::Config {
             resource_type: super::records::CONFIG_TOPIC,

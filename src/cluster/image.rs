@@ -11,7 +11,9 @@
 //!   new leader epoch;
 //! - topic names and ids are unique; partitions are numbered 0..n.
 
-use super::records::{Endpoint, MetadataRecord, CONFIG_BROKER, CONFIG_TOPIC, NO_LEADER, NO_LEADER_CHANGE};
+use super::records::{
+    Endpoint, MetadataRecord, CONFIG_BROKER, CONFIG_TOPIC, NO_LEADER, NO_LEADER_CHANGE,
+};
 use crate::protocol::wire::Uuid;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -78,33 +80,72 @@ pub struct MetadataImage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApplyError {
     UnknownBroker(i32),
-    StaleBrokerEpoch { broker_id: i32, epoch: i64, current: i64 },
+    StaleBrokerEpoch {
+        broker_id: i32,
+        epoch: i64,
+        current: i64,
+    },
     DuplicateTopic(String),
     UnknownTopic(Uuid),
-    PartitionNotNext { topic: String, partition: i32, next: i32 },
-    UnknownPartition { topic: String, partition: i32 },
+    PartitionNotNext {
+        topic: String,
+        partition: i32,
+        next: i32,
+    },
+    UnknownPartition {
+        topic: String,
+        partition: i32,
+    },
     /// A partition state that breaks an invariant of the module doc.
-    InvalidPartition { topic: String, partition: i32, reason: &'static str },
-    ProducerIdsBackwards { next: i64, current: i64 },
-    ClusterIdChanged { current: String, proposed: String },
+    InvalidPartition {
+        topic: String,
+        partition: i32,
+        reason: &'static str,
+    },
+    ProducerIdsBackwards {
+        next: i64,
+        current: i64,
+    },
+    ClusterIdChanged {
+        current: String,
+        proposed: String,
+    },
 }
 
 impl std::fmt::Display for ApplyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ApplyError::UnknownBroker(id) => write!(f, "broker {id} is not registered"),
-            ApplyError::StaleBrokerEpoch { broker_id, epoch, current } => {
-                write!(f, "broker {broker_id}: epoch {epoch} is not its current {current}")
+            ApplyError::StaleBrokerEpoch {
+                broker_id,
+                epoch,
+                current,
+            } => {
+                write!(
+                    f,
+                    "broker {broker_id}: epoch {epoch} is not its current {current}"
+                )
             }
             ApplyError::DuplicateTopic(name) => write!(f, "topic {name} exists"),
             ApplyError::UnknownTopic(id) => write!(f, "no topic has id {id}"),
-            ApplyError::PartitionNotNext { topic, partition, next } => {
-                write!(f, "{topic}: partition {partition} added where {next} is next")
+            ApplyError::PartitionNotNext {
+                topic,
+                partition,
+                next,
+            } => {
+                write!(
+                    f,
+                    "{topic}: partition {partition} added where {next} is next"
+                )
             }
             ApplyError::UnknownPartition { topic, partition } => {
                 write!(f, "{topic} has no partition {partition}")
             }
-            ApplyError::InvalidPartition { topic, partition, reason } => {
+            ApplyError::InvalidPartition {
+                topic,
+                partition,
+                reason,
+            } => {
                 write!(f, "{topic}-{partition}: {reason}")
             }
             ApplyError::ProducerIdsBackwards { next, current } => {
@@ -120,7 +161,13 @@ impl std::fmt::Display for ApplyError {
 impl std::error::Error for ApplyError {}
 
 fn check_partition(topic: &str, partition: i32, p: &PartitionImage) -> Result<(), ApplyError> {
-    let invalid = |reason| Err(ApplyError::InvalidPartition { topic: topic.into(), partition, reason });
+    let invalid = |reason| {
+        Err(ApplyError::InvalidPartition {
+            topic: topic.into(),
+            partition,
+            reason,
+        })
+    };
     let distinct = |ids: &[i32]| ids.iter().enumerate().all(|(i, id)| !ids[..i].contains(id));
     if p.replicas.is_empty() {
         return invalid("no replicas");
@@ -159,7 +206,9 @@ impl MetadataImage {
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionImage> {
-        self.topic(topic)?.partitions.get(usize::try_from(partition).ok()?)
+        self.topic(topic)?
+            .partitions
+            .get(usize::try_from(partition).ok()?)
     }
 
     /// Brokers that may lead and take replicas.
@@ -168,9 +217,16 @@ impl MetadataImage {
     }
 
     fn broker_mut(&mut self, id: i32, epoch: i64) -> Result<&mut BrokerRegistration, ApplyError> {
-        let broker = self.brokers.get_mut(&id).ok_or(ApplyError::UnknownBroker(id))?;
+        let broker = self
+            .brokers
+            .get_mut(&id)
+            .ok_or(ApplyError::UnknownBroker(id))?;
         if broker.epoch != epoch {
-            return Err(ApplyError::StaleBrokerEpoch { broker_id: id, epoch, current: broker.epoch });
+            return Err(ApplyError::StaleBrokerEpoch {
+                broker_id: id,
+                epoch,
+                current: broker.epoch,
+            });
         }
         Ok(broker)
     }
@@ -192,7 +248,11 @@ impl MetadataImage {
                     BrokerRegistration {
                         id: *broker_id,
                         incarnation_id: *incarnation_id,
-                        epoch: *broker_epoch,
+                        epoch: if *broker_epoch >= 0 {
+                            *broker_epoch
+                        } else {
+                            offset
+                        },
                         endpoints: endpoints.clone(),
                         rack: rack.clone(),
                         fenced: *fenced,
@@ -200,7 +260,10 @@ impl MetadataImage {
                     },
                 );
             }
-            MetadataRecord::UnregisterBroker { broker_id, broker_epoch } => {
+            MetadataRecord::UnregisterBroker {
+                broker_id,
+                broker_epoch,
+            } => {
                 self.broker_mut(*broker_id, *broker_epoch)?;
                 self.brokers.remove(broker_id);
             }
@@ -223,11 +286,18 @@ impl MetadataImage {
                     return Err(ApplyError::DuplicateTopic(name.clone()));
                 }
                 self.topic_ids.insert(name.clone(), *topic_id);
-                let topic = TopicImage { name: name.clone(), id: *topic_id, partitions: Vec::new() };
+                let topic = TopicImage {
+                    name: name.clone(),
+                    id: *topic_id,
+                    partitions: Vec::new(),
+                };
                 self.topics.insert(*topic_id, Arc::new(topic));
             }
             MetadataRecord::RemoveTopic { topic_id } => {
-                let topic = self.topics.remove(topic_id).ok_or(ApplyError::UnknownTopic(*topic_id))?;
+                let topic = self
+                    .topics
+                    .remove(topic_id)
+                    .ok_or(ApplyError::UnknownTopic(*topic_id))?;
                 self.topic_ids.remove(&topic.name);
                 self.configs.remove(&(CONFIG_TOPIC, topic.name.clone()));
             }
@@ -240,7 +310,10 @@ impl MetadataImage {
                 leader_epoch,
                 partition_epoch,
             } => {
-                let topic = self.topics.get(topic_id).ok_or(ApplyError::UnknownTopic(*topic_id))?;
+                let topic = self
+                    .topics
+                    .get(topic_id)
+                    .ok_or(ApplyError::UnknownTopic(*topic_id))?;
                 let next = topic.partitions.len() as i32;
                 if *partition_id != next {
                     return Err(ApplyError::PartitionNotNext {
@@ -278,7 +351,10 @@ impl MetadataImage {
                 let resource = (*resource_type, resource_name.clone());
                 match value {
                     Some(value) => {
-                        self.configs.entry(resource).or_default().insert(name.clone(), value.clone());
+                        self.configs
+                            .entry(resource)
+                            .or_default()
+                            .insert(name.clone(), value.clone());
                     }
                     None => {
                         if let Some(settings) = self.configs.get_mut(&resource) {
@@ -290,7 +366,9 @@ impl MetadataImage {
                     }
                 }
             }
-            MetadataRecord::ProducerIds { next_producer_id, .. } => {
+            MetadataRecord::ProducerIds {
+                next_producer_id, ..
+            } => {
                 if *next_producer_id < self.next_producer_id {
                     return Err(ApplyError::ProducerIdsBackwards {
                         next: *next_producer_id,
@@ -322,10 +400,18 @@ impl MetadataImage {
         leader: i32,
         replicas: &Option<Vec<i32>>,
     ) -> Result<(), ApplyError> {
-        let topic = self.topics.get(&topic_id).ok_or(ApplyError::UnknownTopic(topic_id))?;
-        let index = usize::try_from(partition_id).ok().filter(|i| *i < topic.partitions.len());
+        let topic = self
+            .topics
+            .get(&topic_id)
+            .ok_or(ApplyError::UnknownTopic(topic_id))?;
+        let index = usize::try_from(partition_id)
+            .ok()
+            .filter(|i| *i < topic.partitions.len());
         let Some(index) = index else {
-            return Err(ApplyError::UnknownPartition { topic: topic.name.clone(), partition: partition_id });
+            return Err(ApplyError::UnknownPartition {
+                topic: topic.name.clone(),
+                partition: partition_id,
+            });
         };
         let mut next = topic.partitions[index].clone();
         if let Some(isr) = isr {
@@ -344,6 +430,62 @@ impl MetadataImage {
             topic.partitions[index] = next;
         }
         Ok(())
+    }
+
+    /// The records that rebuild this image from an empty one: a snapshot.
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut records = Vec::new();
+        if let Some(cluster_id) = &self.cluster_id {
+            records.push(MetadataRecord::ClusterIdentity {
+                cluster_id: cluster_id.clone(),
+            });
+        }
+        for b in self.brokers.values() {
+            records.push(MetadataRecord::RegisterBroker {
+                broker_id: b.id,
+                incarnation_id: b.incarnation_id,
+                broker_epoch: b.epoch,
+                endpoints: b.endpoints.clone(),
+                rack: b.rack.clone(),
+                fenced: b.fenced,
+                in_controlled_shutdown: b.in_controlled_shutdown,
+            });
+        }
+        for topic in self.topics() {
+            records.push(MetadataRecord::Topic {
+                name: topic.name.clone(),
+                topic_id: topic.id,
+            });
+            for (index, p) in topic.partitions.iter().enumerate() {
+                records.push(MetadataRecord::Partition {
+                    partition_id: index as i32,
+                    topic_id: topic.id,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                    leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                    partition_epoch: p.partition_epoch,
+                });
+            }
+        }
+        for ((resource_type, resource_name), settings) in &self.configs {
+            for (name, value) in settings {
+                records.push(MetadataRecord::Config {
+                    resource_type: *resource_type,
+                    resource_name: resource_name.clone(),
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                });
+            }
+        }
+        if self.next_producer_id > 0 {
+            records.push(MetadataRecord::ProducerIds {
+                broker_id: -1,
+                broker_epoch: -1,
+                next_producer_id: self.next_producer_id,
+            });
+        }
+        records
     }
 
     /// Settings of a topic (empty if none are set).

@@ -6,6 +6,7 @@
 pub mod controller;
 pub mod image;
 pub mod placement;
+pub mod quorum;
 pub mod records;
 
 #[cfg(test)]

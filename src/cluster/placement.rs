@@ -57,7 +57,10 @@ impl std::fmt::Display for NotEnoughBrokers {
 }
 
 fn rack_of(broker: &BrokerRegistration) -> String {
-    broker.rack.clone().unwrap_or_else(|| format!("\u{0}broker-{}", broker.id))
+    broker
+        .rack
+        .clone()
+        .unwrap_or_else(|| format!("\u{0}broker-{}", broker.id))
 }
 
 /// Places one partition of `replication_factor` replicas on the active
@@ -69,7 +72,10 @@ pub fn place(
 ) -> Result<Vec<i32>, NotEnoughBrokers> {
     let candidates: Vec<&BrokerRegistration> = image.active_brokers().collect();
     if replication_factor == 0 || candidates.len() < replication_factor {
-        return Err(NotEnoughBrokers { wanted: replication_factor, available: candidates.len() });
+        return Err(NotEnoughBrokers {
+            wanted: replication_factor,
+            available: candidates.len(),
+        });
     }
     let count = |map: &BTreeMap<i32, usize>, id: i32| map.get(&id).copied().unwrap_or(0);
     let mut chosen: Vec<&BrokerRegistration> = Vec::with_capacity(replication_factor);

@@ -23,13 +23,19 @@ pub struct Endpoint {
 pub const CONFIG_TOPIC: i8 = 2;
 pub const CONFIG_BROKER: i8 = 4;
 
+/// A registration's epoch, to be taken from the offset it is applied at.
+pub const EPOCH_FROM_OFFSET: i64 = -1;
+
 /// `PartitionChangeRecord.Leader`: no leader, and leader unchanged.
 pub const NO_LEADER: i32 = -1;
 pub const NO_LEADER_CHANGE: i32 = -2;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MetadataRecord {
-    /// Key 0. `broker_epoch` is the log offset of this record.
+    /// Key 0. The broker's epoch is the log offset of this record: written
+    /// as [`EPOCH_FROM_OFFSET`] by the controller (which cannot know the
+    /// offset before the quorum assigns it) and taken from the offset as the
+    /// record is applied.
     RegisterBroker {
         broker_id: i32,
         incarnation_id: Uuid,
@@ -115,7 +121,10 @@ impl std::fmt::Display for RecordError {
             RecordError::Decode(e) => write!(f, "metadata record: {e}"),
             RecordError::UnknownKey(key) => write!(f, "metadata record: unknown key {key}"),
             RecordError::UnsupportedVersion { key, version } => {
-                write!(f, "metadata record {key}: version {version} is not supported")
+                write!(
+                    f,
+                    "metadata record {key}: version {version} is not supported"
+                )
             }
             RecordError::TrailingBytes(n) => write!(f, "metadata record: {n} bytes past its end"),
         }

@@ -22,7 +22,13 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        Harness { controller: Controller::new(SESSION_MS), image: MetadataImage::empty(), now: 0, incarnations: 0, epochs: BTreeMap::new() }
+        Harness {
+            controller: Controller::new(SESSION_MS),
+            image: MetadataImage::empty(),
+            now: 0,
+            incarnations: 0,
+            epochs: BTreeMap::new(),
+        }
     }
 
     fn append(&mut self, records: Vec<MetadataRecord>) {
@@ -41,19 +47,36 @@ impl Harness {
         let request = Registration {
             broker_id: id,
             incarnation_id: Uuid([self.incarnations; 16]),
-            endpoints: vec![Endpoint { name: "PLAINTEXT".into(), host: "h".into(), port: 9092, security_protocol: 0 }],
+            endpoints: vec![Endpoint {
+                name: "PLAINTEXT".into(),
+                host: "h".into(),
+                port: 9092,
+                security_protocol: 0,
+            }],
             rack: rack.map(str::to_string),
         };
-        let next = self.image.offset + 1;
-        if let Ok(records) = self.controller.register_broker(&self.image, next, request, self.now) {
+        if let Ok(records) = self
+            .controller
+            .register_broker(&self.image, request, self.now)
+        {
             self.append(records);
         }
     }
 
     fn heartbeat(&mut self, id: i32, shut_down: bool) {
-        let Some(b) = self.image.brokers.get(&id) else { return };
-        let beat = Heartbeat { broker_id: id, broker_epoch: b.epoch, applied_offset: self.image.offset, want_shut_down: shut_down };
-        let (records, _) = self.controller.heartbeat(&self.image, beat, self.now).expect("a current epoch is accepted");
+        let Some(b) = self.image.brokers.get(&id) else {
+            return;
+        };
+        let beat = Heartbeat {
+            broker_id: id,
+            broker_epoch: b.epoch,
+            applied_offset: self.image.offset,
+            want_shut_down: shut_down,
+        };
+        let (records, _) = self
+            .controller
+            .heartbeat(&self.image, beat, self.now)
+            .expect("a current epoch is accepted");
         self.append(records);
     }
 
@@ -76,10 +99,23 @@ impl Harness {
             for (i, p) in topic.partitions.iter().enumerate() {
                 if p.leader != NO_LEADER {
                     let leader = &self.image.brokers[&p.leader];
-                    assert!(leader.is_active(), "{}-{i} led by inactive broker {}", topic.name, p.leader);
+                    assert!(
+                        leader.is_active(),
+                        "{}-{i} led by inactive broker {}",
+                        topic.name,
+                        p.leader
+                    );
                 }
-                let active_in_sync = p.isr.iter().any(|b| self.image.brokers.get(b).is_some_and(|b| b.is_active()));
-                assert_eq!(p.leader != NO_LEADER, active_in_sync, "{}-{i}: {p:?} leads iff an ISR member is active", topic.name);
+                let active_in_sync = p
+                    .isr
+                    .iter()
+                    .any(|b| self.image.brokers.get(b).is_some_and(|b| b.is_active()));
+                assert_eq!(
+                    p.leader != NO_LEADER,
+                    active_in_sync,
+                    "{}-{i}: {p:?} leads iff an ISR member is active",
+                    topic.name
+                );
                 let key = (topic.id.0, i);
                 let before = self.epochs.insert(key, p.leader_epoch).unwrap_or(0);
                 assert!(p.leader_epoch >= before, "leader epoch went back");
@@ -92,7 +128,11 @@ impl Harness {
 fn topic_id(name: &str) -> Uuid {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_be_bytes());
+    id[..8].copy_from_slice(
+        &NEXT
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_be_bytes(),
+    );
     id[8..8 + name.len().min(8)].copy_from_slice(&name.as_bytes()[..name.len().min(8)]);
     Uuid(id)
 }
@@ -131,7 +171,7 @@ proptest! {
         let mut h = Harness::new();
         for op in ops {
             match op {
-                Op::Register(b, rack) => h.register(b, rack.map(|r| ["a", "b", "c"][r as usize]).as_deref()),
+                Op::Register(b, rack) => h.register(b, rack.map(|r| ["a", "b", "c"][r as usize])),
                 Op::Heartbeat(b) => h.heartbeat(b, false),
                 Op::HeartbeatAll => {
                     let ids: Vec<i32> = h.image.brokers.keys().copied().collect();
@@ -170,7 +210,10 @@ fn cluster(racks: &[&str]) -> Harness {
     for id in 0..racks.len() as i32 {
         h.heartbeat(id, false);
     }
-    assert!(h.image.brokers.values().all(|b| !b.fenced), "caught-up brokers are unfenced");
+    assert!(
+        h.image.brokers.values().all(|b| !b.fenced),
+        "caught-up brokers are unfenced"
+    );
     h
 }
 
@@ -184,13 +227,34 @@ fn placement_spreads_leaders_and_racks() {
         for p in &topic.partitions {
             *leaders.entry(p.leader).or_default() += 1;
             assert_eq!(p.leader, p.replicas[0], "the preferred replica leads");
-            let racks: Vec<_> = p.replicas.iter().map(|r| h.image.brokers[r].rack.clone()).collect();
-            assert!(racks.iter().enumerate().all(|(i, r)| !racks[..i].contains(r)), "{:?} share a rack", p.replicas);
+            let racks: Vec<_> = p
+                .replicas
+                .iter()
+                .map(|r| h.image.brokers[r].rack.clone())
+                .collect();
+            assert!(
+                racks
+                    .iter()
+                    .enumerate()
+                    .all(|(i, r)| !racks[..i].contains(r)),
+                "{:?} share a rack",
+                p.replicas
+            );
         }
     }
-    let (min, max) = (leaders.values().min().copied(), leaders.values().max().copied());
-    assert_eq!(leaders.len(), 6, "every broker leads some partition: {leaders:?}");
-    assert!(max.unwrap_or(0) - min.unwrap_or(0) <= 1, "leaders spread evenly: {leaders:?}");
+    let (min, max) = (
+        leaders.values().min().copied(),
+        leaders.values().max().copied(),
+    );
+    assert_eq!(
+        leaders.len(),
+        6,
+        "every broker leads some partition: {leaders:?}"
+    );
+    assert!(
+        max.unwrap_or(0) - min.unwrap_or(0) <= 1,
+        "leaders spread evenly: {leaders:?}"
+    );
 }
 
 #[test]
@@ -198,8 +262,16 @@ fn a_silent_broker_is_fenced_and_its_leaderships_move() {
     let mut h = cluster(&["a", "b", "c"]);
     h.create("t", 3, 3);
     h.create("single", 3, 1);
-    let led_by_0: Vec<usize> = h.image.topic("t").unwrap().partitions.iter().enumerate()
-        .filter(|(_, p)| p.leader == 0).map(|(i, _)| i).collect();
+    let led_by_0: Vec<usize> = h
+        .image
+        .topic("t")
+        .unwrap()
+        .partitions
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.leader == 0)
+        .map(|(i, _)| i)
+        .collect();
     assert!(!led_by_0.is_empty());
     // Brokers 1 and 2 keep heartbeating; broker 0 falls silent.
     for _ in 0..6 {
@@ -239,11 +311,25 @@ fn controlled_shutdown_moves_leaders_before_the_broker_may_stop() {
     let mut h = cluster(&["a", "b", "c"]);
     h.create("t", 6, 2);
     let epoch = h.image.brokers[&1].epoch;
-    let beat = Heartbeat { broker_id: 1, broker_epoch: epoch, applied_offset: h.image.offset, want_shut_down: true };
+    let beat = Heartbeat {
+        broker_id: 1,
+        broker_epoch: epoch,
+        applied_offset: h.image.offset,
+        want_shut_down: true,
+    };
     let (records, reply) = h.controller.heartbeat(&h.image, beat, h.now).unwrap();
-    assert!(!reply.should_shut_down, "not before its leaderships have moved");
+    assert!(
+        !reply.should_shut_down,
+        "not before its leaderships have moved"
+    );
     h.append(records);
-    assert!(h.image.topic("t").unwrap().partitions.iter().all(|p| p.leader != 1));
+    assert!(h
+        .image
+        .topic("t")
+        .unwrap()
+        .partitions
+        .iter()
+        .all(|p| p.leader != 1));
     let (records, reply) = h.controller.heartbeat(&h.image, beat, h.now).unwrap();
     assert!(records.is_empty() && reply.should_shut_down);
 }
@@ -252,14 +338,42 @@ fn controlled_shutdown_moves_leaders_before_the_broker_may_stop() {
 fn stale_epochs_and_duplicate_brokers_are_refused() {
     let mut h = cluster(&["a"]);
     let epoch = h.image.brokers[&0].epoch;
-    let stale = Heartbeat { broker_id: 0, broker_epoch: epoch - 1, applied_offset: 0, want_shut_down: false };
-    assert!(matches!(h.controller.heartbeat(&h.image, stale, h.now), Err(super::controller::ControllerError::StaleBrokerEpoch { .. })));
-    let other = Registration { broker_id: 0, incarnation_id: Uuid([99; 16]), endpoints: Vec::new(), rack: None };
-    let refused = h.controller.register_broker(&h.image, h.image.offset + 1, other, h.now);
-    assert_eq!(refused, Err(super::controller::ControllerError::DuplicateBrokerRegistration(0)));
-    assert!(h.controller.create_topics(&h.image, &[NewTopic {
-        name: "t".into(), topic_id: Uuid([1; 16]), partitions: 1, replication_factor: 2, assignments: None, configs: BTreeMap::new(),
-    }])[0].as_ref().unwrap_err().to_string().contains("only 1 broker(s) are registered"));
+    let stale = Heartbeat {
+        broker_id: 0,
+        broker_epoch: epoch - 1,
+        applied_offset: 0,
+        want_shut_down: false,
+    };
+    assert!(matches!(
+        h.controller.heartbeat(&h.image, stale, h.now),
+        Err(super::controller::ControllerError::StaleBrokerEpoch { .. })
+    ));
+    let other = Registration {
+        broker_id: 0,
+        incarnation_id: Uuid([99; 16]),
+        endpoints: Vec::new(),
+        rack: None,
+    };
+    let refused = h.controller.register_broker(&h.image, other, h.now);
+    assert_eq!(
+        refused,
+        Err(super::controller::ControllerError::DuplicateBrokerRegistration(0))
+    );
+    assert!(h.controller.create_topics(
+        &h.image,
+        &[NewTopic {
+            name: "t".into(),
+            topic_id: Uuid([1; 16]),
+            partitions: 1,
+            replication_factor: 2,
+            assignments: None,
+            configs: BTreeMap::new(),
+        }]
+    )[0]
+    .as_ref()
+    .unwrap_err()
+    .to_string()
+    .contains("only 1 broker(s) are registered"));
 }
 
 proptest! {

@@ -124,7 +124,10 @@ fn split_list(value: &str) -> impl Iterator<Item = &str> {
 /// `host:port` or `[v6]:port`; the host may be empty (`:9092`).
 fn host_port(text: &str) -> Option<(String, u16)> {
     let (host, port) = text.trim().rsplit_once(':')?;
-    Some((host.trim_matches(['[', ']']).to_string(), port.parse().ok()?))
+    Some((
+        host.trim_matches(['[', ']']).to_string(),
+        port.parse().ok()?,
+    ))
 }
 
 fn parse_listeners(name: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
@@ -232,7 +235,9 @@ impl ClusterConfig {
                 for entry in split_list(value) {
                     let protocol = entry
                         .split_once(':')
-                        .and_then(|(l, p)| Some((l.trim().to_ascii_uppercase(), SecurityProtocol::parse(p)?)))
+                        .and_then(|(l, p)| {
+                            Some((l.trim().to_ascii_uppercase(), SecurityProtocol::parse(p)?))
+                        })
                         .ok_or_else(|| invalid(name, value, "expected NAME:PROTOCOL entries"))?;
                     map.insert(protocol.0, protocol.1);
                 }
@@ -245,9 +250,7 @@ impl ClusterConfig {
             "inter.broker.listener.name" => {
                 self.inter_broker_listener_name = Some(value.trim().to_ascii_uppercase())
             }
-            "broker.rack" => {
-                self.rack = Some(value.trim().to_string()).filter(|r| !r.is_empty())
-            }
+            "broker.rack" => self.rack = Some(value.trim().to_string()).filter(|r| !r.is_empty()),
             "default.replication.factor" => {
                 self.default_replication_factor = at_least_one(name, value)?
             }
@@ -315,25 +318,38 @@ impl ClusterConfig {
     /// Checks the settings against each other once all are applied. Each
     /// error says what to change.
     pub fn validate(&self, node_id: i32) -> Result<(), ConfigError> {
-        let bad = |name: &str, reason: String| Err(ConfigError::Inconsistent { name: name.into(), reason });
+        let bad = |name: &str, reason: String| {
+            Err(ConfigError::Inconsistent {
+                name: name.into(),
+                reason,
+            })
+        };
         if node_id < 0 {
-            return bad("node.id", format!("{node_id} is negative; give each node an id of 0 or more"));
+            return bad(
+                "node.id",
+                format!("{node_id} is negative; give each node an id of 0 or more"),
+            );
         }
         for l in &self.listeners {
             match self.security_protocol(&l.name) {
                 None => {
                     return bad(
                         "listener.security.protocol.map",
-                        format!("listener {} has no security protocol; add {}:PLAINTEXT", l.name, l.name),
+                        format!(
+                            "listener {} has no security protocol; add {}:PLAINTEXT",
+                            l.name, l.name
+                        ),
                     )
                 }
                 Some(SecurityProtocol::Plaintext) => {}
-                Some(p) => {
-                    return bad(
-                        "listener.security.protocol.map",
-                        format!("listener {} uses {}, which this version does not serve yet; use PLAINTEXT", l.name, p.name()),
-                    )
-                }
+                Some(p) => return bad(
+                    "listener.security.protocol.map",
+                    format!(
+                        "listener {} uses {}, which this version does not serve yet; use PLAINTEXT",
+                        l.name,
+                        p.name()
+                    ),
+                ),
             }
         }
         if let Some(port) = self.listeners.iter().enumerate().find_map(|(i, l)| {
@@ -343,21 +359,34 @@ impl ClusterConfig {
         }
         for name in self.advertised.keys() {
             if !self.listeners.iter().any(|l| &l.name == name) {
-                return bad("advertised.listeners", format!("{name} is not among the listeners"));
+                return bad(
+                    "advertised.listeners",
+                    format!("{name} is not among the listeners"),
+                );
             }
         }
         for name in &self.controller_listener_names {
             if self.roles.controller && !self.listeners.iter().any(|l| &l.name == name) {
-                return bad("controller.listener.names", format!("{name} is not among the listeners"));
+                return bad(
+                    "controller.listener.names",
+                    format!("{name} is not among the listeners"),
+                );
             }
         }
         if let Some(name) = &self.inter_broker_listener_name {
-            if self.is_controller_listener(name) || !self.listeners.iter().any(|l| &l.name == name) {
-                return bad("inter.broker.listener.name", format!("{name} is not a broker listener among the listeners"));
+            if self.is_controller_listener(name) || !self.listeners.iter().any(|l| &l.name == name)
+            {
+                return bad(
+                    "inter.broker.listener.name",
+                    format!("{name} is not a broker listener among the listeners"),
+                );
             }
         }
         if self.roles.broker && self.client_listeners().next().is_none() {
-            return bad("listeners", "a broker needs a listener that is not a controller listener".into());
+            return bad(
+                "listeners",
+                "a broker needs a listener that is not a controller listener".into(),
+            );
         }
         self.validate_quorum(node_id)?;
         if self.broker_heartbeat_interval_ms >= self.broker_session_timeout_ms {
@@ -373,7 +402,12 @@ impl ClusterConfig {
     }
 
     fn validate_quorum(&self, node_id: i32) -> Result<(), ConfigError> {
-        let bad = |name: &str, reason: String| Err(ConfigError::Inconsistent { name: name.into(), reason });
+        let bad = |name: &str, reason: String| {
+            Err(ConfigError::Inconsistent {
+                name: name.into(),
+                reason,
+            })
+        };
         if self.is_standalone() {
             return if self.roles.controller && self.roles.broker {
                 Ok(())
@@ -391,7 +425,9 @@ impl ClusterConfig {
             let standalone = self.roles.controller
                 && self.bootstrap_servers.len() == 1
                 && self.controller_listener_names.first().is_some_and(|c| {
-                    self.listeners.iter().any(|l| &l.name == c && l.port == self.bootstrap_servers[0].1)
+                    self.listeners
+                        .iter()
+                        .any(|l| &l.name == c && l.port == self.bootstrap_servers[0].1)
                 });
             if self.roles.controller && !standalone {
                 return bad(
@@ -454,9 +490,19 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.validate(1), Ok(()));
-        assert_eq!(c.voters[2], Voter { id: 3, host: "::1".into(), port: 9093 });
+        assert_eq!(
+            c.voters[2],
+            Voter {
+                id: 3,
+                host: "::1".into(),
+                port: 9093
+            }
+        );
         assert_eq!(c.client_listeners().count(), 1);
-        assert_eq!(c.security_protocol("CONTROLLER"), Some(SecurityProtocol::Plaintext));
+        assert_eq!(
+            c.security_protocol("CONTROLLER"),
+            Some(SecurityProtocol::Plaintext)
+        );
         assert_eq!(c.advertised["PLAINTEXT"], ("a".to_string(), 9092));
         assert_eq!(c.rack.as_deref(), Some("r1"));
     }
@@ -474,14 +520,26 @@ mod tests {
         let mut broker_only = base.to_vec();
         broker_only.push("process.roles=broker");
         assert!(configured(&broker_only).unwrap().validate(4).is_ok());
-        assert!(configured(&broker_only).unwrap().validate(2).unwrap_err().to_string().contains("lacks controller"));
+        assert!(configured(&broker_only)
+            .unwrap()
+            .validate(2)
+            .unwrap_err()
+            .to_string()
+            .contains("lacks controller"));
         assert!(matches!(
             configured(&["controller.quorum.voters=1@a:1,1@b:2"]),
             Err(ConfigError::InvalidValue { .. })
         ));
         let no_listener = configured(&["controller.quorum.voters=1@a:9093"]).unwrap();
-        assert!(no_listener.validate(1).unwrap_err().to_string().contains("controller.listener.names"));
-        assert!(configured(&["process.roles=broker"]).unwrap().validate(0).is_err());
+        assert!(no_listener
+            .validate(1)
+            .unwrap_err()
+            .to_string()
+            .contains("controller.listener.names"));
+        assert!(configured(&["process.roles=broker"])
+            .unwrap()
+            .validate(0)
+            .is_err());
     }
 
     #[test]
@@ -505,10 +563,22 @@ mod tests {
         let c = configured(&["listeners=SSL://:9093"]).unwrap();
         assert!(c.validate(0).unwrap_err().to_string().contains("SSL"));
         let c = configured(&["listeners=EXTERNAL://:9093"]).unwrap();
-        assert!(c.validate(0).unwrap_err().to_string().contains("EXTERNAL:PLAINTEXT"));
+        assert!(c
+            .validate(0)
+            .unwrap_err()
+            .to_string()
+            .contains("EXTERNAL:PLAINTEXT"));
         assert!(configured(&["listeners=A://:1,A://:2"]).is_err());
-        let c = configured(&["listeners=A://:1,B://:1", "listener.security.protocol.map=A:PLAINTEXT,B:PLAINTEXT"]).unwrap();
-        assert!(c.validate(0).unwrap_err().to_string().contains("two listeners"));
+        let c = configured(&[
+            "listeners=A://:1,B://:1",
+            "listener.security.protocol.map=A:PLAINTEXT,B:PLAINTEXT",
+        ])
+        .unwrap();
+        assert!(c
+            .validate(0)
+            .unwrap_err()
+            .to_string()
+            .contains("two listeners"));
         let c = configured(&["broker.heartbeat.interval.ms=9000"]).unwrap();
         assert!(c.validate(0).is_err());
     }

@@ -143,7 +143,10 @@ pub enum ConfigError {
     },
     Malformed(String),
     /// Settings that are each valid but do not fit together.
-    Inconsistent { name: String, reason: String },
+    Inconsistent {
+        name: String,
+        reason: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -254,12 +257,26 @@ impl BrokerConfig {
     fn set_inert(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         // Ignoring a security setting would leave a node open that its
         // operator believes closed: refused until security is served.
-        const SECURITY: &[&str] = &["ssl.", "sasl.", "listener.name.", "authorizer.", "super.users",
-            "principal.builder.class", "delegation.token.", "security.providers"];
+        const SECURITY: &[&str] = &[
+            "ssl.",
+            "sasl.",
+            "listener.name.",
+            "authorizer.",
+            "super.users",
+            "principal.builder.class",
+            "delegation.token.",
+            "security.providers",
+        ];
         if SECURITY.iter().any(|p| name.starts_with(p)) {
-            return Err(invalid(name, value, "security settings are not served yet, so they are refused rather than ignored"));
+            return Err(invalid(
+                name,
+                value,
+                "security settings are not served yet, so they are refused rather than ignored",
+            ));
         }
-        if name == "security.inter.broker.protocol" && !value.trim().eq_ignore_ascii_case("PLAINTEXT") {
+        if name == "security.inter.broker.protocol"
+            && !value.trim().eq_ignore_ascii_case("PLAINTEXT")
+        {
             return Err(invalid(name, value, "only PLAINTEXT is served yet"));
         }
         let key = kafka_keys::broker_key(name)
@@ -522,9 +539,18 @@ mod tests {
             ("broker.example".to_string(), 19092)
         );
         config.set("advertised.listeners=10.0.0.1:9093").unwrap();
-        assert_eq!(config.advertised_endpoint(&client), ("10.0.0.1".to_string(), 9093));
-        config.set("advertised.listeners=PLAINTEXT://a:1,SSL://b:2").unwrap();
-        assert!(config.validate().unwrap_err().to_string().contains("SSL is not among the listeners"));
+        assert_eq!(
+            config.advertised_endpoint(&client),
+            ("10.0.0.1".to_string(), 9093)
+        );
+        config
+            .set("advertised.listeners=PLAINTEXT://a:1,SSL://b:2")
+            .unwrap();
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("SSL is not among the listeners"));
         assert!(config
             .set("advertised.listeners=PLAINTEXT://nohost")
             .is_err());
@@ -540,12 +566,20 @@ mod tests {
         let mut config = BrokerConfig::default();
         config.set("num.network.threads=3").unwrap();
         config.set("socket.send.buffer.bytes=102400").unwrap();
-        assert_eq!(config.inert_settings(), ["num.network.threads", "socket.send.buffer.bytes"]);
-        assert!(matches!(config.set("num.network.threads=0"), Err(ConfigError::InvalidValue { .. })));
+        assert_eq!(
+            config.inert_settings(),
+            ["num.network.threads", "socket.send.buffer.bytes"]
+        );
+        assert!(matches!(
+            config.set("num.network.threads=0"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
         assert!(config.set("ssl.keystore.location=/k").is_err());
         assert!(config.set("sasl.enabled.mechanisms=PLAIN").is_err());
         assert!(config.set("security.inter.broker.protocol=SSL").is_err());
-        config.set("security.inter.broker.protocol=PLAINTEXT").unwrap();
+        config
+            .set("security.inter.broker.protocol=PLAINTEXT")
+            .unwrap();
     }
 
     #[test]
@@ -559,10 +593,13 @@ mod tests {
         config.validate().unwrap();
         assert_eq!(config.node_id, 1);
         let mut undetected = BrokerConfig::default();
-        undetected.apply_file(std::path::Path::new("kafka.conf"), text).unwrap();
+        undetected
+            .apply_file(std::path::Path::new("kafka.conf"), text)
+            .unwrap();
         assert_eq!(undetected.cluster, config.cluster);
         let mut toml = BrokerConfig::default();
-        toml.apply_file(std::path::Path::new("odradek.conf"), "num.partitions = 4\n").unwrap();
+        toml.apply_file(std::path::Path::new("odradek.conf"), "num.partitions = 4\n")
+            .unwrap();
         assert_eq!(toml.num_partitions, 4);
     }
 

@@ -92,7 +92,10 @@ mod tests {
     fn kafkas_server_properties_forms() {
         let text = "# comment\n! another\n\nprocess.roles=broker,controller\nnode.id = 1\nlisteners: PLAINTEXT://:9092,\\\n    CONTROLLER://:9093\nlog.dirs /tmp/kraft\nescaped\\=key=a\\u0041\\tb\nempty=\n";
         let settings = parse(text).unwrap();
-        let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         assert_eq!(
             pairs,
             [
@@ -105,6 +108,10 @@ mod tests {
             ]
         );
         assert!(parse("a=\\u00zz").is_err());
-        assert_eq!(parse("a=b\\\\\nc=d").unwrap().len(), 2, "an escaped backslash does not continue");
+        assert_eq!(
+            parse("a=b\\\\\nc=d").unwrap().len(),
+            2,
+            "an escaped backslash does not continue"
+        );
     }
 }

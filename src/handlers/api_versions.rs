@@ -50,6 +50,17 @@ fn intended_node(broker: &Broker, version: i16, request: &ApiVersionsRequest) ->
     }
 }
 
+/// The answer to an ApiVersions request of a version newer than ours: encoded
+/// as v0, with UNSUPPORTED_VERSION and our ranges, so the client can retry
+/// with a version we speak (Java and kafka-python rely on this).
+pub fn unsupported_version_response() -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        error_code: ErrorCode::UnsupportedVersion.code(),
+        api_keys: advertised(),
+        ..ApiVersionsResponse::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,16 +88,5 @@ mod tests {
         assert_eq!(ask(&broker, 5, Some("another-cluster"), node), rebootstrap);
         assert_eq!(ask(&broker, 5, Some(&id), node + 1), rebootstrap);
         assert_eq!(ask(&broker, 4, Some("ignored-before-v5"), -1), 0);
-    }
-}
-
-/// The answer to an ApiVersions request of a version newer than ours: encoded
-/// as v0, with UNSUPPORTED_VERSION and our ranges, so the client can retry
-/// with a version we speak (Java and kafka-python rely on this).
-pub fn unsupported_version_response() -> ApiVersionsResponse {
-    ApiVersionsResponse {
-        error_code: ErrorCode::UnsupportedVersion.code(),
-        api_keys: advertised(),
-        ..ApiVersionsResponse::default()
     }
 }

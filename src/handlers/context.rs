@@ -31,7 +31,9 @@ impl RequestContext {
 
     /// The peer's address as group descriptions show it (`/127.0.0.1`, as Kafka).
     pub fn client_host(&self) -> String {
-        self.peer.map(|p| format!("/{}", p.ip())).unwrap_or_default()
+        self.peer
+            .map(|p| format!("/{}", p.ip()))
+            .unwrap_or_default()
     }
 
     #[cfg(test)]

@@ -5,8 +5,8 @@
 pub mod api_versions;
 pub mod authorized;
 pub mod configs;
-pub mod context;
 pub mod consumer_groups;
+pub mod context;
 pub mod describe_cluster;
 pub mod fetch;
 pub mod fetch_session;
@@ -145,9 +145,7 @@ pub async fn handle(
         RequestBody::FindCoordinator(request) => {
             Ok(Some(groups::find_coordinator(broker, ctx, request)))
         }
-        RequestBody::JoinGroup(request) => Ok(Some(
-            groups::join_group(broker, ctx, request).await,
-        )),
+        RequestBody::JoinGroup(request) => Ok(Some(groups::join_group(broker, ctx, request).await)),
         RequestBody::Heartbeat(request) => Ok(Some(groups::heartbeat(broker, version, request))),
         RequestBody::LeaveGroup(request) => Ok(Some(groups::leave_group(broker, version, request))),
         RequestBody::SyncGroup(request) => {

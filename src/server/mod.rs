@@ -33,15 +33,39 @@ impl Server {
     /// Binds every client listener of `config` before the broker opens, and
     /// writes back the ports a port of 0 resolved to, so they are advertised.
     pub async fn bind(config: &mut BrokerConfig) -> io::Result<Vec<BoundListener>> {
-        let names: Vec<String> = config.cluster.client_listeners().map(|l| l.name.clone()).collect();
+        let names: Vec<String> = config
+            .cluster
+            .client_listeners()
+            .map(|l| l.name.clone())
+            .collect();
         let mut bound = Vec::with_capacity(names.len());
-        for listener in config.cluster.listeners.iter_mut().filter(|l| names.contains(&l.name)) {
-            let host = if listener.host.is_empty() { "0.0.0.0" } else { listener.host.as_str() };
-            let socket = TcpListener::bind((host, listener.port)).await.map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot listen on {}://{host}:{}: {e}", listener.name, listener.port))
-            })?;
+        for listener in config
+            .cluster
+            .listeners
+            .iter_mut()
+            .filter(|l| names.contains(&l.name))
+        {
+            let host = if listener.host.is_empty() {
+                "0.0.0.0"
+            } else {
+                listener.host.as_str()
+            };
+            let socket = TcpListener::bind((host, listener.port))
+                .await
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot listen on {}://{host}:{}: {e}",
+                            listener.name, listener.port
+                        ),
+                    )
+                })?;
             listener.port = socket.local_addr()?.port();
-            bound.push(BoundListener { name: listener.name.clone(), socket });
+            bound.push(BoundListener {
+                name: listener.name.clone(),
+                socket,
+            });
         }
         Ok(bound)
     }

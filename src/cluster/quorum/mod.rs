@@ -1,0 +1,234 @@
+//! The metadata quorum: the metadata log replicated by Raft among the
+//! voters, applied on every node to its [`MetadataImage`].
+//!
+//! openraft (pinned `=0.10.0-alpha.37`) is used only inside this module:
+//! [`Quorum`] is the seam the rest of Odradek sees (propose records, read
+//! images, know the leader), so the library's API churn touches only here.
+//! Why 0.10 and not 0.9: 0.9 draws its election timeout once per process,
+//! so two surviving voters can split their votes forever, and it lacks
+//! pre-vote; both matter when the controller's leader dies.
+
+mod log_store;
+mod network;
+mod state_machine;
+mod types;
+
+use crate::cluster::image::MetadataImage;
+use crate::cluster::records::MetadataRecord;
+use openraft::{BasicNode, Config, SnapshotPolicy};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+type Raft = openraft::Raft<types::QuorumTypes, state_machine::StateMachine>;
+
+#[derive(Clone, Debug)]
+pub struct QuorumConfig {
+    pub node_id: i32,
+    /// Every voter's id and the `host:port` of its quorum listener.
+    pub voters: BTreeMap<i32, String>,
+    /// `<data>/metadata`.
+    pub dir: PathBuf,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms: (u64, u64),
+    /// A snapshot after this many entries since the last (bounds the log).
+    pub snapshot_every: u64,
+}
+
+impl QuorumConfig {
+    /// A node alone: the only voter, needing no listener.
+    pub fn standalone(node_id: i32, dir: PathBuf) -> QuorumConfig {
+        QuorumConfig {
+            node_id,
+            voters: BTreeMap::from([(node_id, String::new())]),
+            dir,
+            heartbeat_ms: 100,
+            election_timeout_ms: (300, 600),
+            snapshot_every: 10_000,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum QuorumError {
+    /// Only the leader takes proposals; `leader` is who is, if known.
+    NotLeader {
+        leader: Option<i32>,
+    },
+    /// Committed, but the image refused it (decided on a stale image).
+    Refused(String),
+    /// No quorum now, or this node is stopping.
+    Unavailable(String),
+    Storage(std::io::Error),
+    Config(String),
+}
+
+impl std::fmt::Display for QuorumError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QuorumError::NotLeader { leader: Some(id) } => {
+                write!(f, "not the quorum's leader; node {id} is")
+            }
+            QuorumError::NotLeader { leader: None } => write!(f, "the quorum has no leader now"),
+            QuorumError::Refused(why) => {
+                write!(f, "the metadata image refused the proposal: {why}")
+            }
+            QuorumError::Unavailable(why) => write!(f, "the metadata quorum is unavailable: {why}"),
+            QuorumError::Storage(e) => write!(f, "metadata log: {e}"),
+            QuorumError::Config(why) => write!(f, "metadata quorum: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for QuorumError {}
+
+pub struct Quorum {
+    node_id: i32,
+    raft: Raft,
+    images: watch::Receiver<Arc<MetadataImage>>,
+    server: Option<JoinHandle<()>>,
+}
+
+fn raft_id(id: i32) -> Result<u64, QuorumError> {
+    u64::try_from(id).map_err(|_| QuorumError::Config(format!("node id {id} is negative")))
+}
+
+impl Quorum {
+    /// Opens the node's metadata log and joins the quorum; `listener` serves
+    /// the other voters (none for a standalone node).
+    pub async fn start(
+        config: QuorumConfig,
+        listener: Option<TcpListener>,
+    ) -> Result<Quorum, QuorumError> {
+        let id = raft_id(config.node_id)?;
+        let (min, max) = config.election_timeout_ms;
+        let raft_config = Config {
+            cluster_name: "odradek-metadata".into(),
+            heartbeat_interval: config.heartbeat_ms,
+            election_timeout_min: min,
+            election_timeout_max: max,
+            install_snapshot_timeout: 10_000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
+            max_in_snapshot_log_to_keep: 0,
+            enable_pre_vote: Some(true),
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| QuorumError::Config(e.to_string()))?;
+        let log = log_store::LogStore::open(&config.dir).map_err(QuorumError::Storage)?;
+        let (state_machine, images) =
+            state_machine::StateMachine::open(&config.dir).map_err(QuorumError::Storage)?;
+        let raft = Raft::new(
+            id,
+            Arc::new(raft_config),
+            network::Network { node_id: id },
+            log,
+            state_machine,
+        )
+        .await
+        .map_err(|e| QuorumError::Unavailable(e.to_string()))?;
+        let server = listener.map(|l| tokio::spawn(network::serve(l, raft.clone())));
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| QuorumError::Unavailable(e.to_string()))?;
+        if !initialized {
+            let mut voters = BTreeMap::new();
+            for (voter, addr) in &config.voters {
+                voters.insert(raft_id(*voter)?, BasicNode::new(addr));
+            }
+            // Every voter initializes with the same set: whichever is first
+            // wins, and the others' attempts are refused harmlessly.
+            if let Err(e) = raft.initialize(voters).await {
+                tracing::debug!(error = %e, "quorum already initialized by a peer");
+            }
+        }
+        Ok(Quorum {
+            node_id: config.node_id,
+            raft,
+            images,
+            server,
+        })
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// The image as of the last record applied on this node.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        Arc::clone(&self.images.borrow())
+    }
+
+    /// Each new image, as records are applied.
+    pub fn images(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.images.clone()
+    }
+
+    pub fn leader(&self) -> Option<i32> {
+        use openraft::async_runtime::WatchReceiver;
+        let leader = self.raft.metrics().borrow_watched().current_leader;
+        leader.and_then(|id| i32::try_from(id).ok())
+    }
+
+    /// Waits until some node leads and has a quorum's acknowledgement.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<i32, QuorumError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(leader) = self.leader() {
+                if leader != self.node_id {
+                    return Ok(leader);
+                }
+                let acked = self
+                    .raft
+                    .wait(Some(
+                        deadline.saturating_duration_since(tokio::time::Instant::now()),
+                    ))
+                    .leader_with_quorum_acked(None, "leader")
+                    .await;
+                if acked.is_ok() {
+                    return Ok(leader);
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(QuorumError::NotLeader { leader: None });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Appends `records` as one proposal; answers once it is committed and
+    /// applied here, with the offset it landed at.
+    pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<i64, QuorumError> {
+        let written = self.raft.client_write(types::Proposal(records)).await;
+        match written {
+            Ok(response) => match response.data.refused {
+                None => Ok(response.data.offset),
+                Some(why) => Err(QuorumError::Refused(why)),
+            },
+            Err(e) => match e.forward_to_leader() {
+                Some(forward) => Err(QuorumError::NotLeader {
+                    leader: forward.leader_id.and_then(|id| i32::try_from(id).ok()),
+                }),
+                None => Err(QuorumError::Unavailable(e.to_string())),
+            },
+        }
+    }
+
+    /// Stops serving peers and stops the node.
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "metadata quorum: stopping");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
