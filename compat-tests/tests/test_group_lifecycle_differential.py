@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 MATRIX_CLIENT = "confluent"
@@ -64,7 +64,15 @@ def test_consumers_closing_while_the_group_forms_leave_it_deletable(broker, obse
         assert time.monotonic() < deadline, f"{joined} of {len(members)} members joined"
         for c in members:
             c.poll(0.05)
-        described = a.describe_consumer_groups([group], request_timeout=5)[group].result(10)
+        try:
+            described = a.describe_consumer_groups([group], request_timeout=5)[group].result(10)
+        except KafkaException as e:  # Kafka answers COORDINATOR_LOAD_IN_PROGRESS while it starts
+            error = e.args[0] if e.args else None
+            settling = (KafkaError._TIMED_OUT, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                        KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR)
+            if error is None or not (error.retriable() or error.code() in settling):
+                raise
+            continue
         joined = len(described.members)
     for c in members:
         c.close()  # LeaveGroup
