@@ -342,14 +342,16 @@ impl ClusterConfig {
                     )
                 }
                 Some(SecurityProtocol::Plaintext) => {}
-                Some(p) => return bad(
-                    "listener.security.protocol.map",
-                    format!(
+                Some(p) => {
+                    return bad(
+                        "listener.security.protocol.map",
+                        format!(
                         "listener {} uses {}, which this version does not serve yet; use PLAINTEXT",
                         l.name,
                         p.name()
                     ),
-                ),
+                    )
+                }
             }
         }
         if let Some(port) = self.listeners.iter().enumerate().find_map(|(i, l)| {

@@ -319,3 +319,120 @@ impl RaftLogStorage<QuorumTypes> for LogStore {
         LogStore::compact(&mut inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The log store against a model (a map of index to term), over random
+    //! appends, truncations, purges, votes and restarts from disk.
+
+    use super::*;
+    use openraft::impls::leader_id_adv::LeaderId;
+    use openraft::storage::RaftLogStorage;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Append(u8),
+        TruncateAfter(u8),
+        Purge(u8),
+        Vote(u8),
+        Reopen,
+        /// A crash mid-append: garbage after the last whole frame.
+        TornTail(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (1..5u8).prop_map(Op::Append),
+            1 => any::<u8>().prop_map(Op::TruncateAfter),
+            1 => any::<u8>().prop_map(Op::Purge),
+            1 => (1..20u8).prop_map(Op::Vote),
+            1 => Just(Op::Reopen),
+            1 => (1..12u8).prop_map(Op::TornTail),
+        ]
+    }
+
+    fn log_id(term: u64, index: u64) -> LogId {
+        LogId::new(LeaderId { term, node_id: 0 }, index)
+    }
+
+    fn blank(term: u64, index: u64) -> Entry {
+        Entry {
+            log_id: log_id(term, index),
+            payload: openraft::EntryPayload::Blank,
+        }
+    }
+
+    async fn check(store: &mut LogStore, model: &BTreeMap<u64, u64>, purged: Option<u64>) {
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id.map(|l| l.index), purged);
+        let last = model.keys().next_back().copied().or(purged);
+        assert_eq!(state.last_log_id.map(|l| l.index), last);
+        let entries = store.try_get_log_entries(0..u64::MAX).await.unwrap();
+        let got: BTreeMap<u64, u64> = entries
+            .iter()
+            .map(|e| (e.log_id.index, e.log_id.leader_id.term))
+            .collect();
+        assert_eq!(&got, model);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn the_log_on_disk_behaves_as_its_model(ops in prop::collection::vec(op(), 1..40)) {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("odradek-logstore-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let mut store = LogStore::open(&dir).unwrap();
+                let mut model: BTreeMap<u64, u64> = BTreeMap::new();
+                let mut purged: Option<u64> = None;
+                let mut vote: Option<Vote> = None;
+                let mut term = 1;
+                for op in ops {
+                    match op {
+                        Op::Append(count) => {
+                            term += 1;
+                            let next = model.keys().next_back().map(|i| i + 1).or(purged.map(|p| p + 1)).unwrap_or(0);
+                            let entries: Vec<Entry> = (next..next + u64::from(count)).map(|i| blank(term, i)).collect();
+                            store.append(entries, IOFlushed::noop()).await.unwrap();
+                            (next..next + u64::from(count)).for_each(|i| { model.insert(i, term); });
+                        }
+                        Op::TruncateAfter(at) => {
+                            let Some(last) = model.keys().next_back().copied() else { continue };
+                            let first = model.keys().next().copied().unwrap_or(0);
+                            let keep = first + u64::from(at) % (last - first + 1);
+                            store.truncate_after(Some(log_id(model[&keep], keep))).await.unwrap();
+                            model.split_off(&(keep + 1));
+                        }
+                        Op::Purge(at) => {
+                            let Some(last) = model.keys().next_back().copied() else { continue };
+                            let first = model.keys().next().copied().unwrap_or(0);
+                            let upto = first + u64::from(at) % (last - first + 1);
+                            store.purge(log_id(model[&upto], upto)).await.unwrap();
+                            model = model.split_off(&(upto + 1));
+                            purged = Some(upto);
+                        }
+                        Op::Vote(t) => {
+                            let v = Vote::new(u64::from(t), 1);
+                            store.save_vote(&v).await.unwrap();
+                            vote = Some(v);
+                        }
+                        Op::Reopen => store = LogStore::open(&dir).unwrap(),
+                        Op::TornTail(len) => {
+                            drop(store);
+                            let mut file = OpenOptions::new().append(true).open(dir.join("log")).unwrap();
+                            file.write_all(&vec![7u8; usize::from(len)]).unwrap();
+                            store = LogStore::open(&dir).unwrap();
+                        }
+                    }
+                    check(&mut store, &model, purged).await;
+                    assert_eq!(store.read_vote().await.unwrap(), vote);
+                }
+            });
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
