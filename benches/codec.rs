@@ -29,6 +29,7 @@ fn produce_frame() -> Bytes {
                     records: Some(chunk.clone()),
                 })
                 .collect(),
+            ..TopicProduceData::default()
         }],
         ..ProduceRequest::default()
     });

@@ -7,8 +7,15 @@ use std::path::Path;
 
 pub struct Broker {
     pub config: BrokerConfig,
-    /// Generated once and persisted in `meta.properties`: never null (ksqlDB and others read it).
-    pub cluster_id: String,
+    /// From `meta.properties` (minted there on a fresh directory); the
+    /// quorum's cluster id supersedes it once this node has joined.
+    local_cluster_id: String,
+    /// Whether `meta.properties` was written by this start (a fresh directory).
+    fresh_identity: bool,
+    /// This node's seat in the cluster, once it has joined the quorum.
+    cluster: std::sync::OnceLock<std::sync::Arc<crate::cluster::node::ClusterNode>>,
+    /// The image of a broker that has not joined a quorum (unit tests): itself alone.
+    unjoined_image: std::sync::Arc<crate::cluster::image::MetadataImage>,
     pub log: LogManager,
     pub fetch_sessions: crate::handlers::fetch_session::FetchSessions,
     pub producer_ids: crate::txn::producer_ids::ProducerIds,
@@ -42,7 +49,7 @@ fn encode_cluster_id(id: &[u8; 16]) -> String {
 
 /// Reads or creates `meta.properties`; refuses a data directory that
 /// belongs to another node.
-fn load_or_create_identity(data_dir: &Path, node_id: i32) -> io::Result<String> {
+fn load_or_create_identity(data_dir: &Path, node_id: i32) -> io::Result<(String, bool)> {
     let path = data_dir.join("meta.properties");
     if let Some(props) = properties::read(&path)? {
         let cluster_id = props
@@ -66,7 +73,7 @@ fn load_or_create_identity(data_dir: &Path, node_id: i32) -> io::Result<String> 
                 ));
             }
         }
-        return Ok(cluster_id);
+        return Ok((cluster_id, false));
     }
     let cluster_id = encode_cluster_id(&topic::random_uuid()?.0);
     let props = [
@@ -76,7 +83,24 @@ fn load_or_create_identity(data_dir: &Path, node_id: i32) -> io::Result<String> 
     ]
     .into();
     properties::write(&path, &props)?;
-    Ok(cluster_id)
+    Ok((cluster_id, true))
+}
+
+/// This broker's client listeners as it advertises them.
+fn endpoints(config: &BrokerConfig) -> Vec<crate::cluster::records::Endpoint> {
+    config
+        .cluster
+        .client_listeners()
+        .map(|l| {
+            let (host, port) = config.advertised_endpoint(l);
+            crate::cluster::records::Endpoint {
+                name: l.name.clone(),
+                host,
+                port,
+                security_protocol: 0,
+            }
+        })
+        .collect()
 }
 
 impl Broker {
@@ -88,7 +112,8 @@ impl Broker {
                 format!("creating {}: {e}", config.data_dir.display()),
             )
         })?;
-        let cluster_id = load_or_create_identity(&config.data_dir, config.node_id)?;
+        let (local_cluster_id, fresh_identity) =
+            load_or_create_identity(&config.data_dir, config.node_id)?;
         let dynamic_configs = crate::config::dynamic::DynamicBrokerConfigs::load(&config.data_dir)?;
         let defaults = dynamic_configs.layers().apply(&config.log).map_err(|e| {
             io::Error::new(
@@ -101,9 +126,18 @@ impl Broker {
             crate::txn::producer_ids::ProducerIds::open(&config.data_dir.join("meta"))?;
         let groups = crate::group::GroupCoordinator::load(config.group.clone(), &log)?;
         let txns = crate::txn::coordinator::TxnCoordinator::load(config.txn.clone(), &log)?;
+        let unjoined_image = std::sync::Arc::new(crate::cluster::image::MetadataImage::alone(
+            config.node_id,
+            &local_cluster_id,
+            endpoints(&config),
+            config.cluster.rack.clone(),
+        ));
         Ok(Broker {
             config,
-            cluster_id,
+            local_cluster_id,
+            fresh_identity,
+            cluster: std::sync::OnceLock::new(),
+            unjoined_image,
             log,
             fetch_sessions: Default::default(),
             producer_ids,
@@ -111,6 +145,77 @@ impl Broker {
             txns,
             dynamic_configs,
         })
+    }
+
+    /// The metadata image handlers answer from.
+    pub fn image(&self) -> std::sync::Arc<crate::cluster::image::MetadataImage> {
+        match self.cluster.get() {
+            Some(node) => node.image(),
+            None => std::sync::Arc::clone(&self.unjoined_image),
+        }
+    }
+
+    pub fn cluster_node(&self) -> Option<&std::sync::Arc<crate::cluster::node::ClusterNode>> {
+        self.cluster.get()
+    }
+
+    /// The cluster id: the quorum's, or `meta.properties`' before joining.
+    pub fn cluster_id(&self) -> String {
+        self.image()
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| self.local_cluster_id.clone())
+    }
+
+    /// Joins the cluster through `node`: from now on the image is the
+    /// quorum's. A data directory of another cluster is refused; a fresh
+    /// one takes the quorum's cluster id.
+    pub fn join(&self, node: std::sync::Arc<crate::cluster::node::ClusterNode>) -> io::Result<()> {
+        let quorum_id = node
+            .image()
+            .cluster_id
+            .clone()
+            .ok_or_else(|| io::Error::other("the quorum has no cluster id yet"))?;
+        if quorum_id != self.local_cluster_id {
+            if !self.fresh_identity {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{} belongs to cluster {}, but the quorum is cluster {quorum_id}: point log.dirs at this cluster's data, or at an empty directory",
+                        self.config.data_dir.display(),
+                        self.local_cluster_id
+                    ),
+                ));
+            }
+            let props = [
+                ("cluster.id".to_string(), quorum_id),
+                ("node.id".to_string(), self.config.node_id.to_string()),
+                ("version".to_string(), "1".to_string()),
+            ]
+            .into();
+            properties::write(&self.config.data_dir.join("meta.properties"), &props)?;
+        }
+        self.cluster
+            .set(node)
+            .map_err(|_| io::Error::other("joined twice"))
+    }
+
+    /// What this broker registers: its client listeners' advertised endpoints.
+    pub fn registration(
+        &self,
+        incarnation: crate::protocol::wire::Uuid,
+    ) -> crate::cluster::controller::Registration {
+        crate::cluster::controller::Registration {
+            broker_id: self.config.node_id,
+            incarnation_id: incarnation,
+            endpoints: endpoints(&self.config),
+            rack: self.config.cluster.rack.clone(),
+        }
+    }
+
+    /// The id of the cluster's founding proposal, should this node found it.
+    pub fn founding_cluster_id(&self) -> &str {
+        &self.local_cluster_id
     }
 
     /// Where clients of `listener` reach this broker: that listener's

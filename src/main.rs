@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ODRADEK_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| "info,openraft=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -76,6 +76,60 @@ async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> 
         tracing::info!("accepted, with no effect on Odradek: {inert}");
     }
     let broker = Arc::new(Broker::open(config).map_err(|e| e.to_string())?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    // A node alone serves at once, as itself; its quorum (one voter) starts
+    // beside it and takes over the image once this broker is registered. A
+    // node of a cluster joins the quorum before it serves any client.
+    let alone = broker.config.cluster.voters.is_empty();
+    let joining = tokio::spawn(join_and_run(Arc::clone(&broker), stop_rx.clone()));
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<String>();
+    let (pending, running) = if alone {
+        (Some(joining), None)
+    } else {
+        let joined = tokio::select! {
+            joined = joining => joined,
+            _ = &mut signal => return Ok(()),
+        };
+        match joined {
+            Ok(Ok(running)) => (None, Some(running)),
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(format!("joining the cluster: {e}")),
+        }
+    };
+    let watcher = tokio::spawn(async move {
+        let running = match pending {
+            None => running,
+            Some(task) => match task.await {
+                Ok(Ok(running)) => Some(running),
+                Ok(Err(e)) => {
+                    let _ = failed_tx.send(e);
+                    None
+                }
+                Err(e) => {
+                    let _ = failed_tx.send(format!("joining the cluster: {e}"));
+                    None
+                }
+            },
+        };
+        if let Some(running) = running {
+            let _ = running.await;
+        }
+    });
+    let failed = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let stop = {
+        let failed = Arc::clone(&failed);
+        async move {
+            tokio::select! {
+                _ = &mut signal => {}
+                Ok(e) = failed_rx => {
+                    tracing::error!("{e}");
+                    *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                }
+            }
+        }
+    };
     let server = Server::new(listeners, Arc::clone(&broker));
     let addr = server
         .local_addrs()
@@ -90,18 +144,33 @@ async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> 
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let stop = shutdown_signal();
     println!(
         "odradek ready: listening on {addr}, node {}, cluster {}, data in {}",
         broker.config.node_id,
-        broker.cluster_id,
+        broker.cluster_id(),
         broker.config.data_dir.display()
     );
     server.run(stop).await;
+    let _ = stop_tx.send(true);
+    let _ = watcher.await;
+    if let Some(node) = broker.cluster_node() {
+        node.shutdown().await;
+    }
     broker
         .close()
         .map_err(|e| format!("closing the log: {e}"))?;
-    Ok(())
+    let failed = failed.lock().unwrap_or_else(|p| p.into_inner()).take();
+    failed.map_or(Ok(()), Err)
+}
+
+/// Joins the cluster; once joined, the returned task runs this broker's
+/// registration and heartbeats (and the controller's duties) until `stop`.
+async fn join_and_run(
+    broker: Arc<Broker>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let node = odradek::cluster::join::join(&broker, stop.clone()).await?;
+    Ok(tokio::spawn(node.run(stop)))
 }
 
 /// SIGINT or SIGTERM. The handlers are installed when this is called (not

@@ -45,6 +45,11 @@ class Broker:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> "Broker":
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> "Broker":
+        """Starts the process without waiting for it to be ready (a node of a
+        cluster is ready only once a quorum of its peers is up)."""
         if not BINARY.exists():
             raise RuntimeError(f"{BINARY} is missing: run `cargo build --release` first")
         argv = [str(BINARY), "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)]
@@ -69,6 +74,11 @@ class Broker:
             log.close()
 
         threading.Thread(target=pump, daemon=True).start()
+        self._ready = ready
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> "Broker":
+        ready = self._ready
         deadline = time.monotonic() + timeout
         while not ready.wait(0.05):
             if self.proc.poll() is not None or time.monotonic() > deadline:

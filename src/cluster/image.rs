@@ -192,6 +192,29 @@ impl MetadataImage {
         }
     }
 
+    /// The image of one broker that has joined no quorum: registered,
+    /// unfenced, its own cluster.
+    pub fn alone(
+        node_id: i32,
+        cluster_id: &str,
+        endpoints: Vec<Endpoint>,
+        rack: Option<String>,
+    ) -> MetadataImage {
+        let mut image = MetadataImage::empty();
+        let broker = BrokerRegistration {
+            id: node_id,
+            incarnation_id: Uuid::ZERO,
+            epoch: 0,
+            endpoints,
+            rack,
+            fenced: false,
+            in_controlled_shutdown: false,
+        };
+        image.brokers.insert(node_id, broker);
+        image.cluster_id = Some(cluster_id.to_string());
+        image
+    }
+
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
         self.topics.get(self.topic_ids.get(name)?)
     }

@@ -5,6 +5,8 @@
 
 pub mod controller;
 pub mod image;
+pub mod join;
+pub mod node;
 pub mod placement;
 pub mod quorum;
 pub mod records;

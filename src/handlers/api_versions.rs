@@ -41,7 +41,7 @@ fn intended_node(broker: &Broker, version: i16, request: &ApiVersionsRequest) ->
     let other_cluster = request
         .cluster_id
         .as_deref()
-        .is_some_and(|id| id != broker.cluster_id);
+        .is_some_and(|id| id != broker.cluster_id());
     let other_node = request.node_id >= 0 && request.node_id != broker.config.node_id;
     if other_cluster || other_node {
         ErrorCode::RebootstrapRequired
@@ -80,7 +80,7 @@ mod tests {
     #[test]
     fn v5_checks_the_cluster_and_node_the_client_means() {
         let broker = Broker::for_tests();
-        let id = broker.cluster_id.clone();
+        let id = broker.cluster_id();
         let node = broker.config.node_id;
         assert_eq!(ask(&broker, 5, None, -1), 0);
         assert_eq!(ask(&broker, 5, Some(&id), node), 0);

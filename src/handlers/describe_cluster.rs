@@ -22,23 +22,32 @@ pub fn handle(
     ctx: &super::RequestContext,
     request: DescribeClusterRequest,
 ) -> ResponseBody {
-    let (host, port) = broker.endpoint(&ctx.listener);
+    let image = broker.image();
+    // v2 (KIP-1073) may ask for fenced brokers too.
+    let brokers = image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced || request.include_fenced_brokers)
+        .filter_map(|b| {
+            let endpoint = b.endpoint(&ctx.listener)?;
+            Some(DescribeClusterBroker {
+                broker_id: b.id,
+                host: endpoint.host.clone(),
+                port: i32::from(endpoint.port),
+                rack: b.rack.clone(),
+                is_fenced: b.fenced,
+            })
+        })
+        .collect();
     let mut response = DescribeClusterResponse {
         endpoint_type: request.endpoint_type,
-        cluster_id: broker.cluster_id.clone(),
-        controller_id: broker.config.node_id,
+        cluster_id: broker.cluster_id(),
+        controller_id: super::metadata::controller_id(broker, &image),
         cluster_authorized_operations: authorized::if_requested(
             request.include_cluster_authorized_operations,
             authorized::CLUSTER,
         ),
-        brokers: vec![DescribeClusterBroker {
-            broker_id: broker.config.node_id,
-            host,
-            port: i32::from(port),
-            rack: broker.config.cluster.rack.clone(),
-            // v2 (KIP-1073): a broker answering is not fenced.
-            is_fenced: false,
-        }],
+        brokers,
         ..DescribeClusterResponse::default()
     };
     if request.endpoint_type != BROKERS {

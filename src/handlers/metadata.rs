@@ -3,6 +3,8 @@
 
 use super::{authorized, Implemented};
 use crate::broker::Broker;
+use crate::cluster::image::{BrokerRegistration, MetadataImage};
+use crate::cluster::records::Endpoint;
 use crate::log::{Topic, TopicError};
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::metadata_response::{
@@ -62,14 +64,39 @@ pub fn auto_create(broker: &Broker, name: &str) -> Result<std::sync::Arc<Topic>,
     }
 }
 
+/// Unfenced brokers and their endpoint on `listener` (a broker without
+/// that listener is not reachable through it, and is left out, as Kafka does).
+pub fn live_brokers<'a>(
+    image: &'a MetadataImage,
+    listener: &'a str,
+) -> impl Iterator<Item = (&'a BrokerRegistration, &'a Endpoint)> {
+    image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .filter_map(move |b| Some((b, b.endpoint(listener)?)))
+}
+
+/// The broker clients send controller requests to: the quorum's leader
+/// when it is a live broker, else any live broker (every broker forwards).
+pub fn controller_id(broker: &Broker, image: &MetadataImage) -> i32 {
+    let live = |id: i32| image.brokers.get(&id).is_some_and(|b| !b.fenced);
+    match broker.cluster_node().and_then(|n| n.controller_id()) {
+        Some(leader) if live(leader) => leader,
+        _ => image
+            .brokers
+            .values()
+            .find(|b| !b.fenced)
+            .map_or(broker.config.node_id, |b| b.id),
+    }
+}
+
 pub fn handle(
     broker: &Broker,
     ctx: &super::RequestContext,
     request: MetadataRequest,
 ) -> ResponseBody {
     let version = ctx.api_version;
-    let (host, port) = broker.endpoint(&ctx.listener);
-    let node = broker.config.node_id;
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     let wanted = match request.topics {
         None => None,
@@ -132,15 +159,19 @@ pub fn handle(
             topic
         })
         .collect();
+    let image = broker.image();
+    let brokers = live_brokers(&image, &ctx.listener)
+        .map(|(b, e)| MetadataResponseBroker {
+            node_id: b.id,
+            host: e.host.clone(),
+            port: i32::from(e.port),
+            rack: b.rack.clone(),
+        })
+        .collect();
     ResponseBody::Metadata(MetadataResponse {
-        brokers: vec![MetadataResponseBroker {
-            node_id: node,
-            host,
-            port: i32::from(port),
-            rack: broker.config.cluster.rack.clone(),
-        }],
-        cluster_id: Some(broker.cluster_id.clone()),
-        controller_id: node,
+        brokers,
+        cluster_id: Some(broker.cluster_id()),
+        controller_id: controller_id(broker, &image),
         topics,
         cluster_authorized_operations: authorized::if_requested(
             request.include_cluster_authorized_operations,

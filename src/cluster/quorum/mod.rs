@@ -86,11 +86,15 @@ impl std::fmt::Display for QuorumError {
 
 impl std::error::Error for QuorumError {}
 
+pub use network::CallHandler;
+
 pub struct Quorum {
     node_id: i32,
+    voters: BTreeMap<i32, String>,
+    handlers: network::Handlers,
     raft: Raft,
     images: watch::Receiver<Arc<MetadataImage>>,
-    server: Option<JoinHandle<()>>,
+    server: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 fn raft_id(id: i32) -> Result<u64, QuorumError> {
@@ -131,7 +135,14 @@ impl Quorum {
         )
         .await
         .map_err(|e| QuorumError::Unavailable(e.to_string()))?;
-        let server = listener.map(|l| tokio::spawn(network::serve(l, raft.clone())));
+        let handlers = network::Handlers::default();
+        let server = listener.map(|l| {
+            tokio::spawn(network::serve(
+                l,
+                raft.clone(),
+                network::Handlers::clone(&handlers),
+            ))
+        });
         let initialized = raft
             .is_initialized()
             .await
@@ -149,9 +160,11 @@ impl Quorum {
         }
         Ok(Quorum {
             node_id: config.node_id,
+            voters: config.voters,
+            handlers,
             raft,
             images,
-            server,
+            server: std::sync::Mutex::new(server),
         })
     }
 
@@ -219,9 +232,52 @@ impl Quorum {
         }
     }
 
+    /// Installs the handler of the calls other nodes send this one.
+    pub fn serve_calls(&self, handler: Arc<dyn CallHandler>) {
+        let _ = self.handlers.set(handler);
+    }
+
+    /// Sends a call to voter `node` (the leader, typically).
+    pub async fn call(
+        &self,
+        node: i32,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, QuorumError> {
+        let addr = self
+            .voters
+            .get(&node)
+            .ok_or_else(|| QuorumError::Config(format!("node {node} is not a voter")))?;
+        network::call(addr, body, timeout)
+            .await
+            .map_err(|e| QuorumError::Unavailable(format!("node {node}: {e}")))
+    }
+
+    /// Waits until this node has applied everything committed before now,
+    /// so a decision taken on its image is not taken on a stale one.
+    pub async fn catch_up(&self, timeout: Duration) -> Result<(), QuorumError> {
+        let read = self
+            .raft
+            .ensure_linearizable(openraft::raft::ReadPolicy::ReadIndex)
+            .await
+            .map_err(|e| match e.forward_to_leader() {
+                Some(forward) => QuorumError::NotLeader {
+                    leader: forward.leader_id.and_then(|id| i32::try_from(id).ok()),
+                },
+                None => QuorumError::Unavailable(e.to_string()),
+            })?;
+        let index = read.index() as i64;
+        let mut images = self.images();
+        tokio::time::timeout(timeout, images.wait_for(|image| image.offset >= index))
+            .await
+            .map_err(|_| QuorumError::Unavailable("applying the log took too long".into()))?
+            .map_err(|_| QuorumError::Unavailable("stopping".into()))?;
+        Ok(())
+    }
+
     /// Stops serving peers and stops the node.
-    pub async fn shutdown(mut self) {
-        if let Some(server) = self.server.take() {
+    pub async fn shutdown(&self) {
+        if let Some(server) = self.server.lock().unwrap_or_else(|p| p.into_inner()).take() {
             server.abort();
         }
         if let Err(e) = self.raft.shutdown().await {

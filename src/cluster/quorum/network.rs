@@ -41,6 +41,8 @@ enum Request {
         meta: SnapshotMeta,
     },
     TransferLeader(TransferLeaderRequest<QuorumTypes>),
+    /// A request for the controller, opaque here (see [`CallHandler`]).
+    Call(Vec<u8>),
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -49,6 +51,40 @@ enum Response {
     Vote(Result<VoteResponse<QuorumTypes>, RaftError<QuorumTypes>>),
     Snapshot(Result<SnapshotResponse<QuorumTypes>, RaftError<QuorumTypes>>),
     TransferLeader(Result<TransferLeaderResponse<QuorumTypes>, RaftError<QuorumTypes>>),
+    Call(Vec<u8>),
+}
+
+/// Answers requests other nodes send for the controller (registrations,
+/// heartbeats, ...). The quorum carries them without knowing their shape.
+pub trait CallHandler: Send + Sync {
+    fn handle(&self, call: Vec<u8>) -> futures_util::future::BoxFuture<'static, Vec<u8>>;
+}
+
+/// Where the node's handler is, once the node above the quorum has started.
+pub type Handlers = std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn CallHandler>>>;
+
+/// Sends one call to the node at `addr` and returns its answer.
+pub async fn call(addr: &str, body: Vec<u8>, timeout: Duration) -> io::Result<Vec<u8>> {
+    let exchange = async {
+        let stream = TcpStream::connect(addr).await?;
+        let _ = stream.set_nodelay(true);
+        let mut stream = BufReader::new(stream);
+        let request = serde_json::to_vec(&Request::Call(body)).map_err(io::Error::other)?;
+        write_frame(stream.get_mut(), &request).await?;
+        let answer = read_frame(&mut stream).await?;
+        match serde_json::from_slice(&answer).map_err(io::Error::other)? {
+            Response::Call(answer) => Ok(answer),
+            other => Err(io::Error::other(format!(
+                "an answer of the wrong kind: {other:?}"
+            ))),
+        }
+    };
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{addr} did not answer in {timeout:?}"),
+        )
+    })?
 }
 
 async fn write_frame<W: AsyncWriteExt + Unpin>(w: &mut W, body: &[u8]) -> io::Result<()> {
@@ -278,14 +314,14 @@ impl RaftNetworkV2<QuorumTypes> for Peer {
 
 /// Serves peers' RPCs until the task is aborted (which closes the
 /// listener and, with the join set, every connection).
-pub async fn serve(listener: TcpListener, raft: Raft) {
+pub async fn serve(listener: TcpListener, raft: Raft, handlers: Handlers) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_peer(stream, raft.clone()));
+                    connections.spawn(serve_peer(stream, raft.clone(), Handlers::clone(&handlers)));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "quorum listener: accept failed");
@@ -297,19 +333,19 @@ pub async fn serve(listener: TcpListener, raft: Raft) {
     }
 }
 
-async fn serve_peer(stream: TcpStream, raft: Raft) {
+async fn serve_peer(stream: TcpStream, raft: Raft, handlers: Handlers) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    if let Err(e) = answer_peer(stream, raft).await {
+    if let Err(e) = answer_peer(stream, raft, handlers).await {
         if e.kind() != io::ErrorKind::UnexpectedEof {
             tracing::info!(%peer, error = %e, "quorum connection closed");
         }
     }
 }
 
-async fn answer_peer(stream: TcpStream, raft: Raft) -> io::Result<()> {
+async fn answer_peer(stream: TcpStream, raft: Raft, handlers: Handlers) -> io::Result<()> {
     let mut stream = BufReader::new(stream);
     loop {
         let frame = read_frame(&mut stream).await?;
@@ -336,6 +372,10 @@ async fn answer_peer(stream: TcpStream, raft: Raft) -> io::Result<()> {
                     .await
                     .map_err(RaftError::Fatal),
             ),
+            Request::Call(body) => match handlers.get() {
+                Some(handler) => Response::Call(handler.handle(body).await),
+                None => return Err(io::Error::other("a call before this node has started")),
+            },
         };
         let body = serde_json::to_vec(&answer).map_err(io::Error::other)?;
         write_frame(stream.get_mut(), &body).await?;

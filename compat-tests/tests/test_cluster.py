@@ -1,0 +1,103 @@
+"""A three-node cluster on loopback: every node a broker and a voter of the
+metadata quorum (Kafka's combined mode), with real clients.
+
+- Clients see three brokers, one cluster id and a controller, from any node.
+- kill -9 of the quorum's leader: another node takes the controller over,
+  and the killed broker is fenced (it leaves Metadata) once its session
+  runs out; restarted, it registers again and reappears.
+
+The times are printed (and reported in the issue's closing note), bounded
+only loosely: performance is measured, not asserted.
+
+Topics are not placed across the nodes yet (next step of the cluster work):
+these scenarios look at brokers and the controller only."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from kafka import KafkaAdminClient
+
+from harness.broker import Broker, free_port
+
+MATRIX_CLIENT = "confluent"
+SESSION_MS = 3000
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    ports = [free_port() for _ in range(3)]
+    quorum_ports = [free_port() for _ in range(3)]
+    voters = ",".join(f"{i}@127.0.0.1:{quorum_ports[i]}" for i in range(3))
+    nodes = [
+        Broker(tmp_path / f"node{i}", port=ports[i], log_path=tmp_path / f"node{i}.log", settings=[
+            f"node.id={i}",
+            f"controller.quorum.voters={voters}",
+            f"listeners=PLAINTEXT://127.0.0.1:{ports[i]},CONTROLLER://127.0.0.1:{quorum_ports[i]}",
+            "controller.listener.names=CONTROLLER",
+            f"broker.session.timeout.ms={SESSION_MS}",
+            "broker.heartbeat.interval.ms=500",
+        ])
+        for i in range(3)
+    ]
+    for node in nodes:
+        node.launch()
+    for node in nodes:
+        node.wait_ready(30)
+    yield nodes
+    codes = {}
+    for node in nodes:
+        if node.proc is not None:
+            codes[node.bootstrap] = node.stop()
+        print(f"--- {node.log_path}\n{node.log_tail(30)}")
+    assert all(code == 0 for code in codes.values()), f"exit codes on SIGTERM: {codes}"
+
+
+def brokers_seen(bootstrap: str):
+    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
+    return sorted((b.id, b.port) for b in md.brokers.values()), md.controller_id, md.cluster_id
+
+
+def test_clients_see_three_brokers_one_cluster_and_a_controller(cluster):
+    expected = sorted((i, node.port) for i, node in enumerate(cluster))
+    answers = [brokers_seen(node.bootstrap) for node in cluster]
+    for brokers, controller, cluster_id in answers:
+        assert brokers == expected
+        assert controller in range(3)
+        assert cluster_id == cluster[0].cluster_id
+    assert len({node.cluster_id for node in cluster}) == 1, "one cluster id, minted once"
+    admin = KafkaAdminClient(bootstrap_servers=cluster[1].bootstrap)
+    try:
+        described = admin.describe_cluster()
+        assert sorted(b["broker_id"] for b in described["brokers"]) == [0, 1, 2]
+        assert not any(b["is_fenced"] for b in described["brokers"])
+        assert described["cluster_id"] == cluster[0].cluster_id
+    finally:
+        admin.close()
+
+
+def test_the_controller_survives_kill_9_of_its_leader(cluster):
+    _, controller, _ = brokers_seen(cluster[0].bootstrap)
+    survivor = cluster[(controller + 1) % 3]
+    cluster[controller].kill()
+    killed = time.monotonic()
+    new_controller = fenced = None
+    while time.monotonic() - killed < SESSION_MS / 1000 + 20:
+        brokers, now, _ = brokers_seen(survivor.bootstrap)
+        if new_controller is None and now != controller:
+            new_controller = time.monotonic() - killed
+        if fenced is None and controller not in [b for b, _ in brokers]:
+            fenced = time.monotonic() - killed
+        if new_controller is not None and fenced is not None:
+            break
+        time.sleep(0.05)
+    print(f"kill -9 of the controller: another node controls after {new_controller:.2f} s; "
+          f"the killed broker leaves Metadata after {fenced:.2f} s (session {SESSION_MS} ms)")
+    assert new_controller is not None and fenced is not None
+    cluster[controller].start(30)
+    rejoined = time.monotonic()
+    while controller not in [b for b, _ in brokers_seen(survivor.bootstrap)[0]]:
+        assert time.monotonic() - rejoined < 20, "the restarted broker did not come back"
+        time.sleep(0.05)
+    print(f"restarted, it is back in Metadata {time.monotonic() - rejoined:.2f} s after its ready line")

@@ -1,0 +1,371 @@
+//! A node in the cluster: its seat in the metadata quorum, the controller
+//! it runs while it leads the quorum, and its broker's registration and
+//! heartbeats.
+//!
+//! Every metadata change is a controller call. Calls are decided by the
+//! quorum's leader, one at a time, on an image that has caught up with the
+//! log; a node that does not lead sends them to the one that does.
+
+use super::controller::{Controller, ControllerError, Heartbeat, Registration};
+use super::image::MetadataImage;
+use super::quorum::{CallHandler, Quorum, QuorumError};
+use super::records::{Endpoint, MetadataRecord};
+use crate::protocol::wire::Uuid;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long a call to the controller may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the leader checks brokers' sessions.
+const FENCE_TICK: Duration = Duration::from_millis(500);
+
+/// What nodes ask the controller, on the wire between nodes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ControllerCall {
+    Register {
+        broker_id: i32,
+        incarnation_id: [u8; 16],
+        /// (listener, host, port, security protocol id)
+        endpoints: Vec<(String, String, u16, i16)>,
+        rack: Option<String>,
+    },
+    Heartbeat {
+        broker_id: i32,
+        broker_epoch: i64,
+        applied_offset: i64,
+        want_shut_down: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerReply {
+    Registered {
+        epoch: i64,
+    },
+    Heartbeat {
+        caught_up: bool,
+        fenced: bool,
+        shut_down: bool,
+    },
+    NotLeader {
+        leader: Option<i32>,
+    },
+    /// The controller refused (stale epoch, duplicate id, ...).
+    Refused(String),
+    Unavailable(String),
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(crate::log::now_ms()).unwrap_or(0)
+}
+
+pub struct ClusterNode {
+    node_id: i32,
+    quorum: Quorum,
+    /// The controller's session table; reset whenever this node becomes leader.
+    controller: tokio::sync::Mutex<(bool, Controller)>,
+    session_timeout_ms: u64,
+    heartbeat_interval: Duration,
+    registration: Registration,
+    /// This broker's epoch, once registered (-1 before).
+    epoch: AtomicI64,
+    /// The cluster id this node proposes if it founds the cluster.
+    founding_cluster_id: String,
+}
+
+impl ClusterNode {
+    pub fn new(
+        quorum: Quorum,
+        registration: Registration,
+        founding_cluster_id: String,
+        heartbeat_interval: Duration,
+        session_timeout_ms: u64,
+    ) -> Arc<ClusterNode> {
+        let node = Arc::new(ClusterNode {
+            node_id: registration.broker_id,
+            quorum,
+            controller: tokio::sync::Mutex::new((false, Controller::new(session_timeout_ms))),
+            session_timeout_ms,
+            heartbeat_interval,
+            registration,
+            epoch: AtomicI64::new(-1),
+            founding_cluster_id,
+        });
+        node.quorum
+            .serve_calls(Arc::new(Calls(Arc::downgrade(&node))));
+        node
+    }
+
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.quorum.image()
+    }
+
+    pub fn images(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.quorum.images()
+    }
+
+    /// The quorum's leader, which runs the controller.
+    pub fn controller_id(&self) -> Option<i32> {
+        self.quorum.leader()
+    }
+
+    pub fn broker_epoch(&self) -> i64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Asks the controller, wherever it is.
+    pub async fn call(&self, call: ControllerCall) -> ControllerReply {
+        let Some(leader) = self.quorum.leader() else {
+            return ControllerReply::NotLeader { leader: None };
+        };
+        if leader == self.node_id {
+            return self.decide(call).await;
+        }
+        let body = match serde_json::to_vec(&call) {
+            Ok(body) => body,
+            Err(e) => return ControllerReply::Unavailable(e.to_string()),
+        };
+        match self.quorum.call(leader, body, CALL_TIMEOUT).await {
+            Ok(answer) => serde_json::from_slice(&answer).unwrap_or_else(|e| {
+                ControllerReply::Unavailable(format!("controller's answer: {e}"))
+            }),
+            Err(e) => ControllerReply::Unavailable(e.to_string()),
+        }
+    }
+
+    /// Proposes `records` as the controller, on a caught-up image.
+    async fn propose(&self, records: Vec<MetadataRecord>) -> Result<i64, ControllerReply> {
+        self.quorum.propose(records).await.map_err(quorum_reply)
+    }
+
+    /// Decides a call as the leader. One decision at a time, each on an
+    /// image that has applied everything committed before it.
+    async fn decide(&self, call: ControllerCall) -> ControllerReply {
+        let mut guard = self.controller.lock().await;
+        if let Err(e) = self.become_controller(&mut guard).await {
+            return e;
+        }
+        let image = self.quorum.image();
+        let controller = &mut guard.1;
+        match call {
+            ControllerCall::Register {
+                broker_id,
+                incarnation_id,
+                endpoints,
+                rack,
+            } => {
+                let request = Registration {
+                    broker_id,
+                    incarnation_id: Uuid(incarnation_id),
+                    endpoints: endpoints
+                        .into_iter()
+                        .map(|(name, host, port, security_protocol)| Endpoint {
+                            name,
+                            host,
+                            port,
+                            security_protocol,
+                        })
+                        .collect(),
+                    rack,
+                };
+                match controller.register_broker(&image, request, now_ms()) {
+                    Ok(records) => match self.propose(records).await {
+                        Ok(epoch) => ControllerReply::Registered { epoch },
+                        Err(reply) => reply,
+                    },
+                    Err(e) => ControllerReply::Refused(e.to_string()),
+                }
+            }
+            ControllerCall::Heartbeat {
+                broker_id,
+                broker_epoch,
+                applied_offset,
+                want_shut_down,
+            } => {
+                let beat = Heartbeat {
+                    broker_id,
+                    broker_epoch,
+                    applied_offset,
+                    want_shut_down,
+                };
+                match controller.heartbeat(&image, beat, now_ms()) {
+                    Ok((records, reply)) => {
+                        // Unfenced (or moved off) only once that is committed.
+                        if !records.is_empty() {
+                            if let Err(e) = self.propose(records).await {
+                                return e;
+                            }
+                        }
+                        ControllerReply::Heartbeat {
+                            caught_up: reply.is_caught_up,
+                            fenced: reply.is_fenced,
+                            shut_down: reply.should_shut_down,
+                        }
+                    }
+                    Err(e @ ControllerError::StaleBrokerEpoch { .. })
+                    | Err(e @ ControllerError::BrokerIdNotRegistered(_)) => {
+                        ControllerReply::Refused(e.to_string())
+                    }
+                    Err(e) => ControllerReply::Refused(e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// On the first decision of a term: a fresh session table (every broker
+    /// gets a full session), the log caught up, the cluster founded if new.
+    async fn become_controller(
+        &self,
+        guard: &mut (bool, Controller),
+    ) -> Result<(), ControllerReply> {
+        self.quorum
+            .catch_up(CALL_TIMEOUT)
+            .await
+            .map_err(quorum_reply)?;
+        if !guard.0 {
+            *guard = (true, Controller::new(self.session_timeout_ms));
+        }
+        if self.quorum.image().cluster_id.is_none() {
+            let identity = MetadataRecord::ClusterIdentity {
+                cluster_id: self.founding_cluster_id.clone(),
+            };
+            self.propose(vec![identity]).await?;
+            tracing::info!(cluster = %self.founding_cluster_id, "founded the cluster");
+        }
+        Ok(())
+    }
+
+    fn registration_call(&self) -> ControllerCall {
+        ControllerCall::Register {
+            broker_id: self.registration.broker_id,
+            incarnation_id: self.registration.incarnation_id.0,
+            endpoints: self
+                .registration
+                .endpoints
+                .iter()
+                .map(|e| (e.name.clone(), e.host.clone(), e.port, e.security_protocol))
+                .collect(),
+            rack: self.registration.rack.clone(),
+        }
+    }
+
+    /// One round of this broker's side: register if it is not, else
+    /// heartbeat. Returns whether it is registered and unfenced.
+    pub async fn beat(&self) -> bool {
+        let epoch = self.broker_epoch();
+        let call = if epoch < 0 {
+            self.registration_call()
+        } else {
+            ControllerCall::Heartbeat {
+                broker_id: self.node_id,
+                broker_epoch: epoch,
+                applied_offset: self.image().offset,
+                want_shut_down: false,
+            }
+        };
+        match self.call(call).await {
+            ControllerReply::Registered { epoch } => {
+                self.epoch.store(epoch, Ordering::Release);
+                tracing::info!(epoch, "registered with the controller");
+                false
+            }
+            ControllerReply::Heartbeat { fenced, .. } => !fenced,
+            ControllerReply::Refused(why) => {
+                tracing::warn!(%why, "the controller refused this broker; registering again");
+                self.epoch.store(-1, Ordering::Release);
+                false
+            }
+            ControllerReply::NotLeader { .. } | ControllerReply::Unavailable(_) => false,
+        }
+    }
+
+    /// Registers, then heartbeats; fences silent brokers while leading.
+    /// Runs until `stop`. Says why every few seconds while it cannot reach
+    /// the controller.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut beats = tokio::time::interval(self.heartbeat_interval);
+        let mut fencing = tokio::time::interval(FENCE_TICK);
+        let mut last_warning = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = beats.tick() => {
+                    let active = self.beat().await;
+                    if !active && self.broker_epoch() < 0 && last_warning.elapsed() > Duration::from_secs(5) {
+                        last_warning = tokio::time::Instant::now();
+                        tracing::warn!(leader = ?self.controller_id(), "not registered with the controller yet; retrying");
+                    }
+                }
+                _ = fencing.tick() => self.fence_silent_brokers().await,
+            }
+        }
+    }
+
+    /// Waits (bounded) until this broker is registered and unfenced.
+    pub async fn wait_until_active(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if self.beat().await {
+                return true;
+            }
+            if self.broker_epoch() < 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        false
+    }
+
+    async fn fence_silent_brokers(&self) {
+        let mut guard = self.controller.lock().await;
+        if self.quorum.leader() != Some(self.node_id) {
+            guard.0 = false;
+            return;
+        }
+        if self.become_controller(&mut guard).await.is_err() {
+            return;
+        }
+        let image = self.quorum.image();
+        let records = guard.1.tick(&image, now_ms());
+        if !records.is_empty() {
+            if let Err(e) = self.propose(records).await {
+                tracing::warn!(error = ?e, "fencing silent brokers");
+            }
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        self.quorum.shutdown().await;
+    }
+}
+
+fn quorum_reply(e: QuorumError) -> ControllerReply {
+    match e {
+        QuorumError::NotLeader { leader } => ControllerReply::NotLeader { leader },
+        QuorumError::Refused(why) => ControllerReply::Refused(why),
+        other => ControllerReply::Unavailable(other.to_string()),
+    }
+}
+
+/// The node's answer to calls from other nodes. Weak: the quorum's server
+/// must not keep the node alive.
+struct Calls(std::sync::Weak<ClusterNode>);
+
+impl CallHandler for Calls {
+    fn handle(&self, body: Vec<u8>) -> futures_util::future::BoxFuture<'static, Vec<u8>> {
+        let node = self.0.upgrade();
+        Box::pin(async move {
+            let reply = match (node, serde_json::from_slice::<ControllerCall>(&body)) {
+                (None, _) => ControllerReply::Unavailable("stopping".into()),
+                (Some(_), Err(e)) => ControllerReply::Refused(format!("malformed call: {e}")),
+                (Some(node), Ok(call)) => match node.quorum.leader() {
+                    Some(leader) if leader == node.node_id => node.decide(call).await,
+                    leader => ControllerReply::NotLeader { leader },
+                },
+            };
+            serde_json::to_vec(&reply).unwrap_or_default()
+        })
+    }
+}
