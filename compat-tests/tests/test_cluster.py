@@ -101,3 +101,30 @@ def test_the_controller_survives_kill_9_of_its_leader(cluster):
         assert time.monotonic() - rejoined < 20, "the restarted broker did not come back"
         time.sleep(0.05)
     print(f"restarted, it is back in Metadata {time.monotonic() - rejoined:.2f} s after its ready line")
+
+
+def metadata_quorum(bootstrap: str, what: str) -> str:
+    """Kafka 4.4's own `kafka-metadata-quorum describe --status|--replication`."""
+    from harness.kafka import JAVA, LIBS
+    import subprocess
+    out = subprocess.run(
+        [JAVA, "-cp", f"{LIBS}/*", "org.apache.kafka.tools.MetadataQuorumCommand",
+         "--bootstrap-server", bootstrap, "describe", f"--{what}"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_kafka_metadata_quorum_describes_the_quorum(cluster):
+    _, controller, _ = brokers_seen(cluster[0].bootstrap)
+    asked = cluster[(controller + 1) % 3]  # a node that does not lead: it asks the leader
+    status = dict(line.split(":", 1) for line in metadata_quorum(asked.bootstrap, "status").splitlines() if ":" in line)
+    print(status)
+    assert status["ClusterId"].strip() == cluster[0].cluster_id
+    assert int(status["LeaderId"]) == controller
+    assert int(status["HighWatermark"]) > 0
+    assert sorted(int(v) for v in __import__("re").findall(r'"id": (\d+)', status["CurrentVoters"])) == [0, 1, 2]
+    rows = [line.split() for line in metadata_quorum(asked.bootstrap, "replication").splitlines()[1:] if line.strip()]
+    print(rows)
+    assert sorted(int(r[0]) for r in rows) == [0, 1, 2]
+    assert sorted(r[-1] for r in rows) == ["Follower", "Follower", "Leader"]

@@ -8,7 +8,7 @@
 
 use super::controller::{Controller, ControllerError, Heartbeat, Registration};
 use super::image::MetadataImage;
-use super::quorum::{CallHandler, Quorum, QuorumError};
+use super::quorum::{CallHandler, Quorum, QuorumError, QuorumState};
 use super::records::{Endpoint, MetadataRecord};
 use crate::protocol::wire::Uuid;
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,8 @@ pub enum ControllerCall {
         applied_offset: i64,
         want_shut_down: bool,
     },
+    /// The quorum's state as its leader knows it (DescribeQuorum).
+    DescribeQuorum,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +55,7 @@ pub enum ControllerReply {
     NotLeader {
         leader: Option<i32>,
     },
+    Quorum(QuorumState),
     /// The controller refused (stale epoch, duplicate id, ...).
     Refused(String),
     Unavailable(String),
@@ -112,6 +115,11 @@ impl ClusterNode {
         self.quorum.leader()
     }
 
+    /// The quorum's voters and their quorum addresses.
+    pub fn voters(&self) -> &std::collections::BTreeMap<i32, String> {
+        self.quorum.voters()
+    }
+
     pub fn broker_epoch(&self) -> i64 {
         self.epoch.load(Ordering::Acquire)
     }
@@ -122,7 +130,10 @@ impl ClusterNode {
             return ControllerReply::NotLeader { leader: None };
         };
         if leader == self.node_id {
-            return self.decide(call).await;
+            return match call {
+                ControllerCall::DescribeQuorum => ControllerReply::Quorum(self.quorum.state()),
+                call => self.decide(call).await,
+            };
         }
         let body = match serde_json::to_vec(&call) {
             Ok(body) => body,
@@ -151,6 +162,7 @@ impl ClusterNode {
         let image = self.quorum.image();
         let controller = &mut guard.1;
         match call {
+            ControllerCall::DescribeQuorum => ControllerReply::Quorum(self.quorum.state()),
             ControllerCall::Register {
                 broker_id,
                 incarnation_id,
@@ -278,7 +290,9 @@ impl ClusterNode {
                 self.epoch.store(-1, Ordering::Release);
                 false
             }
-            ControllerReply::NotLeader { .. } | ControllerReply::Unavailable(_) => false,
+            ControllerReply::NotLeader { .. }
+            | ControllerReply::Unavailable(_)
+            | ControllerReply::Quorum(_) => false,
         }
     }
 
@@ -360,6 +374,9 @@ impl CallHandler for Calls {
             let reply = match (node, serde_json::from_slice::<ControllerCall>(&body)) {
                 (None, _) => ControllerReply::Unavailable("stopping".into()),
                 (Some(_), Err(e)) => ControllerReply::Refused(format!("malformed call: {e}")),
+                (Some(node), Ok(ControllerCall::DescribeQuorum)) => {
+                    ControllerReply::Quorum(node.quorum.state())
+                }
                 (Some(node), Ok(call)) => match node.quorum.leader() {
                     Some(leader) if leader == node.node_id => node.decide(call).await,
                     leader => ControllerReply::NotLeader { leader },

@@ -8,6 +8,7 @@ pub mod configs;
 pub mod consumer_groups;
 pub mod context;
 pub mod describe_cluster;
+pub mod describe_quorum;
 pub mod fetch;
 pub mod fetch_session;
 pub mod groups;
@@ -91,6 +92,7 @@ pub const IMPLEMENTED: &[Implemented] = &[
     records_admin::DELETE_RECORDS,
     records_admin::DESCRIBE_LOG_DIRS,
     records_admin::OFFSET_FOR_LEADER_EPOCH,
+    describe_quorum::IMPLEMENTED,
 ];
 
 /// The versions of `api_key` the broker serves, if any.
@@ -135,6 +137,9 @@ pub async fn handle(
         }
         RequestBody::CreatePartitions(request) => {
             Ok(Some(topics::create_partitions(broker, version, request)))
+        }
+        RequestBody::DescribeQuorum(request) => {
+            Ok(Some(describe_quorum::handle(broker, ctx, request).await))
         }
         RequestBody::DescribeCluster(request) => {
             Ok(Some(describe_cluster::handle(broker, ctx, request)))

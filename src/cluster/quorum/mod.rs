@@ -53,6 +53,28 @@ impl QuorumConfig {
     }
 }
 
+/// One replica of the metadata log, as DescribeQuorum reports it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplicaProgress {
+    pub replica_id: i32,
+    /// The next offset of its log; -1 if unknown here.
+    pub log_end_offset: i64,
+    /// Wall-clock ms of its last acknowledgement; -1 if unknown.
+    pub last_fetch_ms: i64,
+    pub last_caught_up_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QuorumState {
+    pub leader: Option<i32>,
+    /// The leader's epoch: the Raft term.
+    pub epoch: i32,
+    /// The next offset after the last committed entry.
+    pub high_watermark: i64,
+    pub voters: Vec<ReplicaProgress>,
+    pub observers: Vec<ReplicaProgress>,
+}
+
 #[derive(Debug)]
 pub enum QuorumError {
     /// Only the leader takes proposals; `leader` is who is, if known.
@@ -186,6 +208,67 @@ impl Quorum {
         use openraft::async_runtime::WatchReceiver;
         let leader = self.raft.metrics().borrow_watched().current_leader;
         leader.and_then(|id| i32::try_from(id).ok())
+    }
+
+    /// The quorum as DescribeQuorum shows it. Replication progress is known
+    /// on the leader only; elsewhere it is -1.
+    pub fn state(&self) -> QuorumState {
+        use openraft::async_runtime::WatchReceiver;
+        use openraft::Instant as _;
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let wall_ms = crate::log::now_ms();
+        let leader_end = metrics.last_log_index.map_or(0, |i| i as i64 + 1);
+        let progress = |id: u64| -> ReplicaProgress {
+            let replica_id = i32::try_from(id).unwrap_or(-1);
+            if Some(id) == metrics.current_leader && id == metrics.id {
+                return ReplicaProgress {
+                    replica_id,
+                    log_end_offset: leader_end,
+                    last_fetch_ms: wall_ms,
+                    last_caught_up_ms: wall_ms,
+                };
+            }
+            let matched = metrics
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&id).cloned());
+            let acked = metrics
+                .heartbeat
+                .as_ref()
+                .and_then(|h| h.get(&id).cloned().flatten());
+            let last_fetch_ms = acked.map_or(-1, |at| wall_ms - at.elapsed().as_millis() as i64);
+            match matched {
+                None => ReplicaProgress {
+                    replica_id,
+                    log_end_offset: -1,
+                    last_fetch_ms,
+                    last_caught_up_ms: -1,
+                },
+                Some(log_id) => {
+                    let end = log_id.map_or(0, |l| l.index as i64 + 1);
+                    let caught_up = if end >= leader_end { last_fetch_ms } else { -1 };
+                    ReplicaProgress {
+                        replica_id,
+                        log_end_offset: end,
+                        last_fetch_ms,
+                        last_caught_up_ms: caught_up,
+                    }
+                }
+            }
+        };
+        let membership = metrics.membership_config.membership();
+        QuorumState {
+            leader: metrics.current_leader.and_then(|id| i32::try_from(id).ok()),
+            epoch: i32::try_from(metrics.vote.leader_id().term).unwrap_or(i32::MAX),
+            high_watermark: metrics.cluster_committed.map_or(0, |l| l.index as i64 + 1),
+            voters: membership.voter_ids().map(progress).collect(),
+            observers: membership.learner_ids().map(progress).collect(),
+        }
+    }
+
+    /// Every voter's id and quorum address.
+    pub fn voters(&self) -> &BTreeMap<i32, String> {
+        &self.voters
     }
 
     /// Waits until some node leads and has a quorum's acknowledgement.
