@@ -154,6 +154,8 @@ async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> 
     let _ = stop_tx.send(true);
     let _ = watcher.await;
     if let Some(node) = broker.cluster_node() {
+        node.controlled_shutdown(std::time::Duration::from_secs(5))
+            .await;
         node.shutdown().await;
     }
     broker

@@ -128,3 +128,17 @@ def test_kafka_metadata_quorum_describes_the_quorum(cluster):
     print(rows)
     assert sorted(int(r[0]) for r in rows) == [0, 1, 2]
     assert sorted(r[-1] for r in rows) == ["Follower", "Follower", "Leader"]
+
+
+def test_a_stopped_broker_leaves_metadata_at_once(cluster):
+    """SIGTERM: controlled shutdown fences the broker before it exits, so
+    clients stop being sent to it without waiting out its session."""
+    _, controller, _ = brokers_seen(cluster[0].bootstrap)
+    stopping = (controller + 1) % 3
+    survivor = cluster[(controller + 2) % 3]
+    assert cluster[stopping].stop() == 0
+    stopped = time.monotonic()
+    while stopping in [b for b, _ in brokers_seen(survivor.bootstrap)[0]]:
+        assert time.monotonic() - stopped < SESSION_MS / 1000 * 0.6, "still listed: fenced by silence, not by its shutdown"
+        time.sleep(0.02)
+    print(f"SIGTERM: the broker was out of Metadata {time.monotonic() - stopped:.3f} s after it exited")

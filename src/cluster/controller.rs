@@ -12,7 +12,8 @@
 //!   it is in (but stays as the last member of an ISR it alone holds, so
 //!   that no out-of-sync replica can be elected), and its leaderships move
 //!   to the first other in-sync replica, in replica order;
-//! - controlled shutdown moves leaderships first, then the broker may go;
+//! - controlled shutdown moves leaderships first; then the broker is
+//!   fenced and may go;
 //! - every leader change bumps the leader epoch (the image enforces it).
 
 use super::image::{MetadataImage, PartitionImage, TopicImage};
@@ -200,7 +201,20 @@ impl Controller {
                 });
                 records.extend(self.move_leadership_away(image, broker.id));
             }
-            reply.should_shut_down = records.is_empty() && leads_nothing(image, broker.id);
+            // Leaderships moved (committed): fenced, so clients stop being
+            // sent to it at once, and it may stop.
+            if records.is_empty() && leads_nothing(image, broker.id) {
+                if !broker.fenced {
+                    records.push(MetadataRecord::BrokerRegistrationChange {
+                        broker_id: broker.id,
+                        broker_epoch: broker.epoch,
+                        fenced: Some(true),
+                        in_controlled_shutdown: None,
+                    });
+                }
+                reply.should_shut_down = true;
+                reply.is_fenced = true;
+            }
         } else if broker.fenced && caught_up {
             records.push(MetadataRecord::BrokerRegistrationChange {
                 broker_id: broker.id,

@@ -1,12 +1,15 @@
-//! The cluster: the metadata log's records, the image every broker reads,
-//! and the controller's decisions. Everything here is free of I/O, so it is
-//! tested by properties; the quorum that replicates the records and the
-//! services that act on the image sit around it.
+//! The cluster. Free of I/O, and tested by properties: the metadata log's
+//! records (`records`), the image every broker reads (`image`), and the
+//! controller's decisions (`controller`, `placement`). Around them: the
+//! quorum that replicates the records (`quorum`, openraft's only user), and
+//! a node's seat in the cluster (`node`, started by `join`).
 
 pub mod controller;
 pub mod image;
 pub mod join;
 pub mod node;
+#[cfg(test)]
+mod node_tests;
 pub mod placement;
 pub mod quorum;
 pub mod records;

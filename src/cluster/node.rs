@@ -318,6 +318,35 @@ impl ClusterNode {
         }
     }
 
+    /// Controlled shutdown: asks the controller to move this broker's
+    /// leaderships and fence it, until it says the broker may stop (bounded:
+    /// without a controller it stops anyway, and is fenced by its silence).
+    pub async fn controlled_shutdown(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let epoch = self.broker_epoch();
+        if epoch < 0 {
+            return true;
+        }
+        while tokio::time::Instant::now() < deadline {
+            let call = ControllerCall::Heartbeat {
+                broker_id: self.node_id,
+                broker_epoch: epoch,
+                applied_offset: self.image().offset,
+                want_shut_down: true,
+            };
+            let asked = tokio::time::timeout_at(deadline, self.call(call)).await;
+            if let Ok(ControllerReply::Heartbeat {
+                shut_down: true, ..
+            }) = asked
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::warn!("controlled shutdown unfinished after {timeout:?}: stopping anyway");
+        false
+    }
+
     /// Waits (bounded) until this broker is registered and unfenced.
     pub async fn wait_until_active(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -331,7 +331,12 @@ fn controlled_shutdown_moves_leaders_before_the_broker_may_stop() {
         .iter()
         .all(|p| p.leader != 1));
     let (records, reply) = h.controller.heartbeat(&h.image, beat, h.now).unwrap();
-    assert!(records.is_empty() && reply.should_shut_down);
+    assert!(reply.should_shut_down, "it leads nothing now");
+    h.append(records);
+    assert!(
+        h.image.brokers[&1].fenced,
+        "and clients are no longer sent to it"
+    );
 }
 
 #[test]

@@ -1,0 +1,161 @@
+//! In-process clusters: several nodes in one test, each with its own
+//! quorum seat, data directory and loopback listener, talking over real
+//! sockets. Registration, heartbeats, controller failover and fencing.
+
+use super::controller::Registration;
+use super::node::{ClusterNode, ControllerCall, ControllerReply};
+use super::quorum::{Quorum, QuorumConfig};
+use super::records::Endpoint;
+use crate::protocol::wire::Uuid;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SESSION_MS: u64 = 1500;
+
+fn temp_dir(name: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("odradek-node-{}-{name}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+struct TestCluster {
+    nodes: Vec<Option<Arc<ClusterNode>>>,
+    stops: Vec<tokio::sync::watch::Sender<bool>>,
+    dirs: Vec<PathBuf>,
+}
+
+impl TestCluster {
+    async fn start(size: i32) -> TestCluster {
+        let mut listeners = Vec::new();
+        let mut voters = BTreeMap::new();
+        for id in 0..size {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            voters.insert(id, l.local_addr().unwrap().to_string());
+            listeners.push(l);
+        }
+        let mut cluster = TestCluster {
+            nodes: Vec::new(),
+            stops: Vec::new(),
+            dirs: Vec::new(),
+        };
+        for (id, listener) in (0..size).zip(listeners) {
+            let dir = temp_dir(&format!("n{id}"));
+            let config = QuorumConfig {
+                node_id: id,
+                voters: voters.clone(),
+                dir: dir.clone(),
+                heartbeat_ms: 50,
+                election_timeout_ms: (150, 300),
+                snapshot_every: 10_000,
+            };
+            let quorum = Quorum::start(config, Some(listener)).await.unwrap();
+            let registration = Registration {
+                broker_id: id,
+                incarnation_id: Uuid([id as u8 + 1; 16]),
+                endpoints: vec![Endpoint {
+                    name: "PLAINTEXT".into(),
+                    host: "127.0.0.1".into(),
+                    port: 9000 + id as u16,
+                    security_protocol: 0,
+                }],
+                rack: None,
+            };
+            let node = ClusterNode::new(
+                quorum,
+                registration,
+                format!("cluster-of-{id}"),
+                Duration::from_millis(200),
+                SESSION_MS,
+            );
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            cluster.nodes.push(Some(Arc::clone(&node)));
+            cluster.stops.push(stop);
+            cluster.dirs.push(dir);
+            tokio::spawn(node.run(stopped));
+        }
+        cluster
+    }
+
+    fn node(&self, id: usize) -> &Arc<ClusterNode> {
+        self.nodes[id].as_ref().expect("running")
+    }
+
+    /// Waits until `check` holds on every running node's image.
+    async fn until(
+        &self,
+        what: &str,
+        check: impl Fn(&super::image::MetadataImage) -> bool,
+    ) -> Duration {
+        let started = tokio::time::Instant::now();
+        loop {
+            if self.nodes.iter().flatten().all(|n| check(&n.image())) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn stop(&mut self, id: usize) {
+        let _ = self.stops[id].send(true);
+        if let Some(node) = self.nodes[id].take() {
+            node.shutdown().await;
+        }
+    }
+
+    async fn stop_all(mut self) {
+        for id in 0..self.nodes.len() {
+            self.stop(id).await;
+        }
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn unfenced(image: &super::image::MetadataImage) -> Vec<i32> {
+    image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .map(|b| b.id)
+        .collect()
+}
+
+#[test]
+fn three_nodes_register_and_fence_a_lost_controller() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut cluster = TestCluster::start(3).await;
+        cluster.until("three registered, unfenced brokers", |image| unfenced(image) == [0, 1, 2]).await;
+        let ids: Vec<Option<String>> = cluster.nodes.iter().flatten().map(|n| n.image().cluster_id.clone()).collect();
+        assert!(ids.windows(2).all(|w| w[0] == w[1]) && ids[0].is_some(), "one cluster id: {ids:?}");
+        // Whoever is asked, the leader answers; a stale epoch is refused.
+        let leader = cluster.node(0).controller_id().expect("a leader") as usize;
+        let asker = cluster.node((leader + 1) % 3);
+        let ControllerReply::Quorum(state) = asker.call(ControllerCall::DescribeQuorum).await else { panic!() };
+        assert_eq!(state.leader, Some(leader as i32));
+        assert_eq!(state.voters.len(), 3);
+        let stale = ControllerCall::Heartbeat { broker_id: 0, broker_epoch: 0, applied_offset: 0, want_shut_down: false };
+        assert!(matches!(asker.call(stale).await, ControllerReply::Refused(_)));
+
+        cluster.stop(leader).await;
+        let survivors: Vec<i32> = (0..3).filter(|id| *id != leader as i32).collect();
+        let fenced_after = cluster.until("the lost broker fenced", |image| unfenced(image) == survivors).await;
+        let new_leader = cluster.nodes.iter().flatten().next().and_then(|n| n.controller_id());
+        assert!(new_leader.is_some_and(|l| l != leader as i32));
+        println!("in-process: the lost controller's broker fenced {fenced_after:?} after it stopped (session {SESSION_MS} ms)");
+        cluster.stop_all().await;
+    });
+}
