@@ -267,6 +267,12 @@ impl ClusterNode {
     /// One round of this broker's side: register if it is not, else
     /// heartbeat. Returns whether it is registered and unfenced.
     pub async fn beat(&self) -> bool {
+        self.beat_and_tell().await.is_ok()
+    }
+
+    /// A round of [`beat`](Self::beat); `Err` says why this broker is not
+    /// active (for the log).
+    async fn beat_and_tell(&self) -> Result<(), String> {
         let epoch = self.broker_epoch();
         let call = if epoch < 0 {
             self.registration_call()
@@ -282,17 +288,29 @@ impl ClusterNode {
             ControllerReply::Registered { epoch } => {
                 self.epoch.store(epoch, Ordering::Release);
                 tracing::info!(epoch, "registered with the controller");
-                false
+                Err("registered, not yet unfenced".into())
             }
-            ControllerReply::Heartbeat { fenced, .. } => !fenced,
+            ControllerReply::Heartbeat { fenced: false, .. } => Ok(()),
+            ControllerReply::Heartbeat {
+                fenced: true,
+                caught_up,
+                ..
+            } => Err(format!(
+                "fenced (caught up with the metadata log: {caught_up})"
+            )),
             ControllerReply::Refused(why) => {
                 tracing::warn!(%why, "the controller refused this broker; registering again");
                 self.epoch.store(-1, Ordering::Release);
-                false
+                Err(why)
             }
-            ControllerReply::NotLeader { .. }
-            | ControllerReply::Unavailable(_)
-            | ControllerReply::Quorum(_) => false,
+            ControllerReply::NotLeader { leader: None } => {
+                Err("the metadata quorum has no leader".into())
+            }
+            ControllerReply::NotLeader { leader: Some(id) } => {
+                Err(format!("node {id} leads the quorum now; retrying there"))
+            }
+            ControllerReply::Unavailable(why) => Err(why),
+            ControllerReply::Quorum(_) => Err("an answer of the wrong kind".into()),
         }
     }
 
@@ -307,10 +325,12 @@ impl ClusterNode {
             tokio::select! {
                 _ = stop.changed() => return,
                 _ = beats.tick() => {
-                    let active = self.beat().await;
-                    if !active && self.broker_epoch() < 0 && last_warning.elapsed() > Duration::from_secs(5) {
-                        last_warning = tokio::time::Instant::now();
-                        tracing::warn!(leader = ?self.controller_id(), "not registered with the controller yet; retrying");
+                    if let Err(why) = self.beat_and_tell().await {
+                        // Retried at every beat; said every few seconds.
+                        if last_warning.elapsed() > Duration::from_secs(5) {
+                            last_warning = tokio::time::Instant::now();
+                            tracing::warn!(leader = ?self.controller_id(), "this broker is not active in the cluster: {why}; retrying");
+                        }
                     }
                 }
                 _ = fencing.tick() => self.fence_silent_brokers().await,

@@ -186,3 +186,63 @@ fn three_voters_survive_the_loss_of_their_leader() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+#[test]
+fn hostile_frames_close_only_their_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dirs: Vec<PathBuf> = (0..2).map(|i| temp_dir(&format!("hostile-{i}"))).collect();
+    runtime().block_on(async {
+        let mut listeners = Vec::new();
+        let mut voters = BTreeMap::new();
+        for id in 0..2 {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            voters.insert(id, l.local_addr().unwrap().to_string());
+            listeners.push(l);
+        }
+        let mut nodes = Vec::new();
+        for (id, listener) in listeners.into_iter().enumerate() {
+            let config = QuorumConfig {
+                node_id: id as i32,
+                voters: voters.clone(),
+                dir: dirs[id].clone(),
+                heartbeat_ms: 50,
+                election_timeout_ms: (150, 300),
+                snapshot_every: 10_000,
+            };
+            nodes.push(Quorum::start(config, Some(listener)).await.unwrap());
+        }
+        let all: Vec<&Quorum> = nodes.iter().collect();
+        propose(&all, vec![topic(1)]).await;
+        let hostile: [&[u8]; 4] = [
+            &[0xff, 0xff, 0xff, 0xff],             // a 4 GiB frame
+            &[0, 0, 0, 5, b'{', b'x', b'"', 0, 1], // not JSON
+            &[0, 0, 0, 100, 1, 2, 3],              // cut short
+            &[0, 0, 0, 2, b'[', b']'],             // JSON, not a request
+        ];
+        for addr in voters.values() {
+            for frame in hostile {
+                let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                stream.write_all(frame).await.unwrap();
+                let _ = stream.shutdown().await;
+                let mut rest = Vec::new();
+                let read =
+                    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
+                        .await;
+                assert!(read.is_ok(), "the node closes the connection");
+                assert!(rest.is_empty(), "and answers nothing");
+            }
+        }
+        // The quorum goes on.
+        let offset = propose(&all, vec![topic(2)]).await;
+        for node in &nodes {
+            wait_applied(node, offset).await;
+            assert!(node.image().topic("t2").is_some());
+        }
+        for node in nodes {
+            node.shutdown().await;
+        }
+    });
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
