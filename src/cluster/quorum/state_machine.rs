@@ -147,28 +147,30 @@ impl RaftStateMachine<QuorumTypes> for StateMachine {
     where
         S: Stream<Item = Result<EntryResponder<QuorumTypes>, io::Error>> + Unpin + OptionalSend,
     {
+        // One image published per batch of entries, before any proposer
+        // hears back: an answered proposal is visible in `images`.
+        let mut answers = Vec::new();
         while let Some((entry, responder)) = entries.try_next().await? {
             let offset = entry.log_id.index as i64;
-            let applied = {
-                let mut inner = lock(&self.inner);
-                inner.last_applied = Some(entry.log_id);
-                let refused = match entry.payload {
-                    EntryPayload::Blank => None,
-                    EntryPayload::Membership(m) => {
-                        inner.membership = StoredMembership::new(Some(entry.log_id), m);
-                        None
-                    }
-                    EntryPayload::Normal(proposal) => {
-                        apply_all(&mut inner.image, offset, &proposal.0)
-                    }
-                };
-                inner.image.offset = offset;
-                self.published.send_replace(Arc::new(inner.image.clone()));
-                Applied { offset, refused }
+            let mut inner = lock(&self.inner);
+            inner.last_applied = Some(entry.log_id);
+            let refused = match entry.payload {
+                EntryPayload::Blank => None,
+                EntryPayload::Membership(m) => {
+                    inner.membership = StoredMembership::new(Some(entry.log_id), m);
+                    None
+                }
+                EntryPayload::Normal(proposal) => apply_all(&mut inner.image, offset, &proposal.0),
             };
+            inner.image.offset = offset;
             if let Some(responder) = responder {
-                responder.send(applied);
+                answers.push((responder, Applied { offset, refused }));
             }
+        }
+        let image = Arc::new(lock(&self.inner).image.clone());
+        self.published.send_replace(image);
+        for (responder, applied) in answers {
+            responder.send(applied);
         }
         Ok(())
     }
