@@ -142,3 +142,19 @@ def test_a_stopped_broker_leaves_metadata_at_once(cluster):
         assert time.monotonic() - stopped < SESSION_MS / 1000 * 0.6, "still listed: fenced by silence, not by its shutdown"
         time.sleep(0.02)
     print(f"SIGTERM: the broker was out of Metadata {time.monotonic() - stopped:.3f} s after it exited")
+
+
+def test_a_node_with_another_voter_list_refuses_to_start(cluster, tmp_path):
+    import subprocess
+    from harness.broker import BINARY
+    voters = cluster[0].settings[1].split("=", 1)[1]
+    port, quorum_port = free_port(), free_port()
+    wrong = f"{voters},3@127.0.0.1:{quorum_port}"
+    out = subprocess.run(
+        [str(BINARY), "serve", "--data-dir", str(tmp_path / "stranger"), "--set", "node.id=3",
+         "--set", f"controller.quorum.voters={wrong}", "--set", "controller.listener.names=CONTROLLER",
+         "--set", f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{quorum_port}"],
+        capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert f"controller.quorum.voters names {wrong}" in out.stderr and "give every node the same list" in out.stderr, out.stderr[-1500:]
+    assert sorted(b for b, _ in brokers_seen(cluster[0].bootstrap)[0]) == [0, 1, 2], "the cluster is undisturbed"

@@ -87,17 +87,61 @@ pub async fn join(
     );
     loop {
         tokio::select! {
-            active = node.wait_until_active(Duration::from_secs(5)) => if active { break },
+            active = node.wait_until_active(Duration::from_secs(5)) => match active {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(why) => {
+                    node.shutdown().await;
+                    return Err(why);
+                }
+            },
             _ = stop.changed() => {
                 node.shutdown().await;
                 return Err("stopped before joining the cluster".into());
             }
         }
+        if let Some((id, theirs)) = node.disagreeing_voter().await {
+            node.shutdown().await;
+            let mine: BTreeMap<i32, String> = cluster
+                .voters
+                .iter()
+                .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
+                .collect();
+            return Err(format!(
+                "controller.quorum.voters names {}, but node {id} names {}: give every node the same list",
+                describe(&mine),
+                describe(&theirs)
+            ));
+        }
         tracing::warn!(leader = ?node.controller_id(), voters = ?cluster.voters.iter().map(|v| v.id).collect::<Vec<_>>(), "waiting for the metadata quorum to register this broker");
+    }
+    // Every node must name the same voters: the quorum was formed with the
+    // list of whichever node initialized it first.
+    let configured: BTreeMap<i32, String> = cluster
+        .voters
+        .iter()
+        .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
+        .collect();
+    let formed = node.quorum_voters();
+    if !configured.is_empty() && formed != configured {
+        node.shutdown().await;
+        return Err(format!(
+            "controller.quorum.voters names {}, but the quorum was formed with {}: give every node the same list",
+            describe(&configured),
+            describe(&formed)
+        ));
     }
     if let Err(e) = broker.join(Arc::clone(&node)) {
         node.shutdown().await;
         return Err(e.to_string());
     }
     Ok(node)
+}
+
+fn describe(voters: &BTreeMap<i32, String>) -> String {
+    voters
+        .iter()
+        .map(|(id, addr)| format!("{id}@{addr}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }

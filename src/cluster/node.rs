@@ -40,6 +40,8 @@ pub enum ControllerCall {
     },
     /// The quorum's state as its leader knows it (DescribeQuorum).
     DescribeQuorum,
+    /// The voters the asked node was configured with (answered by any node).
+    ConfiguredVoters,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +58,9 @@ pub enum ControllerReply {
         leader: Option<i32>,
     },
     Quorum(QuorumState),
+    /// Another live broker registered with this id.
+    DuplicateBroker(i32),
+    Voters(std::collections::BTreeMap<i32, String>),
     /// The controller refused (stale epoch, duplicate id, ...).
     Refused(String),
     Unavailable(String),
@@ -163,6 +168,9 @@ impl ClusterNode {
         let controller = &mut guard.1;
         match call {
             ControllerCall::DescribeQuorum => ControllerReply::Quorum(self.quorum.state()),
+            ControllerCall::ConfiguredVoters => {
+                ControllerReply::Voters(self.quorum.voters().clone())
+            }
             ControllerCall::Register {
                 broker_id,
                 incarnation_id,
@@ -188,6 +196,9 @@ impl ClusterNode {
                         Ok(epoch) => ControllerReply::Registered { epoch },
                         Err(reply) => reply,
                     },
+                    Err(ControllerError::DuplicateBrokerRegistration(id)) => {
+                        ControllerReply::DuplicateBroker(id)
+                    }
                     Err(e) => ControllerReply::Refused(e.to_string()),
                 }
             }
@@ -310,7 +321,12 @@ impl ClusterNode {
                 Err(format!("node {id} leads the quorum now; retrying there"))
             }
             ControllerReply::Unavailable(why) => Err(why),
-            ControllerReply::Quorum(_) => Err("an answer of the wrong kind".into()),
+            ControllerReply::DuplicateBroker(id) => Err(format!(
+                "another live broker is registered as node {id}: give each node its own node.id"
+            )),
+            ControllerReply::Quorum(_) | ControllerReply::Voters(_) => {
+                Err("an answer of the wrong kind".into())
+            }
         }
     }
 
@@ -368,17 +384,51 @@ impl ClusterNode {
     }
 
     /// Waits (bounded) until this broker is registered and unfenced.
-    pub async fn wait_until_active(&self, timeout: Duration) -> bool {
+    /// `Ok(false)`: not yet, after `timeout`; `Err`: it never will be (the
+    /// configuration must change).
+    pub async fn wait_until_active(&self, timeout: Duration) -> Result<bool, String> {
         let deadline = tokio::time::Instant::now() + timeout;
         while tokio::time::Instant::now() < deadline {
-            if self.beat().await {
-                return true;
+            let registering = self.broker_epoch() < 0;
+            match self.beat_and_tell().await {
+                Ok(()) => return Ok(true),
+                Err(why) if registering && why.starts_with("another live broker") => {
+                    return Err(why)
+                }
+                Err(_) => {}
             }
             if self.broker_epoch() < 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        false
+        Ok(false)
+    }
+
+    /// The first other voter that was configured with another voter list
+    /// than this node: its id and its list.
+    pub async fn disagreeing_voter(
+        &self,
+    ) -> Option<(i32, std::collections::BTreeMap<i32, String>)> {
+        let mine = self.quorum.voters().clone();
+        for id in mine.keys().copied().filter(|id| *id != self.node_id) {
+            let Ok(body) = serde_json::to_vec(&ControllerCall::ConfiguredVoters) else {
+                continue;
+            };
+            let Ok(answer) = self.quorum.call(id, body, Duration::from_secs(2)).await else {
+                continue;
+            };
+            if let Ok(ControllerReply::Voters(theirs)) = serde_json::from_slice(&answer) {
+                if theirs != mine {
+                    return Some((id, theirs));
+                }
+            }
+        }
+        None
+    }
+
+    /// The voters the quorum has (its committed membership), by id.
+    pub fn quorum_voters(&self) -> std::collections::BTreeMap<i32, String> {
+        self.quorum.membership()
     }
 
     async fn fence_silent_brokers(&self) {
@@ -425,6 +475,9 @@ impl CallHandler for Calls {
                 (Some(_), Err(e)) => ControllerReply::Refused(format!("malformed call: {e}")),
                 (Some(node), Ok(ControllerCall::DescribeQuorum)) => {
                     ControllerReply::Quorum(node.quorum.state())
+                }
+                (Some(node), Ok(ControllerCall::ConfiguredVoters)) => {
+                    ControllerReply::Voters(node.quorum.voters().clone())
                 }
                 (Some(node), Ok(call)) => match node.quorum.leader() {
                     Some(leader) if leader == node.node_id => node.decide(call).await,

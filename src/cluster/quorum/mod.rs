@@ -266,6 +266,20 @@ impl Quorum {
         }
     }
 
+    /// The voters of the membership this node has applied, by id, with the
+    /// addresses the quorum was formed with.
+    pub fn membership(&self) -> BTreeMap<i32, String> {
+        use openraft::async_runtime::WatchReceiver;
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let membership = metrics.membership_config.membership();
+        let voters: Vec<u64> = membership.voter_ids().collect();
+        membership
+            .nodes()
+            .filter(|(id, _)| voters.contains(id))
+            .filter_map(|(id, node)| Some((i32::try_from(*id).ok()?, node.addr.clone())))
+            .collect()
+    }
+
     /// Every voter's id and quorum address.
     pub fn voters(&self) -> &BTreeMap<i32, String> {
         &self.voters

@@ -160,6 +160,13 @@ fn three_voters_survive_the_loss_of_their_leader() {
         for n in 0..5 {
             last = propose(&all, vec![topic(n)]).await;
         }
+        for node in &nodes {
+            assert_eq!(
+                node.membership(),
+                voters,
+                "the quorum's voters, as configured"
+            );
+        }
         let leader = nodes[0].leader().expect("a leader");
         let old = nodes.remove(leader as usize);
         let stopped = std::time::Instant::now();
