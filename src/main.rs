@@ -154,9 +154,14 @@ async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> 
     let _ = stop_tx.send(true);
     let _ = watcher.await;
     if let Some(node) = broker.cluster_node() {
-        node.controlled_shutdown(std::time::Duration::from_secs(5))
-            .await;
+        // Alone, no other broker could take its clients: nothing to move.
+        if !alone {
+            node.controlled_shutdown(std::time::Duration::from_secs(5))
+                .await;
+        }
+        let started = std::time::Instant::now();
         node.shutdown().await;
+        tracing::debug!("metadata quorum stopped in {:?}", started.elapsed());
     }
     broker
         .close()
