@@ -44,9 +44,9 @@ fn invalid(what: impl std::fmt::Display) -> io::Error {
 }
 
 /// The image as the records that rebuild it, framed as in a proposal.
-fn image_bytes(image: &MetadataImage) -> Vec<u8> {
+fn image_bytes(image: &MetadataImage) -> io::Result<Vec<u8>> {
     let proposal = Proposal(image.to_records());
-    serde_json::to_vec(&proposal).unwrap_or_default()
+    serde_json::to_vec(&proposal).map_err(invalid)
 }
 
 fn image_from(offset: i64, bytes: &[u8]) -> io::Result<MetadataImage> {
@@ -123,7 +123,7 @@ impl RaftSnapshotBuilder<QuorumTypes> for StateMachine {
                 last_log_id: inner.last_applied,
                 last_membership: inner.membership.clone(),
             };
-            (meta, image_bytes(&inner.image), inner.dir.clone())
+            (meta, image_bytes(&inner.image)?, inner.dir.clone())
         };
         StateMachine::store_snapshot(&dir, &meta, &data)?;
         lock(&self.inner).snapshot = Some((meta.clone(), data.clone()));
