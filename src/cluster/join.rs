@@ -32,24 +32,10 @@ async fn quorum_config(broker: &Broker) -> Result<(QuorumConfig, Option<TcpListe
         .iter()
         .find(|l| cluster.is_controller_listener(&l.name))
         .ok_or("a voter needs its controller listener")?;
-    let host = if listener.host.is_empty() {
-        "0.0.0.0"
-    } else {
-        listener.host.as_str()
-    };
-    let socket = TcpListener::bind((host, listener.port))
+    let socket = crate::server::bind_listener(listener)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {}://{host}:{}: {e}",
-                listener.name, listener.port
-            )
-        })?;
-    let voters: BTreeMap<i32, String> = cluster
-        .voters
-        .iter()
-        .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
-        .collect();
+        .map_err(|e| e.to_string())?;
+    let voters = cluster.voter_addresses();
     let quorum = QuorumConfig {
         node_id: config.node_id,
         voters,
@@ -102,14 +88,10 @@ pub async fn join(
         }
         if let Some((id, theirs)) = node.disagreeing_voter().await {
             node.shutdown().await;
-            let mine: BTreeMap<i32, String> = cluster
-                .voters
-                .iter()
-                .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
-                .collect();
+            let mine = node.voters();
             return Err(format!(
                 "controller.quorum.voters names {}, but node {id} names {}: give every node the same list",
-                describe(&mine),
+                describe(mine),
                 describe(&theirs)
             ));
         }
@@ -117,17 +99,13 @@ pub async fn join(
     }
     // Every node must name the same voters: the quorum was formed with the
     // list of whichever node initialized it first.
-    let configured: BTreeMap<i32, String> = cluster
-        .voters
-        .iter()
-        .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
-        .collect();
+    let configured = node.voters();
     let formed = node.quorum_voters();
-    if !configured.is_empty() && formed != configured {
+    if !cluster.voters.is_empty() && &formed != configured {
         node.shutdown().await;
         return Err(format!(
             "controller.quorum.voters names {}, but the quorum was formed with {}: give every node the same list",
-            describe(&configured),
+            describe(configured),
             describe(&formed)
         ));
     }

@@ -310,6 +310,14 @@ impl ClusterConfig {
         }
     }
 
+    /// Each voter's id and `host:port`, as the quorum addresses them.
+    pub fn voter_addresses(&self) -> BTreeMap<i32, String> {
+        self.voters
+            .iter()
+            .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
+            .collect()
+    }
+
     /// This node, alone: no voters and no bootstrap servers configured.
     pub fn is_standalone(&self) -> bool {
         self.voters.is_empty() && self.bootstrap_servers.is_empty()

@@ -5,6 +5,7 @@ pub mod dispatch;
 mod maintenance;
 
 use crate::broker::Broker;
+use crate::config::cluster::Listener;
 use crate::config::BrokerConfig;
 use std::io;
 use std::net::SocketAddr;
@@ -45,22 +46,7 @@ impl Server {
             .iter_mut()
             .filter(|l| names.contains(&l.name))
         {
-            let host = if listener.host.is_empty() {
-                "0.0.0.0"
-            } else {
-                listener.host.as_str()
-            };
-            let socket = TcpListener::bind((host, listener.port))
-                .await
-                .map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "cannot listen on {}://{host}:{}: {e}",
-                            listener.name, listener.port
-                        ),
-                    )
-                })?;
+            let socket = bind_listener(listener).await?;
             listener.port = socket.local_addr()?.port();
             bound.push(BoundListener {
                 name: listener.name.clone(),
@@ -118,6 +104,25 @@ impl Server {
         }
         let _ = upkeep.await;
     }
+}
+
+/// Binds one configured listener (an empty host: every interface), with an
+/// error that names it.
+pub async fn bind_listener(listener: &Listener) -> io::Result<TcpListener> {
+    let host = if listener.host.is_empty() {
+        "0.0.0.0"
+    } else {
+        listener.host.as_str()
+    };
+    TcpListener::bind((host, listener.port)).await.map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot listen on {}://{host}:{}: {e}",
+                listener.name, listener.port
+            ),
+        )
+    })
 }
 
 /// Accepts on one listener, handing each connection over with the

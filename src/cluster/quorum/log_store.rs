@@ -9,6 +9,8 @@
 //! also kept in memory; the file is only read at start-up.
 
 use super::types::{Entry, LogId, QuorumTypes, Vote};
+use super::{invalid, lock};
+use crate::log::properties;
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
@@ -40,29 +42,14 @@ pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
 }
 
-fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
-    // Every mutation below leaves `Inner` consistent before any I/O can fail.
-    inner
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn invalid(what: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
-}
-
 /// Writes `value` as JSON to `dir/name`, atomically and durably.
 pub(super) fn write_small<T: serde::Serialize>(
     dir: &Path,
     name: &str,
     value: &T,
 ) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut file = File::create(&tmp)?;
-    file.write_all(&serde_json::to_vec(value).map_err(invalid)?)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, dir.join(name))?;
-    File::open(dir)?.sync_all()
+    let bytes = serde_json::to_vec(value).map_err(invalid)?;
+    properties::write_atomically(&dir.join(name), &bytes)
 }
 
 pub(super) fn read_small<T: serde::de::DeserializeOwned>(
@@ -162,19 +149,14 @@ impl LogStore {
 
     /// Rewrites `log` with only the live entries (after a purge).
     fn compact(inner: &mut Inner) -> io::Result<()> {
-        let tmp = inner.dir.join("log.tmp");
-        let mut file = File::create(&tmp)?;
-        let mut at = 0u64;
+        let mut bytes = Vec::new();
         let mut positions = Vec::with_capacity(inner.entries.len());
         for (index, (_, entry)) in &inner.entries {
-            let bytes = frame(entry)?;
-            file.write_all(&bytes)?;
-            positions.push((*index, at));
-            at += bytes.len() as u64;
+            positions.push((*index, bytes.len() as u64));
+            bytes.extend_from_slice(&frame(entry)?);
         }
-        file.sync_all()?;
-        std::fs::rename(&tmp, inner.dir.join("log"))?;
-        File::open(&inner.dir)?.sync_all()?;
+        properties::write_atomically(&inner.dir.join("log"), &bytes)?;
+        let at = bytes.len() as u64;
         inner.file = OpenOptions::new()
             .read(true)
             .append(true)

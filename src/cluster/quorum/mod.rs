@@ -26,6 +26,18 @@ use tokio::task::JoinHandle;
 
 type Raft = openraft::Raft<types::QuorumTypes, state_machine::StateMachine>;
 
+/// The stores' state locks: every mutation leaves the state consistent
+/// before any I/O can fail, so a poisoned lock's state is still good.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn invalid(what: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
+}
+
 #[derive(Clone, Debug)]
 pub struct QuorumConfig {
     pub node_id: i32,

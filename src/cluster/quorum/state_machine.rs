@@ -8,6 +8,7 @@
 use super::types::{
     Applied, LogId, Proposal, QuorumTypes, Snapshot, SnapshotData, SnapshotMeta, StoredMembership,
 };
+use super::{invalid, lock};
 use crate::cluster::image::MetadataImage;
 use crate::cluster::records::MetadataRecord;
 use futures_util::{Stream, TryStreamExt};
@@ -31,16 +32,6 @@ struct Inner {
 pub struct StateMachine {
     inner: Arc<Mutex<Inner>>,
     published: Arc<watch::Sender<Arc<MetadataImage>>>,
-}
-
-fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
-    inner
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn invalid(what: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
 
 /// The image as the records that rebuild it, framed as in a proposal.
@@ -104,12 +95,7 @@ impl StateMachine {
         bytes.extend_from_slice(&(meta_bytes.len() as u32).to_be_bytes());
         bytes.extend_from_slice(&meta_bytes);
         bytes.extend_from_slice(data);
-        let tmp = dir.join("snapshot.tmp");
-        std::fs::write(&tmp, &bytes)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, dir.join("snapshot"))?;
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
+        crate::log::properties::write_atomically(&dir.join("snapshot"), &bytes)
     }
 }
 

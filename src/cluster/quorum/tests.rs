@@ -56,6 +56,30 @@ async fn wait_applied(node: &Quorum, offset: i64) {
         .expect("node running");
 }
 
+/// One voter per directory, on loopback listeners, with fast elections.
+async fn start_voters(dirs: &[PathBuf]) -> (Vec<Quorum>, BTreeMap<i32, String>) {
+    let mut listeners = Vec::new();
+    let mut voters = BTreeMap::new();
+    for id in 0..dirs.len() as i32 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        voters.insert(id, l.local_addr().unwrap().to_string());
+        listeners.push(l);
+    }
+    let mut nodes = Vec::new();
+    for (id, listener) in listeners.into_iter().enumerate() {
+        let config = QuorumConfig {
+            node_id: id as i32,
+            voters: voters.clone(),
+            dir: dirs[id].clone(),
+            heartbeat_ms: 50,
+            election_timeout_ms: (150, 300),
+            snapshot_every: 10_000,
+        };
+        nodes.push(Quorum::start(config, Some(listener)).await.unwrap());
+    }
+    (nodes, voters)
+}
+
 #[test]
 fn a_standalone_node_leads_at_once_and_restarts_from_its_log() {
     let dir = temp_dir("single");
@@ -136,25 +160,7 @@ fn a_torn_tail_is_cut_and_snapshots_bound_the_log() {
 fn three_voters_survive_the_loss_of_their_leader() {
     let dirs: Vec<PathBuf> = (0..3).map(|i| temp_dir(&format!("three-{i}"))).collect();
     runtime().block_on(async {
-        let mut listeners = Vec::new();
-        let mut voters = BTreeMap::new();
-        for id in 0..3 {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            voters.insert(id, l.local_addr().unwrap().to_string());
-            listeners.push(l);
-        }
-        let mut nodes = Vec::new();
-        for (id, listener) in listeners.into_iter().enumerate() {
-            let config = QuorumConfig {
-                node_id: id as i32,
-                voters: voters.clone(),
-                dir: dirs[id].clone(),
-                heartbeat_ms: 50,
-                election_timeout_ms: (150, 300),
-                snapshot_every: 10_000,
-            };
-            nodes.push(Quorum::start(config, Some(listener)).await.unwrap());
-        }
+        let (mut nodes, voters) = start_voters(&dirs).await;
         let all: Vec<&Quorum> = nodes.iter().collect();
         let mut last = 0;
         for n in 0..5 {
@@ -199,25 +205,7 @@ fn hostile_frames_close_only_their_connection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dirs: Vec<PathBuf> = (0..2).map(|i| temp_dir(&format!("hostile-{i}"))).collect();
     runtime().block_on(async {
-        let mut listeners = Vec::new();
-        let mut voters = BTreeMap::new();
-        for id in 0..2 {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            voters.insert(id, l.local_addr().unwrap().to_string());
-            listeners.push(l);
-        }
-        let mut nodes = Vec::new();
-        for (id, listener) in listeners.into_iter().enumerate() {
-            let config = QuorumConfig {
-                node_id: id as i32,
-                voters: voters.clone(),
-                dir: dirs[id].clone(),
-                heartbeat_ms: 50,
-                election_timeout_ms: (150, 300),
-                snapshot_every: 10_000,
-            };
-            nodes.push(Quorum::start(config, Some(listener)).await.unwrap());
-        }
+        let (nodes, voters) = start_voters(&dirs).await;
         let all: Vec<&Quorum> = nodes.iter().collect();
         propose(&all, vec![topic(1)]).await;
         let hostile: [&[u8]; 4] = [
