@@ -14,8 +14,12 @@ pub struct Broker {
     fresh_identity: bool,
     /// This node's seat in the cluster, once it has joined the quorum.
     cluster: std::sync::OnceLock<std::sync::Arc<crate::cluster::node::ClusterNode>>,
-    /// The image of a broker that has not joined a quorum (unit tests): itself alone.
+    /// The image of a broker that has not joined a quorum (unit tests, and
+    /// a node alone while its quorum starts): itself alone, with its topics.
     unjoined_image: std::sync::Arc<crate::cluster::image::MetadataImage>,
+    /// The metadata offset this node's local logs have followed up to
+    /// (see [`crate::cluster::replicas`]); -1 before the join.
+    followed_offset: tokio::sync::watch::Sender<i64>,
     pub log: LogManager,
     pub fetch_sessions: crate::handlers::fetch_session::FetchSessions,
     pub producer_ids: crate::txn::producer_ids::ProducerIds,
@@ -138,6 +142,7 @@ impl Broker {
             fresh_identity,
             cluster: std::sync::OnceLock::new(),
             unjoined_image,
+            followed_offset: tokio::sync::watch::Sender::new(-1),
             log,
             fetch_sessions: Default::default(),
             producer_ids,
@@ -151,8 +156,36 @@ impl Broker {
     pub fn image(&self) -> std::sync::Arc<crate::cluster::image::MetadataImage> {
         match self.cluster.get() {
             Some(node) => node.image(),
-            None => std::sync::Arc::clone(&self.unjoined_image),
+            None => self.local_image(),
         }
+    }
+
+    /// Before the join: this broker alone, leading every local topic.
+    fn local_image(&self) -> std::sync::Arc<crate::cluster::image::MetadataImage> {
+        let mut image = (*self.unjoined_image).clone();
+        for topic in self.log.topics() {
+            image.add_local_topic(
+                &topic.meta.name,
+                topic.meta.id,
+                topic.meta.partitions,
+                self.config.node_id,
+            );
+        }
+        std::sync::Arc::new(image)
+    }
+
+    /// The local logs have followed the image up to `offset`.
+    pub fn followed_image(&self, offset: i64) {
+        self.followed_offset.send_replace(offset);
+    }
+
+    /// Waits (bounded by `timeout`) until the local logs have followed
+    /// the image up to `offset`, so that what a metadata change created
+    /// is here to serve.
+    pub async fn wait_followed(&self, offset: i64, timeout: std::time::Duration) -> bool {
+        let mut followed = self.followed_offset.subscribe();
+        let reached = async { followed.wait_for(|o| *o >= offset).await.is_ok() };
+        matches!(tokio::time::timeout(timeout, reached).await, Ok(true))
     }
 
     pub fn cluster_node(&self) -> Option<&std::sync::Arc<crate::cluster::node::ClusterNode>> {

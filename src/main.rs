@@ -176,8 +176,17 @@ async fn join_and_run(
     broker: Arc<Broker>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
-    let node = odradek::cluster::join::join(&broker, stop.clone()).await?;
-    Ok(tokio::spawn(node.run(stop)))
+    let (node, followed) = odradek::cluster::join::join(&broker, stop.clone()).await?;
+    let follower = tokio::spawn(odradek::cluster::replicas::follow(
+        Arc::clone(&broker),
+        node.images(),
+        followed,
+        stop.clone(),
+    ));
+    Ok(tokio::spawn(async move {
+        node.run(stop).await;
+        let _ = follower.await;
+    }))
 }
 
 /// SIGINT or SIGTERM. The handlers are installed when this is called (not

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 /// Producer ids handed to a broker per AllocateProducerIds (Kafka: 1000).
 pub const PRODUCER_ID_BLOCK: i64 = 1000;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ControllerError {
     /// A broker id registered by another, live incarnation.
     DuplicateBrokerRegistration(i32),
@@ -385,12 +385,14 @@ impl Controller {
         Ok(records)
     }
 
-    /// The next block of producer ids for `broker_id`.
+    /// The next block of producer ids for `broker_id`, starting at
+    /// `at_least` or later (a node joining with ids it handed out alone).
     pub fn allocate_producer_ids(
         &self,
         image: &MetadataImage,
         broker_id: i32,
         broker_epoch: i64,
+        at_least: i64,
     ) -> Result<(Vec<MetadataRecord>, i64), ControllerError> {
         let broker = image
             .brokers
@@ -403,7 +405,7 @@ impl Controller {
                 current: broker.epoch,
             });
         }
-        let start = image.next_producer_id;
+        let start = image.next_producer_id.max(at_least);
         let record = MetadataRecord::ProducerIds {
             broker_id,
             broker_epoch,
@@ -417,6 +419,26 @@ fn leads_nothing(image: &MetadataImage, broker: i32) -> bool {
     image
         .topics()
         .all(|t| t.partitions.iter().all(|p| p.leader != broker))
+}
+
+impl ControllerError {
+    /// The Kafka error code a client is answered with.
+    pub fn code(&self) -> crate::protocol::error_code::ErrorCode {
+        use crate::protocol::error_code::ErrorCode;
+        match self {
+            ControllerError::DuplicateBrokerRegistration(_) => {
+                ErrorCode::DuplicateBrokerRegistration
+            }
+            ControllerError::BrokerIdNotRegistered(_) => ErrorCode::BrokerIdNotRegistered,
+            ControllerError::StaleBrokerEpoch { .. } => ErrorCode::StaleBrokerEpoch,
+            ControllerError::TopicAlreadyExists(_) => ErrorCode::TopicAlreadyExists,
+            ControllerError::UnknownTopic(_) => ErrorCode::UnknownTopicOrPartition,
+            ControllerError::InvalidTopic(_) => ErrorCode::InvalidTopicException,
+            ControllerError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
+            ControllerError::InvalidReplicationFactor(_) => ErrorCode::InvalidReplicationFactor,
+            ControllerError::InvalidReplicaAssignment(_) => ErrorCode::InvalidReplicaAssignment,
+        }
+    }
 }
 
 /// The first replica, in replica order, that is in `isr` and active.
@@ -441,10 +463,12 @@ fn elect_leaderless(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
     for topic in image.topics() {
         for (index, p) in topic.partitions.iter().enumerate() {
             if p.leader == NO_LEADER && p.isr.contains(&broker) {
+                // It takes writes the others will not copy: it alone is in sync.
+                let isr = (p.isr.len() > 1).then(|| vec![broker]);
                 records.push(MetadataRecord::PartitionChange {
                     partition_id: index as i32,
                     topic_id: topic.id,
-                    isr: None,
+                    isr,
                     leader: broker,
                     replicas: None,
                 });
@@ -477,8 +501,10 @@ fn check_assignment(image: &MetadataImage, replicas: &[i32]) -> Result<(), Contr
     Ok(())
 }
 
-/// A new partition led by its first active replica, all replicas in sync
-/// (they are all empty).
+/// A new partition led by its first active replica. Followers do not copy
+/// their leader yet (replication is the next step), so only the leader is
+/// in sync; without an active replica all are (they are all empty), and the
+/// first to become active leads.
 fn new_partition(
     image: &MetadataImage,
     topic: &TopicImage,
@@ -493,10 +519,15 @@ fn new_partition(
         partition_epoch: 0,
     };
     let leader = choose_leader(image, &p, &replicas, None);
+    let isr = if leader == NO_LEADER {
+        replicas.clone()
+    } else {
+        vec![leader]
+    };
     MetadataRecord::Partition {
         partition_id: partition,
         topic_id: topic.id,
-        isr: replicas.clone(),
+        isr,
         replicas,
         leader,
         leader_epoch: 0,

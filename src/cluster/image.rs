@@ -215,6 +215,31 @@ impl MetadataImage {
         image
     }
 
+    /// Adds a topic led by `leader`, every partition at epoch 0 (the image
+    /// of a broker that has joined no quorum). A name or id already taken
+    /// is left as it is.
+    pub fn add_local_topic(&mut self, name: &str, id: Uuid, partitions: i32, leader: i32) {
+        if self.topic_ids.contains_key(name) || self.topics.contains_key(&id) {
+            return;
+        }
+        let partitions = (0..partitions)
+            .map(|_| PartitionImage {
+                replicas: vec![leader],
+                isr: vec![leader],
+                leader,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            })
+            .collect();
+        let topic = TopicImage {
+            name: name.to_string(),
+            id,
+            partitions,
+        };
+        self.topic_ids.insert(name.to_string(), id);
+        self.topics.insert(id, Arc::new(topic));
+    }
+
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
         self.topics.get(self.topic_ids.get(name)?)
     }

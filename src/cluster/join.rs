@@ -3,8 +3,10 @@
 //! this broker's registration. With no cluster settings this is the single
 //! node of today, on the same path as a cluster.
 
+use super::image::MetadataImage;
 use super::node::ClusterNode;
 use super::quorum::{Quorum, QuorumConfig};
+use super::replicas;
 use crate::broker::Broker;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,7 +55,7 @@ async fn quorum_config(broker: &Broker) -> Result<(QuorumConfig, Option<TcpListe
 pub async fn join(
     broker: &Broker,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<Arc<ClusterNode>, String> {
+) -> Result<(Arc<ClusterNode>, Arc<MetadataImage>), String> {
     let roles = broker.config.cluster.roles;
     if !roles.broker || !roles.controller {
         return Err("process.roles: nodes with one role (brokers that follow the quorum without voting, or controllers alone) are not served yet; give every node both roles, broker,controller".into());
@@ -71,14 +73,25 @@ pub async fn join(
         Duration::from_millis(cluster.broker_heartbeat_interval_ms),
         cluster.broker_session_timeout_ms,
     );
+    // A node restarted faster than its old session runs out finds its
+    // old registration still live, and waits it out (as Kafka's brokers
+    // retry); a registration that stays live is another node's.
+    let duplicate_for = Duration::from_millis(2 * cluster.broker_session_timeout_ms + 1000);
+    let mut first_duplicate: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             active = node.wait_until_active(Duration::from_secs(5)) => match active {
                 Ok(true) => break,
                 Ok(false) => {}
                 Err(why) => {
-                    node.shutdown().await;
-                    return Err(why);
+                    let since = *first_duplicate.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() > duplicate_for {
+                        node.shutdown().await;
+                        return Err(why);
+                    }
+                    tracing::info!("{why}; waiting for its session to run out");
+                    tokio::time::sleep(Duration::from_millis(cluster.broker_heartbeat_interval_ms)).await;
+                    continue;
                 }
             },
             _ = stop.changed() => {
@@ -109,11 +122,20 @@ pub async fn join(
             describe(&formed)
         ));
     }
+    // The cluster's topics, not this node's, from now on.
+    let followed =
+        match replicas::reconcile_at_join(&broker.log, &node, broker.config.node_id).await {
+            Ok(image) => image,
+            Err(e) => {
+                node.shutdown().await;
+                return Err(e.to_string());
+            }
+        };
     if let Err(e) = broker.join(Arc::clone(&node)) {
         node.shutdown().await;
         return Err(e.to_string());
     }
-    Ok(node)
+    Ok((node, followed))
 }
 
 fn describe(voters: &BTreeMap<i32, String>) -> String {

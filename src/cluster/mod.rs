@@ -13,6 +13,7 @@ mod node_tests;
 pub mod placement;
 pub mod quorum;
 pub mod records;
+pub mod replicas;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 //! quorum's leader, one at a time, on an image that has caught up with the
 //! log; a node that does not lead sends them to the one that does.
 
-use super::controller::{Controller, ControllerError, Heartbeat, Registration};
+use super::controller::{Controller, ControllerError, Heartbeat, NewTopic, Registration};
 use super::image::MetadataImage;
 use super::quorum::{CallHandler, Quorum, QuorumError, QuorumState};
 use super::records::{Endpoint, MetadataRecord};
@@ -40,8 +40,65 @@ pub enum ControllerCall {
     },
     /// The quorum's state as its leader knows it (DescribeQuorum).
     DescribeQuorum,
+    CreateTopics {
+        topics: Vec<TopicCreation>,
+        validate_only: bool,
+    },
+    DeleteTopics {
+        names: Vec<String>,
+    },
+    AllocateProducerIds {
+        broker_id: i32,
+        broker_epoch: i64,
+        at_least: i64,
+    },
+    CreatePartitions {
+        topics: Vec<PartitionGrowth>,
+        validate_only: bool,
+    },
     /// The voters the asked node was configured with (answered by any node).
     ConfiguredVoters,
+}
+
+/// CreatePartitions of one topic: (topic, new total, explicit replicas of
+/// the new partitions).
+pub type PartitionGrowth = (String, i32, Option<Vec<Vec<i32>>>);
+
+/// One topic to create, its defaults resolved by the asking broker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicCreation {
+    pub name: String,
+    pub topic_id: [u8; 16],
+    pub partitions: i32,
+    pub replication_factor: i16,
+    pub assignments: Option<Vec<Vec<i32>>>,
+    pub configs: std::collections::BTreeMap<String, String>,
+}
+
+impl TopicCreation {
+    fn to_new_topic(&self) -> NewTopic {
+        NewTopic {
+            name: self.name.clone(),
+            topic_id: Uuid(self.topic_id),
+            partitions: self.partitions,
+            replication_factor: self.replication_factor,
+            assignments: self.assignments.clone(),
+            configs: self.configs.clone(),
+        }
+    }
+
+    /// (partitions, replication factor) as created.
+    pub fn shape(&self) -> (i32, i16) {
+        match &self.assignments {
+            Some(given) => (
+                i32::try_from(given.len()).unwrap_or(i32::MAX),
+                given
+                    .first()
+                    .map_or(0, |r| i16::try_from(r.len()).unwrap_or(i16::MAX)),
+            ),
+            None => (self.partitions, self.replication_factor),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +118,17 @@ pub enum ControllerReply {
     /// Another live broker registered with this id.
     DuplicateBroker(i32),
     Voters(std::collections::BTreeMap<i32, String>),
+    /// A block of producer ids: [start, end).
+    ProducerIds {
+        start: i64,
+        end: i64,
+    },
+    /// One outcome per topic of a topic call, and the metadata offset the
+    /// changes landed at (every change of the call is in one proposal).
+    Topics {
+        outcomes: Vec<Result<(), ControllerError>>,
+        offset: i64,
+    },
     /// The controller refused (stale epoch, duplicate id, ...).
     Refused(String),
     Unavailable(String),
@@ -123,6 +191,32 @@ impl ClusterNode {
     /// The quorum's voters and their quorum addresses.
     pub fn voters(&self) -> &std::collections::BTreeMap<i32, String> {
         self.quorum.voters()
+    }
+
+    /// Waits (bounded) until this node's image has applied `offset`.
+    pub async fn wait_for_offset(&self, offset: i64) -> bool {
+        let mut images = self.images();
+        let reached = async {
+            images
+                .wait_for(|image| image.offset >= offset)
+                .await
+                .is_ok()
+        };
+        matches!(tokio::time::timeout(CALL_TIMEOUT, reached).await, Ok(true))
+    }
+
+    /// A block of producer ids from the controller, starting at `at_least`
+    /// or later: [start, end).
+    pub async fn allocate_producer_ids(&self, at_least: i64) -> Result<(i64, i64), String> {
+        let call = ControllerCall::AllocateProducerIds {
+            broker_id: self.node_id,
+            broker_epoch: self.broker_epoch(),
+            at_least,
+        };
+        match self.call(call).await {
+            ControllerReply::ProducerIds { start, end } => Ok((start, end)),
+            other => Err(format!("{other:?}")),
+        }
     }
 
     pub fn broker_epoch(&self) -> i64 {
@@ -235,6 +329,82 @@ impl ClusterNode {
                     Err(e) => ControllerReply::Refused(e.to_string()),
                 }
             }
+            ControllerCall::CreateTopics {
+                topics,
+                validate_only,
+            } => {
+                let new: Vec<NewTopic> = topics.iter().map(TopicCreation::to_new_topic).collect();
+                let decided = controller.create_topics(&image, &new);
+                self.propose_outcomes(&image, decided, validate_only).await
+            }
+            ControllerCall::DeleteTopics { names } => {
+                let mut deleted: Vec<&str> = Vec::new();
+                let decided = names
+                    .iter()
+                    .map(|name| {
+                        if deleted.contains(&name.as_str()) {
+                            return Err(ControllerError::UnknownTopic(name.clone()));
+                        }
+                        let records = controller.delete_topic(&image, name)?;
+                        deleted.push(name);
+                        Ok(records)
+                    })
+                    .collect();
+                self.propose_outcomes(&image, decided, false).await
+            }
+            ControllerCall::AllocateProducerIds {
+                broker_id,
+                broker_epoch,
+                at_least,
+            } => {
+                match controller.allocate_producer_ids(&image, broker_id, broker_epoch, at_least) {
+                    Ok((records, start)) => match self.propose(records).await {
+                        Ok(_) => ControllerReply::ProducerIds {
+                            start,
+                            end: start + super::controller::PRODUCER_ID_BLOCK,
+                        },
+                        Err(reply) => reply,
+                    },
+                    Err(e) => ControllerReply::Refused(e.to_string()),
+                }
+            }
+            ControllerCall::CreatePartitions {
+                topics,
+                validate_only,
+            } => {
+                let decided = topics
+                    .iter()
+                    .map(|(name, total, assignments)| {
+                        controller.create_partitions(&image, name, *total, assignments.as_deref())
+                    })
+                    .collect();
+                self.propose_outcomes(&image, decided, validate_only).await
+            }
+        }
+    }
+
+    /// Proposes the records of every accepted part of a call, in one
+    /// proposal; answers each part's outcome.
+    async fn propose_outcomes(
+        &self,
+        image: &MetadataImage,
+        decided: Vec<Result<Vec<MetadataRecord>, ControllerError>>,
+        validate_only: bool,
+    ) -> ControllerReply {
+        let mut records = Vec::new();
+        let outcomes = decided
+            .into_iter()
+            .map(|outcome| outcome.map(|r| records.extend(r)))
+            .collect();
+        if validate_only || records.is_empty() {
+            return ControllerReply::Topics {
+                outcomes,
+                offset: image.offset,
+            };
+        }
+        match self.propose(records).await {
+            Ok(offset) => ControllerReply::Topics { outcomes, offset },
+            Err(reply) => reply,
         }
     }
 
@@ -324,9 +494,10 @@ impl ClusterNode {
             ControllerReply::DuplicateBroker(id) => Err(format!(
                 "another live broker is registered as node {id}: give each node its own node.id"
             )),
-            ControllerReply::Quorum(_) | ControllerReply::Voters(_) => {
-                Err("an answer of the wrong kind".into())
-            }
+            ControllerReply::Quorum(_)
+            | ControllerReply::Voters(_)
+            | ControllerReply::Topics { .. }
+            | ControllerReply::ProducerIds { .. } => Err("an answer of the wrong kind".into()),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::controller::{Controller, Heartbeat, NewTopic, Registration};
 use super::image::MetadataImage;
-use super::records::{Endpoint, MetadataRecord, NO_LEADER};
+use super::records::{Endpoint, MetadataRecord, NO_LEADER, NO_LEADER_CHANGE};
 use crate::protocol::wire::Uuid;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -92,6 +92,25 @@ impl Harness {
         if let Some(Ok(records)) = self.controller.create_topics(&self.image, &[topic]).pop() {
             self.append(records);
         }
+    }
+
+    /// Every replica of `name` caught up with its leader, as replication
+    /// will report (AlterPartition): the ISR grows to all replicas.
+    fn catch_up_followers(&mut self, name: &str) {
+        let topic = self.image.topic(name).expect("the topic exists").clone();
+        let records = topic
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(index, p)| MetadataRecord::PartitionChange {
+                partition_id: index as i32,
+                topic_id: topic.id,
+                isr: Some(p.replicas.clone()),
+                leader: NO_LEADER_CHANGE,
+                replicas: None,
+            })
+            .collect();
+        self.append(records);
     }
 
     fn check_invariants(&mut self) {
@@ -261,6 +280,11 @@ fn placement_spreads_leaders_and_racks() {
 fn a_silent_broker_is_fenced_and_its_leaderships_move() {
     let mut h = cluster(&["a", "b", "c"]);
     h.create("t", 3, 3);
+    // Followers copy nothing yet: only the leader is in sync.
+    for p in &h.image.topic("t").unwrap().partitions {
+        assert_eq!(p.isr, [p.leader]);
+    }
+    h.catch_up_followers("t");
     h.create("single", 3, 1);
     let led_by_0: Vec<usize> = h
         .image

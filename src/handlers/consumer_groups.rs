@@ -48,6 +48,16 @@ pub fn heartbeat(
     request: ConsumerGroupHeartbeatRequest,
 ) -> ResponseBody {
     let version = ctx.api_version;
+    if let Err(code) = super::coordinators::check(
+        broker,
+        super::coordinators::Coordinated::Group,
+        &request.group_id,
+    ) {
+        return ResponseBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse {
+            error_code: code.code(),
+            ..ConsumerGroupHeartbeatResponse::default()
+        });
+    }
     let owned = request.topic_partitions.map(|topics| {
         let mut owned = Partitions::new();
         for t in topics {

@@ -98,27 +98,28 @@ fn read_target(
         records: Some(Bytes::new()),
         ..PartitionData::default()
     };
-    let Some(topic) = broker.log.topic(&target.topic) else {
-        let missing = if topic_names_are_ids(version) {
-            ErrorCode::UnknownTopicId
-        } else {
-            ErrorCode::UnknownTopicOrPartition
-        };
-        data.error_code = missing.code();
-        return data;
-    };
-    let Some(partition) = usize::try_from(target.partition)
-        .ok()
-        .and_then(|i| topic.partitions.get(i))
-    else {
-        data.error_code = ErrorCode::UnknownTopicOrPartition.code();
-        return data;
-    };
-    // v9+: fenced by the client's view of the leader epoch.
-    if let Err(code) = super::check_leader_epoch(target.current_leader_epoch) {
-        data.error_code = code.code();
+    if target.topic.is_empty() && topic_names_are_ids(version) {
+        data.error_code = ErrorCode::UnknownTopicId.code();
         return data;
     }
+    let image = broker.image();
+    let partition = match super::led_partition(
+        broker,
+        &image,
+        &target.topic,
+        target.partition,
+        target.current_leader_epoch,
+    ) {
+        Ok((partition, _)) => partition,
+        Err(not) => {
+            data.error_code = not.code.code();
+            if let Some((leader_id, leader_epoch)) = not.leader {
+                data.current_leader.leader_id = leader_id;
+                data.current_leader.leader_epoch = leader_epoch;
+            }
+            return data;
+        }
+    };
     if limit == 0 {
         let (start, high_watermark, _) = partition.offsets();
         (
@@ -240,6 +241,33 @@ fn into_topics(
     topics
 }
 
+/// v16+ (KIP-951): where to find the leaders the errors name.
+fn hinted_leaders(
+    broker: &Broker,
+    ctx: &super::RequestContext,
+    answered: &[(usize, PartitionData)],
+) -> Vec<crate::protocol::messages::fetch_response::NodeEndpoint> {
+    let hinted: Vec<i32> = answered
+        .iter()
+        .filter(|(_, p)| p.error_code == ErrorCode::NotLeaderOrFollower.code())
+        .map(|(_, p)| p.current_leader.leader_id)
+        .collect();
+    if ctx.api_version < 16 || hinted.is_empty() {
+        return Vec::new();
+    }
+    super::leader_endpoints(&broker.image(), &ctx.listener, hinted)
+        .into_iter()
+        .map(|(node_id, host, port, rack)| {
+            crate::protocol::messages::fetch_response::NodeEndpoint {
+                node_id,
+                host,
+                port: i32::from(port),
+                rack,
+            }
+        })
+        .collect()
+}
+
 fn top_level_error(code: ErrorCode, session_id: i32) -> ResponseBody {
     ResponseBody::Fetch(FetchResponse {
         error_code: code.code(),
@@ -248,7 +276,12 @@ fn top_level_error(code: ErrorCode, session_id: i32) -> ResponseBody {
     })
 }
 
-pub async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> ResponseBody {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &super::RequestContext,
+    request: FetchRequest,
+) -> ResponseBody {
+    let version = ctx.api_version;
     let requested = requested_targets(broker, version, &request);
     let plan = if version >= 7 {
         let forgotten = forgotten_partitions(broker, version, &request);
@@ -294,10 +327,12 @@ pub async fn handle(broker: &Broker, version: i16, request: FetchRequest) -> Res
                     .collect();
                 broker.fetch_sessions.record_sent(session_id, &sent);
             }
+            let node_endpoints = hinted_leaders(broker, ctx, &answered);
             let responses = into_topics(version, &targets, answered);
             return ResponseBody::Fetch(FetchResponse {
                 session_id,
                 responses,
+                node_endpoints,
                 ..FetchResponse::default()
             });
         }

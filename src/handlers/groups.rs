@@ -4,7 +4,7 @@
 
 use super::Implemented;
 use crate::broker::Broker;
-use crate::group::{store, GroupState, JoinRequest, JoinResult, SyncRequest, SyncResult};
+use crate::group::{GroupState, JoinRequest, JoinResult, SyncRequest, SyncResult};
 use crate::log::now_ms;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::delete_groups_response::DeletableGroupResult;
@@ -61,79 +61,111 @@ pub const DELETE_GROUPS: Implemented = Implemented {
     max: 3,
 };
 
-use super::authorized;
+use super::{authorized, coordinators};
 
-/// This broker coordinates every group (and, as FindCoordinator answers,
-/// every transactional id): key types 0 and 1.
-pub fn find_coordinator(
+/// Where a key's coordinator is: node id, host, port.
+type Found = (i32, String, u16);
+
+/// The coordinator of `key`: the leader of its internal partition (see
+/// [`coordinators`]), at its endpoint on the request's listener.
+async fn locate(
+    broker: &Broker,
+    listener: &str,
+    key_type: i8,
+    key: &str,
+) -> Result<Found, (ErrorCode, String)> {
+    let kind = match key_type {
+        0 => coordinators::Coordinated::Group,
+        1 => coordinators::Coordinated::Transaction,
+        other => {
+            return Err((
+                ErrorCode::InvalidRequest,
+                format!("unknown key type {other}"),
+            ))
+        }
+    };
+    coordinators::ensure_topic(broker, kind).await?;
+    let id = coordinators::coordinator_of(broker, kind, key).map_err(|code| {
+        (
+            code,
+            "the coordinator's partition has no leader".to_string(),
+        )
+    })?;
+    if id == broker.config.node_id {
+        let (host, port) = broker.endpoint(listener);
+        return Ok((id, host, port));
+    }
+    let image = broker.image();
+    image
+        .brokers
+        .get(&id)
+        .and_then(|b| b.endpoint(listener))
+        .map(|e| (id, e.host.clone(), e.port))
+        .ok_or_else(|| {
+            (
+                ErrorCode::CoordinatorNotAvailable,
+                format!("node {id} has no {listener} listener"),
+            )
+        })
+}
+
+/// FindCoordinator: key types 0 (groups) and 1 (transactional ids).
+pub async fn find_coordinator(
     broker: &Broker,
     ctx: &crate::handlers::RequestContext,
     request: FindCoordinatorRequest,
 ) -> ResponseBody {
     let version = ctx.api_version;
-    let (host, port) = broker.endpoint(&ctx.listener);
-    let node = broker.config.node_id;
-    let answer = |key_type: i8| -> Result<(), (ErrorCode, String)> {
-        match key_type {
-            0 => store::ensure_topic(
-                &broker.log,
-                broker.config.group.offsets_topic_num_partitions,
-            )
-            .map_err(|e| (ErrorCode::CoordinatorNotAvailable, e.to_string())),
-            1 => Ok(()),
-            other => Err((
-                ErrorCode::InvalidRequest,
-                format!("unknown key type {other}"),
-            )),
-        }
-    };
     if version >= 4 {
-        let coordinators = request
-            .coordinator_keys
-            .into_iter()
-            .map(|key| match answer(request.key_type) {
-                Ok(()) => Coordinator {
-                    key,
-                    node_id: node,
-                    host: host.clone(),
-                    port: i32::from(port),
-                    error_code: 0,
-                    error_message: None,
+        let mut coordinators = Vec::with_capacity(request.coordinator_keys.len());
+        for key in request.coordinator_keys {
+            coordinators.push(
+                match locate(broker, &ctx.listener, request.key_type, &key).await {
+                    Ok((node_id, host, port)) => Coordinator {
+                        key,
+                        node_id,
+                        host,
+                        port: i32::from(port),
+                        error_code: 0,
+                        error_message: None,
+                    },
+                    Err((code, message)) => Coordinator {
+                        key,
+                        node_id: -1,
+                        host: String::new(),
+                        port: -1,
+                        error_code: code.code(),
+                        error_message: Some(message),
+                    },
                 },
-                Err((code, message)) => Coordinator {
-                    key,
-                    node_id: -1,
-                    host: String::new(),
-                    port: -1,
-                    error_code: code.code(),
-                    error_message: Some(message),
-                },
-            })
-            .collect();
+            );
+        }
         return ResponseBody::FindCoordinator(FindCoordinatorResponse {
             coordinators,
             ..FindCoordinatorResponse::default()
         });
     }
     let key_type = if version >= 1 { request.key_type } else { 0 };
-    ResponseBody::FindCoordinator(match answer(key_type) {
-        Ok(()) => FindCoordinatorResponse {
-            error_code: 0,
-            error_message: None,
-            node_id: node,
-            host,
-            port: i32::from(port),
-            ..FindCoordinatorResponse::default()
+    ResponseBody::FindCoordinator(
+        match locate(broker, &ctx.listener, key_type, &request.key).await {
+            Ok((node_id, host, port)) => FindCoordinatorResponse {
+                error_code: 0,
+                error_message: None,
+                node_id,
+                host,
+                port: i32::from(port),
+                ..FindCoordinatorResponse::default()
+            },
+            Err((code, message)) => FindCoordinatorResponse {
+                error_code: code.code(),
+                error_message: Some(message),
+                node_id: -1,
+                host: String::new(),
+                port: -1,
+                ..FindCoordinatorResponse::default()
+            },
         },
-        Err((code, message)) => FindCoordinatorResponse {
-            error_code: code.code(),
-            error_message: Some(message),
-            node_id: -1,
-            host: String::new(),
-            port: -1,
-            ..FindCoordinatorResponse::default()
-        },
-    })
+    )
 }
 
 fn join_response(version: i16, result: JoinResult) -> ResponseBody {
@@ -174,6 +206,17 @@ pub async fn join_group(
 ) -> ResponseBody {
     let version = ctx.api_version;
     let member_id = request.member_id.clone();
+    if let Err(code) =
+        coordinators::check(broker, coordinators::Coordinated::Group, &request.group_id)
+    {
+        return ResponseBody::JoinGroup(JoinGroupResponse {
+            error_code: code.code(),
+            generation_id: -1,
+            protocol_name: (version < 7).then(String::new),
+            member_id,
+            ..JoinGroupResponse::default()
+        });
+    }
     // v0 has no rebalance timeout: Kafka uses the session timeout.
     let rebalance_timeout_ms = if version == 0 || request.rebalance_timeout_ms < 0 {
         request.session_timeout_ms
@@ -219,6 +262,14 @@ fn sync_response(version: i16, result: SyncResult) -> ResponseBody {
 }
 
 pub async fn sync_group(broker: &Broker, version: i16, request: SyncGroupRequest) -> ResponseBody {
+    if let Err(code) =
+        coordinators::check(broker, coordinators::Coordinated::Group, &request.group_id)
+    {
+        return ResponseBody::SyncGroup(SyncGroupResponse {
+            error_code: code.code(),
+            ..SyncGroupResponse::default()
+        });
+    }
     let sync = SyncRequest {
         group_id: request.group_id,
         generation: request.generation_id,
@@ -252,6 +303,14 @@ pub async fn sync_group(broker: &Broker, version: i16, request: SyncGroupRequest
 }
 
 pub fn heartbeat(broker: &Broker, version: i16, request: HeartbeatRequest) -> ResponseBody {
+    if let Err(code) =
+        coordinators::check(broker, coordinators::Coordinated::Group, &request.group_id)
+    {
+        return ResponseBody::Heartbeat(HeartbeatResponse {
+            throttle_time_ms: 0,
+            error_code: code.code(),
+        });
+    }
     let instance = if version >= 3 {
         request.group_instance_id.as_deref()
     } else {
@@ -271,6 +330,14 @@ pub fn heartbeat(broker: &Broker, version: i16, request: HeartbeatRequest) -> Re
 }
 
 pub fn leave_group(broker: &Broker, version: i16, request: LeaveGroupRequest) -> ResponseBody {
+    if let Err(code) =
+        coordinators::check(broker, coordinators::Coordinated::Group, &request.group_id)
+    {
+        return ResponseBody::LeaveGroup(LeaveGroupResponse {
+            error_code: code.code(),
+            ..LeaveGroupResponse::default()
+        });
+    }
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
         request
             .members
@@ -322,6 +389,14 @@ pub fn describe_groups(
         .groups
         .iter()
         .map(|id| {
+            if let Err(code) = coordinators::check(broker, coordinators::Coordinated::Group, id) {
+                return DescribedGroup {
+                    error_code: code.code(),
+                    group_id: id.clone(),
+                    authorized_operations: operations,
+                    ..DescribedGroup::default()
+                };
+            }
             let described = broker.groups.describe(id);
             // v6 (KIP-1043): a group that does not exist is an error, not "Dead".
             if version >= 6 && described.state == GroupState::Dead {

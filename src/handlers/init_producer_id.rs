@@ -29,6 +29,14 @@ pub async fn handle(broker: &Broker, version: i16, request: InitProducerIdReques
         .filter(|id| !id.is_empty())
     {
         Some(transactional_id) => {
+            let coordinated = super::coordinators::check(
+                broker,
+                super::coordinators::Coordinated::Transaction,
+                transactional_id,
+            );
+            if let Err(code) = coordinated {
+                return ResponseBody::InitProducerId(failed(code));
+            }
             // v3+ may name the producer id and epoch it had (KIP-360).
             let expected = (version >= 3 && request.producer_id >= 0)
                 .then_some((request.producer_id, request.producer_epoch));
@@ -54,7 +62,7 @@ pub async fn handle(broker: &Broker, version: i16, request: InitProducerIdReques
                 Err(code) => failed(code),
             }
         }
-        None => match broker.producer_ids.allocate() {
+        None => match crate::txn::producer_ids::allocate(broker).await {
             Ok(producer_id) => InitProducerIdResponse {
                 producer_id,
                 producer_epoch: 0,

@@ -22,6 +22,7 @@ const EARLIEST_LOCAL: i64 = -4;
 
 pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> ResponseBody {
     let request_isolation = request.isolation_level;
+    let image = broker.image();
     let topics = request
         .topics
         .into_iter()
@@ -38,19 +39,16 @@ pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> Res
                         leader_epoch: if version >= 4 { 0 } else { -1 },
                         ..ListOffsetsPartitionResponse::default()
                     };
-                    let Some(partition) = broker.log.partition(&topic.name, p.partition_index) else {
-                        response.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                        response.leader_epoch = -1;
-                        return response;
-                    };
                     // v4+: fenced by the client's view of the leader epoch.
-                    if version >= 4 {
-                        if let Err(code) = super::check_leader_epoch(p.current_leader_epoch) {
-                            response.error_code = code.code();
+                    let current_epoch = if version >= 4 { p.current_leader_epoch } else { -1 };
+                    let partition = match super::led_partition(broker, &image, &topic.name, p.partition_index, current_epoch) {
+                        Ok((partition, _)) => partition,
+                        Err(not) => {
+                            response.error_code = not.code.code();
                             response.leader_epoch = -1;
                             return response;
                         }
-                    }
+                    };
                     let (log_start, high_watermark, _) = partition.offsets();
                     // read_committed (v2+) readers see the log end at the last stable offset.
                     let latest = if version >= 2 && request_isolation == 1 { partition.last_stable_offset() } else { high_watermark };

@@ -3,9 +3,10 @@
 
 use super::{authorized, Implemented};
 use crate::broker::Broker;
-use crate::cluster::image::{BrokerRegistration, MetadataImage};
-use crate::cluster::records::Endpoint;
-use crate::log::{Topic, TopicError};
+use crate::cluster::controller::ControllerError;
+use crate::cluster::image::{BrokerRegistration, MetadataImage, TopicImage};
+use crate::cluster::records::{Endpoint, NO_LEADER};
+use crate::log::TopicError;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -20,24 +21,31 @@ pub const IMPLEMENTED: Implemented = Implemented {
     max: 13,
 };
 
-pub fn describe_topic(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
-    let node = broker.config.node_id;
+/// A topic as the image has it: each partition's leader, epoch, replicas
+/// and ISR; replicas on fenced brokers are offline.
+pub fn describe_topic(image: &MetadataImage, topic: &TopicImage) -> MetadataResponseTopic {
+    let offline = |b: &i32| image.brokers.get(b).is_none_or(|r| r.fenced);
     MetadataResponseTopic {
         error_code: ErrorCode::None.code(),
-        name: Some(topic.meta.name.clone()),
-        topic_id: topic.meta.id,
-        is_internal: topic.meta.name.starts_with("__"),
+        name: Some(topic.name.clone()),
+        topic_id: topic.id,
+        is_internal: topic.name.starts_with("__"),
         partitions: topic
             .partitions
             .iter()
-            .map(|p| MetadataResponsePartition {
-                error_code: ErrorCode::None.code(),
-                partition_index: p.index,
-                leader_id: node,
-                leader_epoch: 0,
-                replica_nodes: vec![node],
-                isr_nodes: vec![node],
-                offline_replicas: Vec::new(),
+            .enumerate()
+            .map(|(index, p)| MetadataResponsePartition {
+                error_code: if p.leader == NO_LEADER {
+                    ErrorCode::LeaderNotAvailable.code()
+                } else {
+                    ErrorCode::None.code()
+                },
+                partition_index: index as i32,
+                leader_id: p.leader,
+                leader_epoch: p.leader_epoch,
+                replica_nodes: p.replicas.clone(),
+                isr_nodes: p.isr.clone(),
+                offline_replicas: p.replicas.iter().copied().filter(offline).collect(),
             })
             .collect(),
         ..MetadataResponseTopic::default()
@@ -53,14 +61,36 @@ fn topic_error(name: Option<String>, topic_id: Uuid, code: ErrorCode) -> Metadat
     }
 }
 
-/// Creates `name` with the broker defaults, as auto-creation does.
-pub fn auto_create(broker: &Broker, name: &str) -> Result<std::sync::Arc<Topic>, TopicError> {
-    match broker
-        .log
-        .create_topic(name, broker.config.num_partitions, BTreeMap::new())
-    {
-        Err(TopicError::AlreadyExists) => broker.log.topic(name).ok_or(TopicError::UnknownTopic),
-        other => other,
+/// Creates `name` with the broker defaults, as auto-creation does: through
+/// the controller once this node has joined its cluster.
+async fn auto_create(broker: &Broker, name: &str) -> Result<(), String> {
+    let Some(node) = broker.cluster_node() else {
+        if broker.log.follows_metadata_image() {
+            return Err("this node is joining its cluster".into());
+        }
+        return match broker
+            .log
+            .create_topic(name, broker.config.num_partitions, BTreeMap::new())
+        {
+            Ok(_) | Err(TopicError::AlreadyExists) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+    };
+    let creation = super::topics::controller::creation(
+        name,
+        broker.config.num_partitions,
+        broker.config.cluster.default_replication_factor,
+        None,
+        BTreeMap::new(),
+    )
+    .map_err(|e| e.to_string())?;
+    match super::topics::controller::create(broker, node, vec![creation], false).await {
+        Ok(outcomes) => match outcomes.into_iter().next() {
+            Some(Ok(())) | Some(Err(ControllerError::TopicAlreadyExists(_))) => Ok(()),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("no outcome".into()),
+        },
+        Err(no) => Err(no.message),
     }
 }
 
@@ -91,7 +121,7 @@ pub fn controller_id(broker: &Broker, image: &MetadataImage) -> i32 {
     }
 }
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &super::RequestContext,
     request: MetadataRequest,
@@ -109,46 +139,61 @@ pub fn handle(
     );
     let allow_auto_create =
         (version < 4 || request.allow_auto_topic_creation) && broker.config.auto_create_topics;
+    let mut image = broker.image();
     let topics: Vec<MetadataResponseTopic> = match wanted {
-        None => broker
-            .log
-            .topics()
-            .iter()
-            .map(|t| describe_topic(broker, t))
-            .collect(),
-        Some(requested) => requested
-            .into_iter()
-            .map(|wanted| {
+        None => image.topics().map(|t| describe_topic(&image, t)).collect(),
+        Some(requested) => {
+            let mut answers = Vec::with_capacity(requested.len());
+            for wanted in requested {
                 // v10+ may name a topic by id alone.
                 let by_id = wanted.topic_id != Uuid::ZERO
                     && wanted.name.as_deref().is_none_or(str::is_empty);
                 if by_id {
-                    return match broker.log.topic_by_id(wanted.topic_id) {
-                        Some(topic) => describe_topic(broker, &topic),
+                    answers.push(match image.topic_by_id(wanted.topic_id) {
+                        Some(topic) => describe_topic(&image, topic),
                         None => topic_error(None, wanted.topic_id, ErrorCode::UnknownTopicId),
-                    };
+                    });
+                    continue;
                 }
                 let Some(name) = wanted.name else {
-                    return topic_error(None, wanted.topic_id, ErrorCode::InvalidRequest);
+                    answers.push(topic_error(
+                        None,
+                        wanted.topic_id,
+                        ErrorCode::InvalidRequest,
+                    ));
+                    continue;
                 };
-                if let Some(topic) = broker.log.topic(&name) {
-                    return describe_topic(broker, &topic);
+                if let Some(topic) = image.topic(&name) {
+                    answers.push(describe_topic(&image, topic));
+                    continue;
                 }
                 if !crate::log::topic::valid_topic_name(&name) {
-                    return topic_error(Some(name), Uuid::ZERO, ErrorCode::InvalidTopicException);
+                    answers.push(topic_error(
+                        Some(name),
+                        Uuid::ZERO,
+                        ErrorCode::InvalidTopicException,
+                    ));
+                    continue;
                 }
                 if !allow_auto_create {
-                    return topic_error(Some(name), Uuid::ZERO, ErrorCode::UnknownTopicOrPartition);
+                    answers.push(topic_error(
+                        Some(name),
+                        Uuid::ZERO,
+                        ErrorCode::UnknownTopicOrPartition,
+                    ));
+                    continue;
                 }
-                match auto_create(broker, &name) {
-                    Ok(topic) => describe_topic(broker, &topic),
-                    Err(e) => {
-                        tracing::warn!(topic = %name, error = %e, "auto-create failed");
-                        topic_error(Some(name), Uuid::ZERO, ErrorCode::UnknownTopicOrPartition)
-                    }
+                if let Err(e) = auto_create(broker, &name).await {
+                    tracing::warn!(topic = %name, error = %e, "auto-create failed");
                 }
-            })
-            .collect(),
+                image = broker.image();
+                answers.push(match image.topic(&name) {
+                    Some(topic) => describe_topic(&image, topic),
+                    None => topic_error(Some(name), Uuid::ZERO, ErrorCode::UnknownTopicOrPartition),
+                });
+            }
+            answers
+        }
     };
     let topics = topics
         .into_iter()
@@ -159,7 +204,6 @@ pub fn handle(
             topic
         })
         .collect();
-    let image = broker.image();
     let brokers = live_brokers(&image, &ctx.listener)
         .map(|(b, e)| MetadataResponseBroker {
             node_id: b.id,

@@ -7,6 +7,7 @@ pub mod authorized;
 pub mod configs;
 pub mod consumer_groups;
 pub mod context;
+pub mod coordinators;
 pub mod describe_cluster;
 pub mod describe_quorum;
 pub mod fetch;
@@ -22,6 +23,7 @@ pub mod records_admin;
 pub mod topics;
 pub mod txn;
 pub mod txn_admin;
+pub mod txn_markers;
 
 #[cfg(test)]
 mod encode_tests;
@@ -35,15 +37,79 @@ pub use context::RequestContext;
 /// broker has not seen it yet), older FENCED_LEADER_EPOCH; -1 asks no check.
 pub fn check_leader_epoch(
     current_leader_epoch: i32,
+    leader_epoch: i32,
 ) -> Result<(), crate::protocol::error_code::ErrorCode> {
-    use crate::log::partition::LEADER_EPOCH;
     use crate::protocol::error_code::ErrorCode;
     match current_leader_epoch {
         -1 => Ok(()),
-        e if e > LEADER_EPOCH => Err(ErrorCode::UnknownLeaderEpoch),
-        e if e < LEADER_EPOCH => Err(ErrorCode::FencedLeaderEpoch),
+        e if e > leader_epoch => Err(ErrorCode::UnknownLeaderEpoch),
+        e if e < leader_epoch => Err(ErrorCode::FencedLeaderEpoch),
         _ => Ok(()),
     }
+}
+
+/// Why this broker does not serve a partition's reads and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotServed {
+    pub code: crate::protocol::error_code::ErrorCode,
+    /// The leader and its epoch as the image has them (KIP-951 hints), when known.
+    pub leader: Option<(i32, i32)>,
+}
+
+/// A partition this broker leads, as the image says, with its leader
+/// epoch, checked against the client's `current_leader_epoch` (-1: none).
+pub fn led_partition(
+    broker: &Broker,
+    image: &crate::cluster::image::MetadataImage,
+    topic: &str,
+    partition: i32,
+    current_leader_epoch: i32,
+) -> Result<(std::sync::Arc<crate::log::partition::Partition>, i32), NotServed> {
+    use crate::protocol::error_code::ErrorCode;
+    let Some(state) = image.partition(topic, partition) else {
+        return Err(NotServed {
+            code: ErrorCode::UnknownTopicOrPartition,
+            leader: None,
+        });
+    };
+    let leader = Some((state.leader, state.leader_epoch));
+    let not_leader = NotServed {
+        code: ErrorCode::NotLeaderOrFollower,
+        leader,
+    };
+    if let Err(code) = check_leader_epoch(current_leader_epoch, state.leader_epoch) {
+        return Err(NotServed { code, leader });
+    }
+    if state.leader != broker.config.node_id {
+        return Err(not_leader);
+    }
+    // Led here, but not yet followed by the local logs: soon.
+    let local = broker.log.partition(topic, partition).ok_or(not_leader)?;
+    Ok((local, state.leader_epoch))
+}
+
+/// KIP-951: where clients find the leaders named in NOT_LEADER_OR_FOLLOWER
+/// hints, on the listener the request came in on.
+pub fn leader_endpoints(
+    image: &crate::cluster::image::MetadataImage,
+    listener: &str,
+    leaders: impl IntoIterator<Item = i32>,
+) -> Vec<(i32, String, u16, Option<String>)> {
+    let mut ids: Vec<i32> = leaders.into_iter().filter(|id| *id >= 0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter()
+        .filter_map(|id| {
+            let broker = image.brokers.get(&id)?;
+            let endpoint = broker.endpoint(listener)?;
+            Some((
+                id,
+                endpoint.host.clone(),
+                endpoint.port,
+                broker.rack.clone(),
+            ))
+        })
+        .collect()
 }
 
 /// An API the broker implements, and the versions its handler serves.
@@ -93,6 +159,7 @@ pub const IMPLEMENTED: &[Implemented] = &[
     records_admin::DESCRIBE_LOG_DIRS,
     records_admin::OFFSET_FOR_LEADER_EPOCH,
     describe_quorum::IMPLEMENTED,
+    txn_markers::IMPLEMENTED,
 ];
 
 /// The versions of `api_key` the broker serves, if any.
@@ -120,24 +187,24 @@ pub async fn handle(
 ) -> Result<HandlerResult, Unhandled> {
     let version = ctx.api_version;
     match body {
-        RequestBody::Produce(request) => Ok(produce::handle(broker, version, request).await),
-        RequestBody::Fetch(request) => Ok(Some(fetch::handle(broker, version, request).await)),
+        RequestBody::Produce(request) => Ok(produce::handle(broker, ctx, request).await),
+        RequestBody::Fetch(request) => Ok(Some(fetch::handle(broker, ctx, request).await)),
         RequestBody::ListOffsets(request) => {
             Ok(Some(list_offsets::handle(broker, version, request)))
         }
-        RequestBody::Metadata(request) => Ok(Some(metadata::handle(broker, ctx, request))),
+        RequestBody::Metadata(request) => Ok(Some(metadata::handle(broker, ctx, request).await)),
         RequestBody::ApiVersions(request) => {
             Ok(Some(api_versions::handle(broker, version, &request)))
         }
         RequestBody::CreateTopics(request) => {
-            Ok(Some(topics::create_topics(broker, version, request)))
+            Ok(Some(topics::create_topics(broker, version, request).await))
         }
         RequestBody::DeleteTopics(request) => {
-            Ok(Some(topics::delete_topics(broker, version, request)))
+            Ok(Some(topics::delete_topics(broker, version, request).await))
         }
-        RequestBody::CreatePartitions(request) => {
-            Ok(Some(topics::create_partitions(broker, version, request)))
-        }
+        RequestBody::CreatePartitions(request) => Ok(Some(
+            topics::create_partitions(broker, version, request).await,
+        )),
         RequestBody::DescribeQuorum(request) => {
             Ok(Some(describe_quorum::handle(broker, ctx, request).await))
         }
@@ -148,7 +215,7 @@ pub async fn handle(
             init_producer_id::handle(broker, version, request).await,
         )),
         RequestBody::FindCoordinator(request) => {
-            Ok(Some(groups::find_coordinator(broker, ctx, request)))
+            Ok(Some(groups::find_coordinator(broker, ctx, request).await))
         }
         RequestBody::JoinGroup(request) => Ok(Some(groups::join_group(broker, ctx, request).await)),
         RequestBody::Heartbeat(request) => Ok(Some(groups::heartbeat(broker, version, request))),
@@ -215,6 +282,9 @@ pub async fn handle(
         RequestBody::OffsetForLeaderEpoch(request) => Ok(Some(
             records_admin::offset_for_leader_epoch(broker, version, request),
         )),
+        RequestBody::WriteTxnMarkers(request) => {
+            Ok(Some(txn_markers::handle(broker, request).await))
+        }
         other => Err(Unhandled(other.api_key())),
     }
 }

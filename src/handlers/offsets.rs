@@ -1,6 +1,7 @@
 //! Committed offsets: OffsetCommit (8), OffsetFetch (9), OffsetDelete (47).
 //! Commits are durable in `__consumer_offsets` before they are acknowledged.
 
+use super::coordinators;
 use super::Implemented;
 use crate::broker::Broker;
 use crate::group::store::OffsetValue;
@@ -132,14 +133,18 @@ pub async fn offset_commit(
         member_id: &request.member_id,
         instance_id: instance,
     };
-    let group_error = match broker
-        .groups
-        .commit_offsets(&broker.log, by, offsets, now)
-        .await
-    {
-        Ok(()) => ErrorCode::None,
-        Err(code) => code,
-    };
+    let group_error =
+        match coordinators::check(broker, coordinators::Coordinated::Group, by.group_id) {
+            Err(code) => code,
+            Ok(()) => match broker
+                .groups
+                .commit_offsets(&broker.log, by, offsets, now)
+                .await
+            {
+                Ok(()) => ErrorCode::None,
+                Err(code) => code,
+            },
+        };
     let topics = results
         .into_iter()
         .map(|(name, topic_id, partitions)| OffsetCommitResponseTopic {
@@ -210,11 +215,30 @@ fn answer(
 
 pub fn offset_fetch(broker: &Broker, version: i16, request: OffsetFetchRequest) -> ResponseBody {
     let require_stable = version >= 7 && request.require_stable;
+    if version < 8 {
+        if let Err(code) =
+            coordinators::check(broker, coordinators::Coordinated::Group, &request.group_id)
+        {
+            return ResponseBody::OffsetFetch(OffsetFetchResponse {
+                error_code: code.code(),
+                ..OffsetFetchResponse::default()
+            });
+        }
+    }
     if version >= 8 {
         let groups = request
             .groups
             .into_iter()
             .map(|group| {
+                if let Err(code) =
+                    coordinators::check(broker, coordinators::Coordinated::Group, &group.group_id)
+                {
+                    return OffsetFetchResponseGroup {
+                        group_id: group.group_id,
+                        topics: Vec::new(),
+                        error_code: code.code(),
+                    };
+                }
                 // v9: a KIP-848 member's id and epoch must be current.
                 if version >= 9 {
                     if let Err(code) = broker.groups.validate_fetch(

@@ -7,7 +7,9 @@ use crate::broker::Broker;
 use crate::log::partition::AppendError;
 use crate::log::PendingAppend;
 use crate::protocol::error_code::ErrorCode;
-use crate::protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use crate::protocol::messages::produce_response::{
+    NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
 use crate::protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, ResponseBody};
 use crate::protocol::records::{split_batches, RecordError};
 use bytes::Bytes;
@@ -110,6 +112,7 @@ fn validate(
 /// partition (KIP-890's verification, answered INVALID_TXN_STATE).
 fn check_producer(
     broker: &Broker,
+    transactional_id: Option<&str>,
     topic: &str,
     index: i32,
     batch: &Bytes,
@@ -138,6 +141,16 @@ fn check_producer(
             ));
         }
         let epoch = h::i16_at(batch, h::PRODUCER_EPOCH);
+        // Only the transaction's coordinator knows its partitions: a
+        // partition led elsewhere takes the batch unverified (as Kafka
+        // before KIP-890's server-side verification).
+        let coordinated_here = transactional_id.is_none_or(|id| {
+            super::coordinators::check(broker, super::coordinators::Coordinated::Transaction, id)
+                .is_ok()
+        });
+        if !coordinated_here {
+            return Ok(());
+        }
         broker
             .txns
             .verify_produce(producer_id, epoch, topic, index)
@@ -191,9 +204,13 @@ enum Outcome {
 
 pub async fn handle(
     broker: &Broker,
-    version: i16,
+    ctx: &super::RequestContext,
     request: ProduceRequest,
 ) -> Option<ResponseBody> {
+    let version = ctx.api_version;
+    let image = broker.image();
+    let transactional_id = request.transactional_id.clone();
+    let transactional_id = transactional_id.as_deref();
     let acks = request.acks;
     let mut topics: Vec<(String, Vec<Outcome>)> = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
@@ -205,15 +222,29 @@ pub async fn handle(
             } else if !crate::log::topic::valid_topic_name(&topic.name) {
                 Outcome::Done(failed(index, ErrorCode::InvalidTopicException, None))
             } else {
-                match broker.log.partition(&topic.name, index) {
-                    None => Outcome::Done(failed(index, ErrorCode::UnknownTopicOrPartition, None)),
-                    Some(partition) => {
+                match super::led_partition(broker, &image, &topic.name, index, -1) {
+                    Err(not) => {
+                        let mut response = failed(index, not.code, None);
+                        if let Some((leader_id, leader_epoch)) = not.leader {
+                            response.current_leader.leader_id = leader_id;
+                            response.current_leader.leader_epoch = leader_epoch;
+                        }
+                        Outcome::Done(response)
+                    }
+                    Ok((partition, _)) => {
                         let config = partition.config();
                         let checked =
                             validate(data.records.as_ref(), config.max_message_bytes, version)
                                 .and_then(|batch| {
-                                    check_producer(broker, &topic.name, index, &batch, version)
-                                        .map(|()| batch)
+                                    check_producer(
+                                        broker,
+                                        transactional_id,
+                                        &topic.name,
+                                        index,
+                                        &batch,
+                                        version,
+                                    )
+                                    .map(|()| batch)
                                 })
                                 .map_err(|(code, message)| failed(index, code, Some(message)));
                         // Then the topic's own rules (compaction keys, timestamps, codec).
@@ -274,8 +305,28 @@ pub async fn handle(
     if acks == 0 {
         return None;
     }
+    // v10+ (KIP-951): where to find the leaders the errors name.
+    let node_endpoints = if version >= 10 {
+        let hinted = responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .filter(|p| p.error_code == ErrorCode::NotLeaderOrFollower.code())
+            .map(|p| p.current_leader.leader_id);
+        super::leader_endpoints(&image, &ctx.listener, hinted)
+            .into_iter()
+            .map(|(node_id, host, port, rack)| NodeEndpoint {
+                node_id,
+                host,
+                port: i32::from(port),
+                rack,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Some(ResponseBody::Produce(ProduceResponse {
         responses,
+        node_endpoints,
         ..ProduceResponse::default()
     }))
 }
@@ -322,9 +373,11 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let Some(ResponseBody::Produce(mut response)) =
-            runtime.block_on(handle(broker, 9, request))
-        else {
+        let Some(ResponseBody::Produce(mut response)) = runtime.block_on(handle(
+            broker,
+            &crate::handlers::RequestContext::for_tests(9),
+            request,
+        )) else {
             panic!("no produce response")
         };
         response.responses.remove(0).partition_responses.remove(0)

@@ -44,6 +44,7 @@ pub fn delete_records(
     _version: i16,
     request: DeleteRecordsRequest,
 ) -> ResponseBody {
+    let image = broker.image();
     let topics = request
         .topics
         .into_iter()
@@ -57,9 +58,12 @@ pub fn delete_records(
                         low_watermark: -1,
                         error_code: ErrorCode::None.code(),
                     };
-                    let Some(partition) = broker.log.partition(&topic.name, p.partition_index) else {
-                        result.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                        return result;
+                    let partition = match super::led_partition(broker, &image, &topic.name, p.partition_index, -1) {
+                        Ok((partition, _)) => partition,
+                        Err(not) => {
+                            result.error_code = not.code.code();
+                            return result;
+                        }
                     };
                     match partition.delete_records_before(p.offset) {
                         Ok(low_watermark) => result.low_watermark = low_watermark,
@@ -155,6 +159,7 @@ pub fn offset_for_leader_epoch(
     version: i16,
     request: OffsetForLeaderEpochRequest,
 ) -> ResponseBody {
+    let image = broker.image();
     let topics = request
         .topics
         .into_iter()
@@ -169,16 +174,24 @@ pub fn offset_for_leader_epoch(
                         leader_epoch: -1,
                         end_offset: -1,
                     };
-                    let Some(partition) = broker.log.partition(&topic.topic, p.partition) else {
-                        return failed(ErrorCode::UnknownTopicOrPartition);
-                    };
                     // v2+: the client's view of the leader epoch fences stale requests (-1: no check).
-                    if version >= 2 {
-                        if let Err(code) = super::check_leader_epoch(p.current_leader_epoch) {
-                            return failed(code);
-                        }
-                    }
-                    let (leader_epoch, end_offset) = partition.end_offset_for_epoch(p.leader_epoch);
+                    let current_epoch = if version >= 2 {
+                        p.current_leader_epoch
+                    } else {
+                        -1
+                    };
+                    let (partition, epoch) = match super::led_partition(
+                        broker,
+                        &image,
+                        &topic.topic,
+                        p.partition,
+                        current_epoch,
+                    ) {
+                        Ok(led) => led,
+                        Err(not) => return failed(not.code),
+                    };
+                    let (leader_epoch, end_offset) =
+                        partition.end_offset_for_epoch(p.leader_epoch, epoch);
                     EpochEndOffset {
                         error_code: ErrorCode::None.code(),
                         partition: p.partition,

@@ -15,6 +15,8 @@ use crate::protocol::messages::{
 use crate::protocol::wire::Uuid;
 use std::collections::BTreeMap;
 
+pub mod controller;
+
 pub const CREATE_TOPICS: Implemented = Implemented {
     api_key: ApiKey::CreateTopics,
     min: 2,
@@ -42,96 +44,248 @@ fn error_code(error: &TopicError) -> ErrorCode {
     }
 }
 
-pub fn create_topics(broker: &Broker, _version: i16, request: CreateTopicsRequest) -> ResponseBody {
+/// A CreateTopics topic, checked and with its defaults resolved.
+struct Checked {
+    partitions: i32,
+    replication_factor: i16,
+    assignments: Option<Vec<Vec<i32>>>,
+    configs: BTreeMap<String, String>,
+}
+
+/// What can be checked before anything is decided: the name, the shape,
+/// the configs.
+fn check_creation(
+    broker: &Broker,
+    topic: &crate::protocol::messages::create_topics_request::CreatableTopic,
+) -> Result<Checked, (ErrorCode, String)> {
+    if !crate::log::topic::valid_topic_name(&topic.name) {
+        return Err((
+            ErrorCode::InvalidTopicException,
+            format!("Topic name \"{}\" is illegal", topic.name),
+        ));
+    }
+    let assignments = if topic.assignments.is_empty() {
+        None
+    } else {
+        if topic.num_partitions != -1 || topic.replication_factor != -1 {
+            return Err((
+                ErrorCode::InvalidRequest,
+                "both assignments and partition count/replication factor given".into(),
+            ));
+        }
+        let mut given = topic.assignments.clone();
+        given.sort_by_key(|a| a.partition_index);
+        if given
+            .iter()
+            .enumerate()
+            .any(|(i, a)| a.partition_index != i as i32)
+        {
+            return Err((
+                ErrorCode::InvalidReplicaAssignment,
+                "partitions must be numbered 0 to n-1".into(),
+            ));
+        }
+        Some(given.into_iter().map(|a| a.broker_ids).collect::<Vec<_>>())
+    };
+    let partitions = match &assignments {
+        Some(given) => given.len() as i32,
+        None if topic.num_partitions == -1 => broker.config.num_partitions,
+        None => topic.num_partitions,
+    };
+    let replication_factor = match &assignments {
+        Some(given) => given.first().map_or(0, |r| r.len() as i16),
+        None if topic.replication_factor == -1 => broker.config.cluster.default_replication_factor,
+        None => topic.replication_factor,
+    };
+    if !(1..=100_000).contains(&partitions) {
+        return Err((
+            ErrorCode::InvalidPartitions,
+            format!("Number of partitions must be between 1 and 100000, got {partitions}."),
+        ));
+    }
+    let mut configs = BTreeMap::new();
+    for config in &topic.configs {
+        // A null value means "use the default".
+        if let Some(value) = &config.value {
+            configs.insert(config.name.clone(), value.clone());
+        }
+    }
+    broker
+        .log
+        .defaults()
+        .with_overrides(&configs)
+        .map_err(|e| (ErrorCode::InvalidConfig, e))?;
+    Ok(Checked {
+        partitions,
+        replication_factor,
+        assignments,
+        configs,
+    })
+}
+
+fn creatable_result(name: &str) -> CreatableTopicResult {
+    CreatableTopicResult {
+        name: name.to_string(),
+        num_partitions: -1,
+        replication_factor: -1,
+        ..CreatableTopicResult::default()
+    }
+}
+
+fn refuse(result: &mut CreatableTopicResult, code: ErrorCode, message: String) {
+    result.error_code = code.code();
+    result.error_message = Some(message);
+}
+
+/// A node that has not joined a quorum yet decides alone: one broker.
+fn create_locally(
+    broker: &Broker,
+    checked: Checked,
+    name: &str,
+    validate_only: bool,
+    result: &mut CreatableTopicResult,
+) {
     let node = broker.config.node_id;
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|topic| {
-            let mut result = CreatableTopicResult {
-                name: topic.name.clone(),
-                num_partitions: -1,
-                replication_factor: -1,
-                ..CreatableTopicResult::default()
-            };
-            let fail = |mut result: CreatableTopicResult, code: ErrorCode, message: String| {
-                result.error_code = code.code();
-                result.error_message = Some(message);
-                result
-            };
-            // Explicit assignments name the brokers of each partition: only this one exists.
-            let partitions = if topic.assignments.is_empty() {
-                if topic.num_partitions == -1 {
-                    broker.config.num_partitions
-                } else {
-                    topic.num_partitions
+    if let Some(given) = &checked.assignments {
+        if given.iter().any(|replicas| replicas != &[node]) {
+            return refuse(
+                result,
+                ErrorCode::InvalidReplicaAssignment,
+                format!("replicas must be exactly [{node}]"),
+            );
+        }
+    }
+    if checked.replication_factor != 1 {
+        return refuse(
+            result,
+            ErrorCode::InvalidReplicationFactor,
+            format!(
+                "Unable to replicate the partition {} time(s): The target replication factor of {} cannot be reached because only 1 broker(s) are registered.",
+                checked.replication_factor, checked.replication_factor
+            ),
+        );
+    }
+    let outcome = if validate_only {
+        broker
+            .log
+            .validate_new_topic(name, checked.partitions, &checked.configs)
+            .map(|_| Uuid::ZERO)
+    } else {
+        broker
+            .log
+            .create_topic(name, checked.partitions, checked.configs)
+            .map(|t| t.meta.id)
+    };
+    match outcome {
+        Ok(id) => {
+            result.topic_id = id;
+            result.num_partitions = checked.partitions;
+            result.replication_factor = 1;
+        }
+        Err(e) => refuse(result, error_code(&e), e.to_string()),
+    }
+}
+
+/// Part `n`'s refusal, if the controller refused it or decided nothing.
+fn refusal(
+    decided: &Result<
+        Vec<Result<(), crate::cluster::controller::ControllerError>>,
+        controller::NoDecision,
+    >,
+    n: usize,
+) -> Option<(ErrorCode, String)> {
+    match decided {
+        Ok(outcomes) => match outcomes.get(n) {
+            Some(Ok(())) => None,
+            Some(Err(e)) => Some((e.code(), e.to_string())),
+            None => Some((ErrorCode::UnknownServerError, "no outcome".into())),
+        },
+        Err(no) => Some((no.code, no.message.clone())),
+    }
+}
+
+pub async fn create_topics(
+    broker: &Broker,
+    _version: i16,
+    request: CreateTopicsRequest,
+) -> ResponseBody {
+    let validate_only = request.validate_only;
+    let mut results = Vec::with_capacity(request.topics.len());
+    let mut asked = Vec::new();
+    for topic in &request.topics {
+        let mut result = creatable_result(&topic.name);
+        if request
+            .topics
+            .iter()
+            .filter(|t| t.name == topic.name)
+            .count()
+            > 1
+        {
+            refuse(
+                &mut result,
+                ErrorCode::InvalidRequest,
+                "Duplicate topic name.".into(),
+            );
+            results.push(result);
+            continue;
+        }
+        match check_creation(broker, topic) {
+            Err((code, message)) => refuse(&mut result, code, message),
+            Ok(checked) => match broker.cluster_node() {
+                None if broker.log.follows_metadata_image() => refuse(
+                    &mut result,
+                    ErrorCode::NotController,
+                    "this node is joining its cluster".into(),
+                ),
+                None => create_locally(broker, checked, &topic.name, validate_only, &mut result),
+                Some(_) => {
+                    match controller::creation(
+                        &topic.name,
+                        checked.partitions,
+                        checked.replication_factor,
+                        checked.assignments,
+                        checked.configs,
+                    ) {
+                        Ok(creation) => {
+                            result.num_partitions = checked.partitions;
+                            result.replication_factor = checked.replication_factor;
+                            if !validate_only {
+                                result.topic_id = Uuid(creation.topic_id);
+                            }
+                            asked.push((results.len(), creation));
+                        }
+                        Err(e) => refuse(&mut result, ErrorCode::UnknownServerError, e.to_string()),
+                    }
                 }
-            } else {
-                if topic.num_partitions != -1 || topic.replication_factor != -1 {
-                    return fail(
-                        result,
-                        ErrorCode::InvalidRequest,
-                        "both assignments and partition count/replication factor given".into(),
-                    );
-                }
-                if topic.assignments.iter().any(|a| a.broker_ids != [node]) {
-                    return fail(
-                        result,
-                        ErrorCode::InvalidReplicaAssignment,
-                        format!("replicas must be exactly [{node}]"),
-                    );
-                }
-                topic.assignments.len() as i32
-            };
-            if !matches!(topic.replication_factor, -1 | 1) {
-                return fail(
-                    result,
-                    ErrorCode::InvalidReplicationFactor,
-                    format!(
-                        "replication factor {} is larger than the 1 available broker",
-                        topic.replication_factor
-                    ),
-                );
+            },
+        }
+        results.push(result);
+    }
+    if let Some(node) = broker.cluster_node() {
+        let (at, creations): (Vec<usize>, Vec<_>) = asked.into_iter().unzip();
+        let decided = controller::create(broker, node, creations, validate_only).await;
+        for (n, index) in at.into_iter().enumerate() {
+            let result = &mut results[index];
+            let failed = refusal(&decided, n);
+            if let Some((code, message)) = failed {
+                result.topic_id = Uuid::ZERO;
+                result.num_partitions = -1;
+                result.replication_factor = -1;
+                refuse(result, code, message);
             }
-            let mut configs = BTreeMap::new();
-            for config in &topic.configs {
-                // A null value means "use the default".
-                if let Some(value) = &config.value {
-                    configs.insert(config.name.clone(), value.clone());
-                }
-            }
-            let outcome = if request.validate_only {
-                broker
-                    .log
-                    .validate_new_topic(&topic.name, partitions, &configs)
-                    .map(|_| Uuid::ZERO)
-            } else {
-                broker
-                    .log
-                    .create_topic(&topic.name, partitions, configs)
-                    .map(|t| t.meta.id)
-            };
-            match outcome {
-                Ok(id) => {
-                    result.topic_id = id;
-                    result.num_partitions = partitions;
-                    result.replication_factor = 1;
-                    result
-                }
-                Err(e) => {
-                    let code = error_code(&e);
-                    fail(result, code, e.to_string())
-                }
-            }
-        })
-        .collect();
+        }
+    }
     ResponseBody::CreateTopics(CreateTopicsResponse {
-        topics,
+        topics: results,
         ..CreateTopicsResponse::default()
     })
 }
 
-pub fn delete_topics(broker: &Broker, version: i16, request: DeleteTopicsRequest) -> ResponseBody {
+pub async fn delete_topics(
+    broker: &Broker,
+    version: i16,
+    request: DeleteTopicsRequest,
+) -> ResponseBody {
     // v0-5 name topics in `topic_names`; v6 sends `topics` by name or id.
     let wanted: Vec<(Option<String>, Uuid)> = if version >= 6 {
         request
@@ -146,76 +300,161 @@ pub fn delete_topics(broker: &Broker, version: i16, request: DeleteTopicsRequest
             .map(|n| (Some(n), Uuid::ZERO))
             .collect()
     };
-    let responses = wanted
-        .into_iter()
-        .map(|(name, id)| {
-            let name = match name {
-                Some(name) if !name.is_empty() => Some(name),
-                _ if id != Uuid::ZERO => broker.log.topic_by_id(id).map(|t| t.meta.name.clone()),
-                _ => None,
+    let image = broker.image();
+    let mut responses = Vec::with_capacity(wanted.len());
+    let mut asked = Vec::new();
+    for (name, id) in wanted {
+        let name = match name {
+            Some(name) if !name.is_empty() => Some(name),
+            _ if id != Uuid::ZERO => image.topic_by_id(id).map(|t| t.name.clone()),
+            _ => None,
+        };
+        let mut result = DeletableTopicResult {
+            name: name.clone(),
+            topic_id: id,
+            ..DeletableTopicResult::default()
+        };
+        let Some(name) = name else {
+            let code = if id != Uuid::ZERO {
+                ErrorCode::UnknownTopicId
+            } else {
+                ErrorCode::InvalidRequest
             };
-            let mut result = DeletableTopicResult {
-                name: name.clone(),
-                topic_id: id,
-                ..DeletableTopicResult::default()
-            };
-            let Some(name) = name else {
-                let code = if id != Uuid::ZERO {
-                    ErrorCode::UnknownTopicId
-                } else {
-                    ErrorCode::InvalidRequest
-                };
-                result.error_code = code.code();
-                return result;
-            };
-            match broker.log.delete_topic(&name) {
+            result.error_code = code.code();
+            responses.push(result);
+            continue;
+        };
+        match broker.cluster_node() {
+            Some(_) => {
+                if let Some(topic) = image.topic(&name) {
+                    result.topic_id = topic.id;
+                }
+                asked.push((responses.len(), name));
+            }
+            None if broker.log.follows_metadata_image() => {
+                result.error_code = ErrorCode::NotController.code();
+                result.error_message = Some("this node is joining its cluster".into());
+            }
+            None => match broker.log.delete_topic(&name) {
                 Ok(deleted_id) => result.topic_id = deleted_id,
                 Err(e) => {
                     result.error_code = error_code(&e).code();
                     result.error_message = Some(e.to_string());
                 }
+            },
+        }
+        responses.push(result);
+    }
+    if let Some(node) = broker.cluster_node() {
+        if !asked.is_empty() {
+            let (at, names): (Vec<usize>, Vec<String>) = asked.into_iter().unzip();
+            let decided = controller::decide(
+                broker,
+                node,
+                crate::cluster::node::ControllerCall::DeleteTopics { names },
+            )
+            .await;
+            for (n, index) in at.into_iter().enumerate() {
+                let failed = refusal(&decided, n);
+                if let Some((code, message)) = failed {
+                    responses[index].error_code = code.code();
+                    responses[index].error_message = Some(message);
+                }
             }
-            result
-        })
-        .collect();
+        }
+    }
     ResponseBody::DeleteTopics(DeleteTopicsResponse {
         responses,
         ..DeleteTopicsResponse::default()
     })
 }
 
-pub fn create_partitions(
+pub async fn create_partitions(
     broker: &Broker,
     _version: i16,
     request: CreatePartitionsRequest,
 ) -> ResponseBody {
-    let node = broker.config.node_id;
-    let results = request
-        .topics
-        .into_iter()
-        .map(|topic| {
-            let mut result = CreatePartitionsTopicResult {
-                name: topic.name.clone(),
-                ..CreatePartitionsTopicResult::default()
-            };
-            if let Some(assignments) = &topic.assignments {
-                if assignments.iter().any(|a| a.broker_ids != [node]) {
-                    result.error_code = ErrorCode::InvalidReplicaAssignment.code();
-                    result.error_message = Some(format!("replicas must be exactly [{node}]"));
-                    return result;
+    let node_id = broker.config.node_id;
+    let mut results = Vec::with_capacity(request.topics.len());
+    let mut asked = Vec::new();
+    for topic in &request.topics {
+        let mut result = CreatePartitionsTopicResult {
+            name: topic.name.clone(),
+            ..CreatePartitionsTopicResult::default()
+        };
+        let mut refuse = |code: ErrorCode, message: String| {
+            result.error_code = code.code();
+            result.error_message = Some(message);
+        };
+        if request
+            .topics
+            .iter()
+            .filter(|t| t.name == topic.name)
+            .count()
+            > 1
+        {
+            refuse(ErrorCode::InvalidRequest, "Duplicate topic name.".into());
+        } else if topic.count > 100_000 {
+            refuse(
+                ErrorCode::InvalidPartitions,
+                format!(
+                    "{} partitions is more than this cluster allows (100000)",
+                    topic.count
+                ),
+            );
+        } else {
+            let assignments: Option<Vec<Vec<i32>>> = topic
+                .assignments
+                .as_ref()
+                .map(|given| given.iter().map(|a| a.broker_ids.clone()).collect());
+            match broker.cluster_node() {
+                Some(_) => asked.push((
+                    results.len(),
+                    (topic.name.clone(), topic.count, assignments),
+                )),
+                None if broker.log.follows_metadata_image() => refuse(
+                    ErrorCode::NotController,
+                    "this node is joining its cluster".into(),
+                ),
+                None => {
+                    if assignments
+                        .iter()
+                        .flatten()
+                        .any(|replicas| replicas != &[node_id])
+                    {
+                        refuse(
+                            ErrorCode::InvalidReplicaAssignment,
+                            format!("replicas must be exactly [{node_id}]"),
+                        );
+                    } else if let Err(e) = broker.log.create_partitions(
+                        &topic.name,
+                        topic.count,
+                        request.validate_only,
+                    ) {
+                        refuse(error_code(&e), e.to_string());
+                    }
                 }
             }
-            if let Err(e) =
-                broker
-                    .log
-                    .create_partitions(&topic.name, topic.count, request.validate_only)
-            {
-                result.error_code = error_code(&e).code();
-                result.error_message = Some(e.to_string());
+        }
+        results.push(result);
+    }
+    if let Some(node) = broker.cluster_node() {
+        if !asked.is_empty() {
+            let (at, topics): (Vec<usize>, Vec<_>) = asked.into_iter().unzip();
+            let call = crate::cluster::node::ControllerCall::CreatePartitions {
+                topics,
+                validate_only: request.validate_only,
+            };
+            let decided = controller::decide(broker, node, call).await;
+            for (n, index) in at.into_iter().enumerate() {
+                let failed = refusal(&decided, n);
+                if let Some((code, message)) = failed {
+                    results[index].error_code = code.code();
+                    results[index].error_message = Some(message);
+                }
             }
-            result
-        })
-        .collect();
+        }
+    }
     ResponseBody::CreatePartitions(CreatePartitionsResponse {
         results,
         ..CreatePartitionsResponse::default()

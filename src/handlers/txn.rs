@@ -76,7 +76,14 @@ async fn add_partitions(
         .collect();
     let unknown = |topic: &str, partition: i32| broker.log.partition(topic, partition).is_none();
     let any_unknown = all.iter().any(|(t, p)| unknown(t, *p));
-    let outcome = if any_unknown {
+    let coordinated = super::coordinators::check(
+        broker,
+        super::coordinators::Coordinated::Transaction,
+        transactional_id,
+    );
+    let outcome = if let Err(code) = coordinated {
+        Some(code)
+    } else if any_unknown {
         None
     } else {
         Some(for_version(
@@ -171,7 +178,14 @@ pub async fn add_offsets_to_txn(
     version: i16,
     request: AddOffsetsToTxnRequest,
 ) -> ResponseBody {
-    let code = if request.group_id.is_empty() {
+    let coordinated = super::coordinators::check(
+        broker,
+        super::coordinators::Coordinated::Transaction,
+        &request.transactional_id,
+    );
+    let code = if let Err(code) = coordinated {
+        code
+    } else if request.group_id.is_empty() {
         ErrorCode::InvalidGroupId
     } else {
         match TxnCoordinator::offsets_partition(broker, &request.group_id) {
@@ -201,16 +215,26 @@ pub async fn add_offsets_to_txn(
 }
 
 pub async fn end_txn(broker: &Broker, version: i16, request: EndTxnRequest) -> ResponseBody {
-    let result = broker
-        .txns
-        .end_txn(
-            broker,
-            &request.transactional_id,
-            request.producer_id,
-            request.producer_epoch,
-            request.committed,
-        )
-        .await;
+    let coordinated = super::coordinators::check(
+        broker,
+        super::coordinators::Coordinated::Transaction,
+        &request.transactional_id,
+    );
+    let result = match coordinated {
+        Err(code) => Err(code),
+        Ok(()) => {
+            broker
+                .txns
+                .end_txn(
+                    broker,
+                    &request.transactional_id,
+                    request.producer_id,
+                    request.producer_epoch,
+                    request.committed,
+                )
+                .await
+        }
+    };
     ResponseBody::EndTxn(EndTxnResponse {
         error_code: for_version(result_of(result), version).code(),
         producer_id: -1,
@@ -238,10 +262,17 @@ pub async fn txn_offset_commit(
     };
     let mut offsets = Vec::new();
     let mut codes: Vec<Vec<Option<ErrorCode>>> = Vec::with_capacity(request.topics.len());
+    let coordinated = super::coordinators::check(
+        broker,
+        super::coordinators::Coordinated::Group,
+        &request.group_id,
+    );
     for topic in &request.topics {
         let mut topic_codes = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
-            let code = if broker
+            let code = if let Err(code) = coordinated {
+                Some(code)
+            } else if broker
                 .log
                 .partition(&topic.name, p.partition_index)
                 .is_none()

@@ -87,6 +87,9 @@ pub struct LogManager {
     flusher: Flusher,
     /// Woken whenever any partition's high watermark moves.
     arrivals: Arc<Notify>,
+    /// Set once this node follows a metadata quorum: topics are then created
+    /// and deleted only from the metadata image, never on the side.
+    image_managed: std::sync::atomic::AtomicBool,
 }
 
 fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
@@ -135,6 +138,7 @@ impl LogManager {
             topics: RwLock::new(topics),
             flusher: Flusher::start()?,
             arrivals,
+            image_managed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -211,6 +215,28 @@ impl LogManager {
         Ok(())
     }
 
+    /// Records that the metadata quorum holds `name` (see [`TopicMeta::registered`]).
+    pub fn mark_registered(&self, name: &str) -> Result<(), TopicError> {
+        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let topic = topics.get(name).cloned().ok_or(TopicError::UnknownTopic)?;
+        if topic.meta.registered {
+            return Ok(());
+        }
+        let meta = TopicMeta {
+            registered: true,
+            ..topic.meta.clone()
+        };
+        meta.save(&self.data_dir)?;
+        topics.insert(
+            name.to_string(),
+            Arc::new(Topic {
+                meta,
+                partitions: topic.partitions.clone(),
+            }),
+        );
+        Ok(())
+    }
+
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
         self.topics
             .read()
@@ -273,11 +299,38 @@ impl LogManager {
             .map_err(TopicError::InvalidConfig)
     }
 
+    /// From now on topics come from the metadata image only (see
+    /// [`ensure_internal_topic`](Self::ensure_internal_topic)).
+    pub fn follow_metadata_image(&self) {
+        self.image_managed
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn follows_metadata_image(&self) -> bool {
+        self.image_managed
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Creates a topic this node alone decides on (a node that has not
+    /// joined its quorum yet; the quorum imports it at the join).
     pub fn create_topic(
         &self,
         name: &str,
         partitions: i32,
         configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, TopicError> {
+        let id = topic::random_uuid()?;
+        self.create_topic_with_id(name, id, partitions, configs, false)
+    }
+
+    /// Creates a topic with the id the metadata image gave it.
+    pub fn create_topic_with_id(
+        &self,
+        name: &str,
+        id: Uuid,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        registered: bool,
     ) -> Result<Arc<Topic>, TopicError> {
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
         if topics.contains_key(name) {
@@ -287,9 +340,10 @@ impl LogManager {
         let config = self.validate_new_topic(name, partitions, &configs)?;
         let meta = TopicMeta {
             name: name.to_string(),
-            id: topic::random_uuid()?,
+            id,
             partitions,
             configs,
+            registered,
         };
         let now = now_ms();
         let mut opened = Vec::with_capacity(partitions as usize);
@@ -397,9 +451,16 @@ impl LogManager {
 
     /// Creates an internal topic (`__consumer_offsets`, `__transaction_state`)
     /// if it does not exist yet: compacted, never deleted by time or size.
+    /// A node that follows a metadata image gets it from the image
+    /// instead: until then the topic is not available.
     pub fn ensure_internal_topic(&self, name: &str, partitions: i32) -> io::Result<()> {
         if self.topic(name).is_some() {
             return Ok(());
+        }
+        if self.follows_metadata_image() {
+            return Err(io::Error::other(format!(
+                "{name} is not created yet (the controller creates it)"
+            )));
         }
         let configs: BTreeMap<String, String> = [
             ("cleanup.policy".to_string(), "compact".to_string()),

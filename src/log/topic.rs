@@ -14,6 +14,11 @@ pub struct TopicMeta {
     pub partitions: i32,
     /// Topic-level config overrides, by Kafka name.
     pub configs: BTreeMap<String, String>,
+    /// Whether the metadata quorum holds this topic (it was created from,
+    /// or imported into, the metadata image). A registered topic missing
+    /// from the image was deleted while this node was away; an unregistered
+    /// one predates the quorum and is imported into it.
+    pub registered: bool,
 }
 
 pub fn topics_dir(data_dir: &Path) -> PathBuf {
@@ -53,6 +58,9 @@ impl TopicMeta {
         props.insert("partitions".into(), self.partitions.to_string());
         for (k, v) in &self.configs {
             props.insert(format!("config.{k}"), v.clone());
+        }
+        if self.registered {
+            props.insert("metadata.registered".into(), "true".into());
         }
         properties::write(&topic_file(data_dir, &self.name), &props)
     }
@@ -103,11 +111,15 @@ impl TopicMeta {
                         .map(|k| (k.to_string(), v.clone()))
                 })
                 .collect();
+            let registered = props
+                .get("metadata.registered")
+                .is_some_and(|v| v == "true");
             topics.push(TopicMeta {
                 name: name.to_string(),
                 id,
                 partitions,
                 configs,
+                registered,
             });
         }
         topics.sort_by(|a, b| a.name.cmp(&b.name));
@@ -147,6 +159,7 @@ mod tests {
             id: random_uuid().unwrap(),
             partitions: 3,
             configs: [("retention.ms".to_string(), "1000".to_string())].into(),
+            registered: true,
         };
         meta.save(&dir).unwrap();
         assert_eq!(TopicMeta::load_all(&dir).unwrap(), vec![meta]);

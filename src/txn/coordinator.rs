@@ -17,14 +17,13 @@
 //! writes of one operation, so operations on one id run one at a time and
 //! different ids never wait for each other.
 
+use super::markers;
 use super::store::{self, TxnState, TxnValue};
 use crate::broker::Broker;
 use crate::config::TxnConfig;
 use crate::group::store::{partition_for, OFFSETS_TOPIC};
-use crate::log::partition::AppendError;
 use crate::log::LogManager;
 use crate::protocol::error_code::ErrorCode;
-use crate::protocol::records::control::EndTxnMarker;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -191,7 +190,7 @@ impl TxnCoordinator {
                 // A recovering producer whose id this coordinator never knew.
                 return Err(ErrorCode::InvalidProducerIdMapping);
             }
-            let producer_id = allocate(broker)?;
+            let producer_id = allocate(broker).await?;
             let value = TxnValue {
                 producer_id,
                 producer_epoch: 0,
@@ -231,7 +230,7 @@ impl TxnCoordinator {
             | TxnState::Dead => {}
         }
         let (producer_id, epoch) = if value.producer_epoch >= MAX_EPOCH {
-            (allocate(broker)?, 0)
+            (allocate(broker).await?, 0)
         } else {
             (value.producer_id, value.producer_epoch + 1)
         };
@@ -503,16 +502,20 @@ impl TxnCoordinator {
     }
 }
 
-fn allocate(broker: &Broker) -> Result<i64, ErrorCode> {
-    broker.producer_ids.allocate().map_err(|e| {
-        tracing::error!(error = %e, "could not persist the producer id block");
-        ErrorCode::CoordinatorNotAvailable
-    })
+async fn allocate(broker: &Broker) -> Result<i64, ErrorCode> {
+    crate::txn::producer_ids::allocate(broker)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not persist the producer id block");
+            ErrorCode::CoordinatorNotAvailable
+        })
 }
 
 /// Writes a commit or abort marker to every partition of the transaction
-/// and waits until all are durable; then settles transactional offset
-/// commits in `__consumer_offsets` partitions.
+/// and waits until all are durable: here for the partitions this broker
+/// leads (then settles transactional offset commits in its
+/// `__consumer_offsets` partitions), through WriteTxnMarkers at their
+/// leaders for the others.
 async fn write_markers(
     broker: &Broker,
     producer_id: i64,
@@ -520,53 +523,33 @@ async fn write_markers(
     partitions: &Partitions,
     commit: bool,
 ) -> Result<(), ErrorCode> {
-    let marker = EndTxnMarker {
+    let outcome = markers::Outcome {
+        producer_id,
+        epoch,
         commit,
-        coordinator_epoch: 0,
     };
-    let mut pending = Vec::with_capacity(partitions.len());
-    for (topic, index) in partitions {
-        let Some(partition) = broker.log.partition(topic, *index) else {
-            tracing::warn!(
-                topic,
-                partition = index,
-                "no marker for a partition that no longer exists"
-            );
-            continue;
-        };
-        match broker
-            .log
-            .append_marker(&partition, producer_id, epoch, marker)
+    let mut grouped = markers::by_leader(broker, partitions)?;
+    let here = grouped.remove(&broker.config.node_id).unwrap_or_default();
+    let mut pending = Vec::with_capacity(here.len());
+    for (topic, index) in &here {
+        if let Some(append) = markers::append_here(broker, outcome, topic, *index)
+            .map_err(|_| ErrorCode::CoordinatorNotAvailable)?
         {
-            Ok(append) => pending.push(append),
-            Err(AppendError::InvalidProducerEpoch { current, got, .. }) => {
-                // The partition has seen a newer epoch: a later transaction of this id owns it.
-                tracing::warn!(
-                    topic,
-                    partition = index,
-                    current,
-                    got,
-                    "marker skipped: newer producer epoch in the partition"
-                );
-            }
-            Err(e) => {
-                tracing::error!(topic, partition = index, error = %e, "writing a transaction marker failed");
-                return Err(ErrorCode::CoordinatorNotAvailable);
-            }
+            pending.push(append);
         }
     }
+    let elsewhere = grouped
+        .iter()
+        .map(|(leader, partitions)| markers::write_at(broker, *leader, outcome, partitions));
+    let remote = futures_util::future::join_all(elsewhere).await;
     for append in pending {
         append.wait().await.map_err(|e| {
             tracing::error!(error = %e, "transaction marker not durable");
             ErrorCode::CoordinatorNotAvailable
         })?;
     }
-    for (topic, index) in partitions {
-        if topic == OFFSETS_TOPIC {
-            broker
-                .groups
-                .complete_transaction(producer_id, *index, commit);
-        }
+    for (topic, index) in &here {
+        markers::settle_offsets(broker, outcome, topic, *index);
     }
-    Ok(())
+    remote.into_iter().collect()
 }

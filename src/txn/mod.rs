@@ -2,6 +2,7 @@
 //! transaction coordinator with its log `__transaction_state`.
 
 pub mod coordinator;
+pub mod markers;
 pub mod producer_ids;
 pub mod store;
 

@@ -36,7 +36,39 @@ impl ProducerIds {
         })
     }
 
-    /// A producer id never handed out before, by this broker or an earlier run of it.
+    /// The next id of the current block, if it has one left.
+    pub fn next_in_block(&self) -> Option<i64> {
+        let mut range = self.range.lock().unwrap_or_else(|p| p.into_inner());
+        (range.next < range.block_end).then(|| {
+            range.next += 1;
+            range.next - 1
+        })
+    }
+
+    /// Where the ids this node handed out alone end.
+    pub fn handed_out_below(&self) -> i64 {
+        self.range
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .block_end
+    }
+
+    /// Takes a block the controller allocated: [start, end). Persisted,
+    /// so that the node never goes back below it on its own.
+    pub fn install_block(&self, start: i64, end: i64) -> io::Result<()> {
+        let mut range = self.range.lock().unwrap_or_else(|p| p.into_inner());
+        let props = [("block.end".to_string(), end.to_string())].into();
+        properties::write(&self.path, &props)?;
+        *range = Range {
+            next: start,
+            block_end: end,
+        };
+        Ok(())
+    }
+
+    /// A producer id never handed out before, by this broker or an earlier
+    /// run of it (a node alone; in a cluster the controller hands out
+    /// blocks, see [`allocate`]).
     pub fn allocate(&self) -> io::Result<i64> {
         let mut range = self.range.lock().unwrap_or_else(|p| p.into_inner());
         if range.next >= range.block_end {
@@ -49,6 +81,26 @@ impl ProducerIds {
         range.next += 1;
         Ok(id)
     }
+}
+
+/// A producer id unique in the cluster: from this node's current block,
+/// or a new block from the controller once this node has joined one.
+pub async fn allocate(broker: &crate::broker::Broker) -> io::Result<i64> {
+    let Some(node) = broker.cluster_node() else {
+        return broker.producer_ids.allocate();
+    };
+    if let Some(id) = broker.producer_ids.next_in_block() {
+        return Ok(id);
+    }
+    let (start, end) = node
+        .allocate_producer_ids(broker.producer_ids.handed_out_below())
+        .await
+        .map_err(io::Error::other)?;
+    broker.producer_ids.install_block(start, end)?;
+    broker
+        .producer_ids
+        .next_in_block()
+        .ok_or_else(|| io::Error::other("an empty producer id block"))
 }
 
 #[cfg(test)]

@@ -122,14 +122,19 @@ impl Partition {
         self.lock().segments.iter().map(|s| s.size).sum()
     }
 
-    /// OffsetForLeaderEpoch: the end of `epoch` as (epoch, end offset). The
-    /// current epoch ends at the log end; an epoch this partition never had
-    /// is (-1, -1), as Kafka answers.
-    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
-        if epoch == LEADER_EPOCH {
-            (LEADER_EPOCH, self.lock().log_end_offset)
-        } else {
-            (-1, -1)
+    /// OffsetForLeaderEpoch: the end of `epoch` as (epoch, end offset),
+    /// where `current` is the leader's epoch now. Every batch is stamped
+    /// [`LEADER_EPOCH`] until the leader-epoch cache exists, so the
+    /// epochs since then hold no batch, and every epoch up to `current`
+    /// ends at the log end (the current one under its own number, earlier
+    /// ones as the last epoch with batches, as Kafka's cache answers); a
+    /// later epoch is (-1, -1).
+    pub fn end_offset_for_epoch(&self, epoch: i32, current: i32) -> (i32, i64) {
+        let end = self.lock().log_end_offset;
+        match epoch {
+            e if e == current => (current, end),
+            e if (LEADER_EPOCH..current).contains(&e) => (LEADER_EPOCH, end),
+            _ => (-1, -1),
         }
     }
 }

@@ -1,0 +1,345 @@
+//! This node's local logs follow the metadata image: a topic the image
+//! gains is created here, with the image's id and configs; a topic it
+//! removes is deleted here; partitions it adds are added here.
+//!
+//! Every node keeps a local log for every partition of every topic, and
+//! serves the ones it leads. Followers do not copy their leaders yet
+//! (replication is the next step), so a log of a partition this node does
+//! not lead stays empty.
+//!
+//! Local data is deleted only for a topic the image held and then removed:
+//! - at the join, a local topic the image does not hold was either
+//!   registered with the quorum before (so it was deleted while this node
+//!   was away: deleted here too), or it predates the quorum (a single-node
+//!   directory of an earlier version, or created before this node's own
+//!   quorum was up): it is imported, keeping its id, led by this node;
+//! - after the join, only a removal seen in the image deletes.
+
+use super::image::MetadataImage;
+use super::node::{ClusterNode, ControllerCall, ControllerReply, TopicCreation};
+use crate::log::{LogManager, Topic, TopicError};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Why a join cannot reconcile this node's topics with the image.
+#[derive(Debug)]
+pub enum ReconcileError {
+    /// A local topic with data, whose name the cluster gave another topic.
+    NameTaken {
+        name: String,
+        local_id: crate::protocol::wire::Uuid,
+        cluster_id: crate::protocol::wire::Uuid,
+    },
+    Storage(TopicError),
+    /// The controller did not take the import.
+    Import(String),
+}
+
+impl std::fmt::Display for ReconcileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReconcileError::NameTaken { name, local_id, cluster_id } => write!(
+                f,
+                "topic {name} holds data here under id {local_id}, but the cluster's {name} is id {cluster_id}: move this node's {name} directories aside, or point log.dirs elsewhere"
+            ),
+            ReconcileError::Storage(e) => write!(f, "reconciling local topics: {e}"),
+            ReconcileError::Import(why) => write!(f, "importing local topics: {why}"),
+        }
+    }
+}
+
+impl From<TopicError> for ReconcileError {
+    fn from(e: TopicError) -> Self {
+        ReconcileError::Storage(e)
+    }
+}
+
+fn is_empty(topic: &Topic) -> bool {
+    topic.partitions.iter().all(|p| p.offsets().2 == 0)
+}
+
+/// At the join: settles every local topic against `image`, and returns
+/// the local topics to import (those that predate the quorum).
+fn settle_local_topics(
+    log: &LogManager,
+    image: &MetadataImage,
+    node_id: i32,
+) -> Result<Vec<TopicCreation>, ReconcileError> {
+    let mut imports = Vec::new();
+    for local in log.topics() {
+        let meta = &local.meta;
+        if image
+            .topic_by_id(meta.id)
+            .is_some_and(|t| t.name == meta.name)
+        {
+            continue;
+        }
+        if meta.registered {
+            tracing::warn!(topic = %meta.name, "deleting a topic the cluster deleted while this node was away");
+            log.delete_topic(&meta.name)?;
+            continue;
+        }
+        if let Some(theirs) = image.topic(&meta.name) {
+            if !is_empty(&local) {
+                return Err(ReconcileError::NameTaken {
+                    name: meta.name.clone(),
+                    local_id: meta.id,
+                    cluster_id: theirs.id,
+                });
+            }
+            // Empty (an internal topic made before joining, typically):
+            // the cluster's takes its place.
+            log.delete_topic(&meta.name)?;
+            continue;
+        }
+        imports.push(TopicCreation {
+            name: meta.name.clone(),
+            topic_id: meta.id.0,
+            partitions: meta.partitions,
+            replication_factor: 1,
+            assignments: Some(vec![vec![node_id]; meta.partitions as usize]),
+            configs: meta.configs.clone(),
+        });
+    }
+    Ok(imports)
+}
+
+/// Creates, grows and registers local topics so that every topic of
+/// `image` is here, with its partitions.
+fn create_missing(log: &LogManager, image: &MetadataImage) -> Result<(), TopicError> {
+    for topic in image.topics() {
+        let count = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+        match log.topic(&topic.name) {
+            Some(local) if local.meta.id == topic.id => {
+                if local.meta.partitions < count {
+                    log.create_partitions(&topic.name, count, false)?;
+                }
+                if !local.meta.registered {
+                    log.mark_registered(&topic.name)?;
+                }
+            }
+            // Another topic under this name: its removal comes first, in
+            // the same change (see `follow_change`).
+            Some(_) => {}
+            None => {
+                let configs = image
+                    .topic_configs(&topic.name)
+                    .cloned()
+                    .unwrap_or_default();
+                log.create_topic_with_id(&topic.name, topic.id, count, configs, true)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies one change of the image to the local logs: removals first (a
+/// name deleted and created again in one change is two topics), then
+/// additions.
+fn follow_change(
+    log: &LogManager,
+    before: &MetadataImage,
+    after: &MetadataImage,
+) -> Result<(), TopicError> {
+    for gone in before
+        .topics()
+        .filter(|t| after.topic_by_id(t.id).is_none())
+    {
+        if log.topic(&gone.name).is_some_and(|l| l.meta.id == gone.id) {
+            log.delete_topic(&gone.name)?;
+        }
+    }
+    create_missing(log, after)
+}
+
+/// Reconciles this node's topics with the quorum's image at the join: the
+/// strays go, the pre-quorum topics are imported, the image's topics are
+/// created. From then on topics come from the image only.
+pub async fn reconcile_at_join(
+    log: &LogManager,
+    node: &ClusterNode,
+    node_id: i32,
+) -> Result<Arc<MetadataImage>, ReconcileError> {
+    log.follow_metadata_image();
+    let image = node.image();
+    let imports = settle_local_topics(log, &image, node_id)?;
+    if !imports.is_empty() {
+        let names: Vec<String> = imports.iter().map(|t| t.name.clone()).collect();
+        let call = ControllerCall::CreateTopics {
+            topics: imports,
+            validate_only: false,
+        };
+        match node.call(call).await {
+            ControllerReply::Topics { outcomes, offset } => {
+                if let Some(e) = outcomes.iter().find_map(|o| o.as_ref().err()) {
+                    return Err(ReconcileError::Import(e.to_string()));
+                }
+                node.wait_for_offset(offset).await;
+                tracing::info!(topics = ?names, "imported this node's topics into the cluster");
+            }
+            other => return Err(ReconcileError::Import(format!("{other:?}"))),
+        }
+    }
+    let image = node.image();
+    create_missing(log, &image)?;
+    Ok(image)
+}
+
+/// Follows the image from `from` on, until `stop`; publishes the offset
+/// of each image the local logs have caught up with.
+pub async fn follow(
+    broker: Arc<crate::broker::Broker>,
+    mut images: watch::Receiver<Arc<MetadataImage>>,
+    from: Arc<MetadataImage>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let log = &broker.log;
+    let mut before = from;
+    broker.followed_image(before.offset);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            changed = images.changed() => if changed.is_err() { return },
+        }
+        let after = Arc::clone(&images.borrow_and_update());
+        if let Err(e) = follow_change(log, &before, &after) {
+            // Retried with the next change (each compares with the last
+            // image fully followed).
+            tracing::error!(error = %e, "following the metadata image");
+            continue;
+        }
+        broker.followed_image(after.offset);
+        before = after;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::records::MetadataRecord;
+    use crate::protocol::wire::Uuid;
+
+    fn temp_log(tag: &str) -> LogManager {
+        let dir =
+            std::env::temp_dir().join(format!("odradek-replicas-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        LogManager::open(&dir, crate::config::log_config::LogConfig::default()).unwrap()
+    }
+
+    fn with_topic(image: &MetadataImage, name: &str, id: u8, partitions: i32) -> MetadataImage {
+        let mut next = image.clone();
+        let topic_id = Uuid([id; 16]);
+        let mut offset = next.offset + 1;
+        next.apply(
+            offset,
+            &MetadataRecord::Topic {
+                name: name.into(),
+                topic_id,
+            },
+        )
+        .unwrap();
+        for p in 0..partitions {
+            offset += 1;
+            let record = MetadataRecord::Partition {
+                partition_id: p,
+                topic_id,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            };
+            next.apply(offset, &record).unwrap();
+        }
+        next.offset = offset;
+        next
+    }
+
+    fn base() -> MetadataImage {
+        MetadataImage::alone(1, "c", Vec::new(), None)
+    }
+
+    #[test]
+    fn local_logs_follow_creations_growth_and_removals() {
+        let log = temp_log("follow");
+        let empty = base();
+        let one = with_topic(&empty, "a", 7, 2);
+        follow_change(&log, &empty, &one).unwrap();
+        let a = log.topic("a").unwrap();
+        assert_eq!(
+            (a.meta.id, a.meta.partitions, a.meta.registered),
+            (Uuid([7; 16]), 2, true)
+        );
+
+        // Deleted and created again under the same name in one change.
+        let mut recreated = one.clone();
+        recreated
+            .apply(
+                recreated.offset + 1,
+                &MetadataRecord::RemoveTopic {
+                    topic_id: Uuid([7; 16]),
+                },
+            )
+            .unwrap();
+        let recreated = with_topic(&recreated, "a", 8, 3);
+        follow_change(&log, &one, &recreated).unwrap();
+        let a = log.topic("a").unwrap();
+        assert_eq!((a.meta.id, a.meta.partitions), (Uuid([8; 16]), 3));
+
+        let mut removed = recreated.clone();
+        removed
+            .apply(
+                removed.offset + 1,
+                &MetadataRecord::RemoveTopic {
+                    topic_id: Uuid([8; 16]),
+                },
+            )
+            .unwrap();
+        follow_change(&log, &recreated, &removed).unwrap();
+        assert!(log.topic("a").is_none());
+    }
+
+    #[test]
+    fn at_the_join_strays_go_and_older_topics_are_imported() {
+        let log = temp_log("join");
+        log.create_topic("legacy", 2, Default::default()).unwrap();
+        let stray = log
+            .create_topic_with_id("stray", Uuid([3; 16]), 1, Default::default(), true)
+            .unwrap();
+        assert!(stray.meta.registered);
+        let kept = with_topic(&base(), "kept", 4, 1);
+        log.create_topic_with_id("kept", Uuid([4; 16]), 1, Default::default(), true)
+            .unwrap();
+        let imports = settle_local_topics(&log, &kept, 1).unwrap();
+        assert_eq!(imports.len(), 1);
+        assert_eq!(imports[0].name, "legacy");
+        assert_eq!(imports[0].assignments, Some(vec![vec![1], vec![1]]));
+        assert!(log.topic("stray").is_none(), "deleted while away");
+        assert!(log.topic("kept").is_some());
+    }
+
+    #[test]
+    fn a_local_topic_with_data_under_a_taken_name_refuses_the_join() {
+        let log = temp_log("taken");
+        log.create_topic("t", 1, Default::default()).unwrap();
+        let image = with_topic(&base(), "t", 9, 1);
+        // Empty: the cluster's topic replaces it.
+        assert!(settle_local_topics(&log, &image, 1).unwrap().is_empty());
+        assert!(log.topic("t").is_none());
+
+        let topic = log.create_topic("t", 1, Default::default()).unwrap();
+        let mut batch = crate::protocol::records::BatchBuilder::new(0);
+        batch.push(crate::protocol::records::NewRecord::new(
+            0,
+            None,
+            Some(bytes::Bytes::from("v")),
+        ));
+        topic.partitions[0]
+            .append(&batch.build().unwrap(), 0)
+            .unwrap();
+        match settle_local_topics(&log, &image, 1) {
+            Err(ReconcileError::NameTaken { name, .. }) => assert_eq!(name, "t"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
