@@ -192,6 +192,25 @@ impl Broker {
         self.cluster.get()
     }
 
+    /// The node's seat for a metadata change: `None` on a node that
+    /// decides alone (it has not started joining a quorum). A node in the
+    /// middle of its join (its topics being reconciled with the quorum's)
+    /// waits for the join to end, bounded, instead of deciding alone.
+    pub async fn metadata_writer(
+        &self,
+    ) -> Option<&std::sync::Arc<crate::cluster::node::ClusterNode>> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(node) = self.cluster.get() {
+                return Some(node);
+            }
+            if !self.log.follows_metadata_image() || tokio::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// The cluster id: the quorum's, or `meta.properties`' before joining.
     pub fn cluster_id(&self) -> String {
         self.image()

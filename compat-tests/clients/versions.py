@@ -57,7 +57,12 @@ def _java44():
     return "kafka-clients " + jar.stem.removeprefix("kafka-clients-")
 
 
-_READERS = {"java-4.4": _java44, "confluent": _confluent, "kafka-python": _kafka_python, "aiokafka": _aiokafka, "kcat": _kcat,
+def _franz():
+    mod = (HERE / "franz" / "go.mod").read_text()
+    return "franz-go " + re.search(r"github.com/twmb/franz-go (v\S+)", mod).group(1)
+
+
+_READERS = {"franz-go": _franz, "java-4.4": _java44, "confluent": _confluent, "kafka-python": _kafka_python, "aiokafka": _aiokafka, "kcat": _kcat,
             "kafkajs": _kafkajs, "sarama": _sarama, "java": _java,
             "raw": lambda: "raw frames (harness/wire.py)", "odradek-cli": lambda: "odradek CLI (this repository)"}
 

@@ -159,3 +159,108 @@ fn three_nodes_register_and_fence_a_lost_controller() {
         cluster.stop_all().await;
     });
 }
+
+fn creation(name: &str, partitions: i32) -> super::node::TopicCreation {
+    super::node::TopicCreation {
+        name: name.into(),
+        topic_id: [name.len() as u8 + 1; 16],
+        partitions,
+        replication_factor: 1,
+        assignments: None,
+        configs: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn topic_calls_and_producer_id_blocks_are_decided_once_from_any_node() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let cluster = TestCluster::start(3).await;
+        cluster
+            .until("three registered, unfenced brokers", |image| {
+                unfenced(image) == [0, 1, 2]
+            })
+            .await;
+        let leader = cluster.node(0).controller_id().expect("a leader") as usize;
+        let asker = cluster.node((leader + 1) % 3);
+
+        let create = ControllerCall::CreateTopics {
+            topics: vec![creation("spread", 6)],
+            validate_only: false,
+        };
+        let ControllerReply::Topics { outcomes, offset } = asker.call(create.clone()).await else {
+            panic!()
+        };
+        assert_eq!(outcomes, vec![Ok(())]);
+        cluster
+            .until("the topic on every node", |image| {
+                image.offset >= offset && image.topic("spread").is_some()
+            })
+            .await;
+        let image = asker.image();
+        let topic = image.topic("spread").unwrap();
+        let mut leaders: Vec<i32> = topic.partitions.iter().map(|p| p.leader).collect();
+        leaders.sort_unstable();
+        assert_eq!(leaders, [0, 0, 1, 1, 2, 2], "leaders spread evenly");
+        assert!(
+            topic.partitions.iter().all(|p| p.isr == [p.leader]),
+            "only the leader in sync"
+        );
+
+        // Asked again (a client's retry): refused, nothing created twice.
+        let ControllerReply::Topics { outcomes, .. } = asker.call(create).await else {
+            panic!()
+        };
+        assert!(matches!(
+            outcomes[..],
+            [Err(super::controller::ControllerError::TopicAlreadyExists(
+                _
+            ))]
+        ));
+
+        let grow = ControllerCall::CreatePartitions {
+            topics: vec![("spread".into(), 9, None)],
+            validate_only: false,
+        };
+        let ControllerReply::Topics { outcomes, offset } = asker.call(grow).await else {
+            panic!()
+        };
+        assert_eq!(outcomes, vec![Ok(())]);
+        cluster
+            .until("nine partitions", |image| {
+                image.offset >= offset
+                    && image
+                        .topic("spread")
+                        .is_some_and(|t| t.partitions.len() == 9)
+            })
+            .await;
+
+        let delete = ControllerCall::DeleteTopics {
+            names: vec!["spread".into(), "spread".into(), "absent".into()],
+        };
+        let ControllerReply::Topics { outcomes, offset } = asker.call(delete).await else {
+            panic!()
+        };
+        assert_eq!(outcomes[0], Ok(()));
+        assert!(outcomes[1].is_err() && outcomes[2].is_err(), "{outcomes:?}");
+        cluster
+            .until("the topic gone", |image| {
+                image.offset >= offset && image.topic("spread").is_none()
+            })
+            .await;
+
+        // Producer ids: disjoint blocks, past what a node handed out alone.
+        let (a_start, a_end) = cluster.node(0).allocate_producer_ids(0).await.unwrap();
+        let (b_start, b_end) = cluster.node(1).allocate_producer_ids(50_000).await.unwrap();
+        let (c_start, _) = cluster.node(2).allocate_producer_ids(0).await.unwrap();
+        assert!(
+            a_end <= b_start && b_start >= 50_000 && b_end <= c_start,
+            "{a_start}..{a_end}, {b_start}..{b_end}, {c_start}"
+        );
+        cluster.stop_all().await;
+    });
+}

@@ -59,7 +59,7 @@ fn internal_configs() -> BTreeMap<String, String> {
 pub async fn ensure_topic(broker: &Broker, kind: Coordinated) -> Result<(), (ErrorCode, String)> {
     let (partitions, replication_factor) = kind.shape(broker);
     let unavailable = |why: String| (ErrorCode::CoordinatorNotAvailable, why);
-    let Some(node) = broker.cluster_node() else {
+    let Some(node) = broker.metadata_writer().await else {
         return broker
             .log
             .ensure_internal_topic(kind.topic(), partitions)

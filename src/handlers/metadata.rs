@@ -64,7 +64,7 @@ fn topic_error(name: Option<String>, topic_id: Uuid, code: ErrorCode) -> Metadat
 /// Creates `name` with the broker defaults, as auto-creation does: through
 /// the controller once this node has joined its cluster.
 async fn auto_create(broker: &Broker, name: &str) -> Result<(), String> {
-    let Some(node) = broker.cluster_node() else {
+    let Some(node) = broker.metadata_writer().await else {
         if broker.log.follows_metadata_image() {
             return Err("this node is joining its cluster".into());
         }

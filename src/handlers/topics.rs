@@ -40,6 +40,7 @@ fn error_code(error: &TopicError) -> ErrorCode {
         TopicError::UnknownTopic => ErrorCode::UnknownTopicOrPartition,
         TopicError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
         TopicError::InvalidConfig(_) => ErrorCode::InvalidConfig,
+        TopicError::FollowsMetadataImage => ErrorCode::NotController,
         TopicError::Io(_) => ErrorCode::UnknownServerError,
     }
 }
@@ -206,10 +207,28 @@ fn refusal(
 
 pub async fn create_topics(
     broker: &Broker,
-    _version: i16,
+    version: i16,
     request: CreateTopicsRequest,
 ) -> ResponseBody {
+    let answer = create_topics_once(broker, &request).await;
+    // Decided alone while this node's join began: asked again, the
+    // controller decides (the join's reconciliation has run by then).
+    let joined_meanwhile = matches!(&answer, ResponseBody::CreateTopics(r)
+        if r.topics.iter().any(|t| t.error_code == ErrorCode::NotController.code()))
+        && broker.log.follows_metadata_image();
+    if joined_meanwhile {
+        tracing::debug!(
+            version,
+            "CreateTopics asked again: this node joined its cluster meanwhile"
+        );
+        return create_topics_once(broker, &request).await;
+    }
+    answer
+}
+
+async fn create_topics_once(broker: &Broker, request: &CreateTopicsRequest) -> ResponseBody {
     let validate_only = request.validate_only;
+    let writer = broker.metadata_writer().await;
     let mut results = Vec::with_capacity(request.topics.len());
     let mut asked = Vec::new();
     for topic in &request.topics {
@@ -231,7 +250,7 @@ pub async fn create_topics(
         }
         match check_creation(broker, topic) {
             Err((code, message)) => refuse(&mut result, code, message),
-            Ok(checked) => match broker.cluster_node() {
+            Ok(checked) => match writer {
                 None if broker.log.follows_metadata_image() => refuse(
                     &mut result,
                     ErrorCode::NotController,
@@ -261,7 +280,7 @@ pub async fn create_topics(
         }
         results.push(result);
     }
-    if let Some(node) = broker.cluster_node() {
+    if let Some(node) = writer {
         let (at, creations): (Vec<usize>, Vec<_>) = asked.into_iter().unzip();
         let decided = controller::create(broker, node, creations, validate_only).await;
         for (n, index) in at.into_iter().enumerate() {
@@ -300,6 +319,7 @@ pub async fn delete_topics(
             .map(|n| (Some(n), Uuid::ZERO))
             .collect()
     };
+    let writer = broker.metadata_writer().await;
     let image = broker.image();
     let mut responses = Vec::with_capacity(wanted.len());
     let mut asked = Vec::new();
@@ -324,7 +344,7 @@ pub async fn delete_topics(
             responses.push(result);
             continue;
         };
-        match broker.cluster_node() {
+        match writer {
             Some(_) => {
                 if let Some(topic) = image.topic(&name) {
                     result.topic_id = topic.id;
@@ -345,7 +365,7 @@ pub async fn delete_topics(
         }
         responses.push(result);
     }
-    if let Some(node) = broker.cluster_node() {
+    if let Some(node) = writer {
         if !asked.is_empty() {
             let (at, names): (Vec<usize>, Vec<String>) = asked.into_iter().unzip();
             let decided = controller::decide(
@@ -375,6 +395,7 @@ pub async fn create_partitions(
     request: CreatePartitionsRequest,
 ) -> ResponseBody {
     let node_id = broker.config.node_id;
+    let writer = broker.metadata_writer().await;
     let mut results = Vec::with_capacity(request.topics.len());
     let mut asked = Vec::new();
     for topic in &request.topics {
@@ -407,7 +428,7 @@ pub async fn create_partitions(
                 .assignments
                 .as_ref()
                 .map(|given| given.iter().map(|a| a.broker_ids.clone()).collect());
-            match broker.cluster_node() {
+            match writer {
                 Some(_) => asked.push((
                     results.len(),
                     (topic.name.clone(), topic.count, assignments),
@@ -438,7 +459,7 @@ pub async fn create_partitions(
         }
         results.push(result);
     }
-    if let Some(node) = broker.cluster_node() {
+    if let Some(node) = writer {
         if !asked.is_empty() {
             let (at, topics): (Vec<usize>, Vec<_>) = asked.into_iter().unzip();
             let call = crate::cluster::node::ControllerCall::CreatePartitions {

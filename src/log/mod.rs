@@ -56,6 +56,8 @@ pub enum TopicError {
     UnknownTopic,
     InvalidPartitions(String),
     InvalidConfig(String),
+    /// This node follows a metadata quorum now: the controller decides.
+    FollowsMetadataImage,
     Io(io::Error),
 }
 
@@ -67,6 +69,12 @@ impl std::fmt::Display for TopicError {
             TopicError::UnknownTopic => write!(f, "unknown topic"),
             TopicError::InvalidPartitions(why) | TopicError::InvalidConfig(why) => {
                 write!(f, "{why}")
+            }
+            TopicError::FollowsMetadataImage => {
+                write!(
+                    f,
+                    "this node has joined its cluster: the controller decides"
+                )
             }
             TopicError::Io(e) => write!(f, "storage error: {e}"),
         }
@@ -302,6 +310,9 @@ impl LogManager {
     /// From now on topics come from the metadata image only (see
     /// [`ensure_internal_topic`](Self::ensure_internal_topic)).
     pub fn follow_metadata_image(&self) {
+        // Under the topics lock: a creation decided alone commits before
+        // (and the caller's next look at the topics sees it) or is refused.
+        let _topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
         self.image_managed
             .store(true, std::sync::atomic::Ordering::Release);
     }
@@ -359,8 +370,21 @@ impl LogManager {
             opened.push(Arc::new(partition));
         }
         topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
-        if topics.contains_key(name) {
-            return Err(TopicError::AlreadyExists);
+        let refused = if topics.contains_key(name) {
+            Some(TopicError::AlreadyExists)
+        } else if !registered && self.follows_metadata_image() {
+            // Checked under the lock the join's reconciliation takes: a
+            // topic decided alone is either seen by it or refused.
+            Some(TopicError::FollowsMetadataImage)
+        } else {
+            None
+        };
+        if let Some(refused) = refused {
+            drop(topics);
+            for partition in &opened {
+                let _ = std::fs::remove_dir_all(partition.dir());
+            }
+            return Err(refused);
         }
         meta.save(&self.data_dir)?; // the commit point
         let topic = Arc::new(Topic {

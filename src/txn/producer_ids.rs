@@ -86,7 +86,7 @@ impl ProducerIds {
 /// A producer id unique in the cluster: from this node's current block,
 /// or a new block from the controller once this node has joined one.
 pub async fn allocate(broker: &crate::broker::Broker) -> io::Result<i64> {
-    let Some(node) = broker.cluster_node() else {
+    let Some(node) = broker.metadata_writer().await else {
         return broker.producer_ids.allocate();
     };
     if let Some(id) = broker.producer_ids.next_in_block() {
