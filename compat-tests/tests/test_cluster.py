@@ -23,7 +23,8 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from kafka import KafkaAdminClient
 
-from harness.broker import Broker, free_port
+from harness.broker import free_port
+from harness.cluster import start_cluster, stop_cluster
 
 MATRIX_CLIENT = "confluent"
 SESSION_MS = 3000
@@ -31,37 +32,16 @@ SESSION_MS = 3000
 
 @pytest.fixture
 def cluster(tmp_path):
-    ports = [free_port() for _ in range(3)]
-    quorum_ports = [free_port() for _ in range(3)]
-    voters = ",".join(f"{i}@127.0.0.1:{quorum_ports[i]}" for i in range(3))
-    nodes = [
-        Broker(tmp_path / f"node{i}", port=ports[i], log_path=tmp_path / f"node{i}.log", settings=[
-            f"node.id={i}",
-            f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://127.0.0.1:{ports[i]},CONTROLLER://127.0.0.1:{quorum_ports[i]}",
-            "controller.listener.names=CONTROLLER",
-            f"broker.session.timeout.ms={SESSION_MS}",
-            "broker.heartbeat.interval.ms=500",
-            # Spread over the nodes, so coordinators land on several of them.
-            "offsets.topic.num.partitions=6",
-            "transaction.state.log.num.partitions=6",
-        ])
-        for i in range(3)
-    ]
-    for node in nodes:
-        node.launch()
-    for node in nodes:
-        node.wait_ready(30)
+    nodes = start_cluster(tmp_path, settings=[
+        f"broker.session.timeout.ms={SESSION_MS}",
+        "broker.heartbeat.interval.ms=500",
+        # Spread over the nodes, so coordinators land on several of them.
+        "offsets.topic.num.partitions=6",
+        "transaction.state.log.num.partitions=6",
+    ])
     yield nodes
-    codes = {}
-    # All at once: each controlled shutdown still has a quorum to ask (one
-    # by one, the last node would wait out its bound with no quorum left).
+    codes = stop_cluster(nodes)
     for node in nodes:
-        if node.alive():
-            node.proc.send_signal(__import__("signal").SIGTERM)
-    for node in nodes:
-        if node.proc is not None:
-            codes[node.bootstrap] = node.stop()
         print(f"--- {node.log_path}\n{node.log_tail(30)}")
     assert all(code == 0 for code in codes.values()), f"exit codes on SIGTERM: {codes}"
 
@@ -362,3 +342,20 @@ def test_kill_9_of_the_controller_while_topics_are_created(cluster):
     again = restarted.describe_topics(__import__("confluent_kafka").TopicCollection(names))
     assert {name: str(f.result(timeout=30).topic_id) for name, f in again.items()} == ids, \
         "the restarted node holds the same topics, with the same ids"
+
+
+def test_topic_configs_change_on_every_node(cluster):
+    """A topic's configs go through the controller: altered through one
+    node, every node's DescribeConfigs (and its log) has the new value."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+    create_topic(cluster[0].bootstrap, "tuned", 3)
+    admin = AdminClient({"bootstrap.servers": cluster[1].bootstrap})
+    resource = ConfigResource(ResourceType.TOPIC, "tuned", incremental_configs=[
+        ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET)])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+    for node in cluster:
+        describer = AdminClient({"bootstrap.servers": node.bootstrap})
+        described = describer.describe_configs([ConfigResource(ResourceType.TOPIC, "tuned")])
+        entries = next(iter(described.values())).result(timeout=30)
+        assert entries["retention.ms"].value == "3600000", f"{node.bootstrap}: {entries['retention.ms']}"

@@ -8,7 +8,7 @@ import pytest
 
 from clients import all_clients
 from clients.franz import FranzClient
-from harness.broker import Broker, free_port
+from harness.cluster import start_cluster, stop_cluster
 from harness.data import PARTITIONS, expected_records
 from test_clients import assert_records, expected_acks
 
@@ -19,30 +19,11 @@ NODES = 3
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    base = tmp_path_factory.mktemp("cluster-clients")
-    ports = [free_port() for _ in range(NODES)]
-    quorum_ports = [free_port() for _ in range(NODES)]
-    voters = ",".join(f"{i}@127.0.0.1:{quorum_ports[i]}" for i in range(NODES))
-    nodes = [
-        Broker(base / f"node{i}", port=ports[i], log_path=base / f"node{i}.log", settings=[
-            f"node.id={i}",
-            f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://127.0.0.1:{ports[i]},CONTROLLER://127.0.0.1:{quorum_ports[i]}",
-            "controller.listener.names=CONTROLLER",
-            # What each client needs of a broker (kcat creates topics by auto-creation).
-            *sorted({setting for c in CLIENTS for setting in c.broker_settings}),
-        ])
-        for i in range(NODES)
-    ]
-    for node in nodes:
-        node.launch()
-    for node in nodes:
-        node.wait_ready(30)
+    # What each client needs of a broker (kcat creates topics by auto-creation).
+    needs = sorted({setting for c in CLIENTS for setting in c.broker_settings})
+    nodes = start_cluster(tmp_path_factory.mktemp("cluster-clients"), NODES, needs)
     yield nodes
-    for node in nodes:
-        if node.alive():
-            node.proc.send_signal(__import__("signal").SIGTERM)
-    codes = {node.bootstrap: node.stop() for node in nodes}
+    codes = stop_cluster(nodes)
     assert all(code == 0 for code in codes.values()), f"exit codes on SIGTERM: {codes}"
 
 

@@ -385,6 +385,36 @@ impl Controller {
         Ok(records)
     }
 
+    /// A topic's config overrides become `configs`: a record per setting
+    /// that changes (`None` removes one).
+    pub fn alter_topic_configs(
+        &self,
+        image: &MetadataImage,
+        name: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<Vec<MetadataRecord>, ControllerError> {
+        if image.topic(name).is_none() {
+            return Err(ControllerError::UnknownTopic(name.to_string()));
+        }
+        let empty = BTreeMap::new();
+        let current = image.topic_configs(name).unwrap_or(&empty);
+        let record = |key: &String, value: Option<&String>| MetadataRecord::Config {
+            resource_type: super::records::CONFIG_TOPIC,
+            resource_name: name.to_string(),
+            name: key.clone(),
+            value: value.cloned(),
+        };
+        let removed = current
+            .keys()
+            .filter(|k| !configs.contains_key(*k))
+            .map(|k| record(k, None));
+        let set = configs
+            .iter()
+            .filter(|(k, v)| current.get(*k) != Some(v))
+            .map(|(k, v)| record(k, Some(v)));
+        Ok(removed.chain(set).collect())
+    }
+
     /// The next block of producer ids for `broker_id`, starting at
     /// `at_least` or later (a node joining with ids it handed out alone).
     pub fn allocate_producer_ids(

@@ -47,6 +47,11 @@ pub enum ControllerCall {
     DeleteTopics {
         names: Vec<String>,
     },
+    /// A topic's config overrides, replaced as a whole.
+    AlterTopicConfigs {
+        topic: String,
+        configs: std::collections::BTreeMap<String, String>,
+    },
     AllocateProducerIds {
         broker_id: i32,
         broker_epoch: i64,
@@ -350,6 +355,10 @@ impl ClusterNode {
                         Ok(records)
                     })
                     .collect();
+                self.propose_outcomes(&image, decided, false).await
+            }
+            ControllerCall::AlterTopicConfigs { topic, configs } => {
+                let decided = vec![controller.alter_topic_configs(&image, &topic, &configs)];
                 self.propose_outcomes(&image, decided, false).await
             }
             ControllerCall::AllocateProducerIds {

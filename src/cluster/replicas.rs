@@ -114,6 +114,13 @@ fn create_missing(log: &LogManager, image: &MetadataImage) -> Result<(), TopicEr
                 if local.meta.partitions < count {
                     log.create_partitions(&topic.name, count, false)?;
                 }
+                let configs = image
+                    .topic_configs(&topic.name)
+                    .cloned()
+                    .unwrap_or_default();
+                if local.meta.configs != configs {
+                    log.alter_topic_configs(&topic.name, configs, false)?;
+                }
                 if !local.meta.registered {
                     log.mark_registered(&topic.name)?;
                 }
@@ -195,12 +202,17 @@ pub async fn follow(
 ) {
     let log = &broker.log;
     let mut before = from;
-    broker.followed_image(before.offset);
+    // The first round follows whatever changed between `from` and now
+    // (the receiver counts the image it starts with as seen).
+    let mut first = true;
     loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            changed = images.changed() => if changed.is_err() { return },
+        if !first {
+            tokio::select! {
+                _ = stop.changed() => return,
+                changed = images.changed() => if changed.is_err() { return },
+            }
         }
+        first = false;
         let after = Arc::clone(&images.borrow_and_update());
         if let Err(e) = follow_change(log, &before, &after) {
             // Retried with the next change (each compares with the last
@@ -297,6 +309,29 @@ mod tests {
             .unwrap();
         follow_change(&log, &recreated, &removed).unwrap();
         assert!(log.topic("a").is_none());
+    }
+
+    #[test]
+    fn local_topics_take_the_images_configs() {
+        let log = temp_log("configs");
+        let empty = base();
+        let one = with_topic(&empty, "c", 5, 1);
+        follow_change(&log, &empty, &one).unwrap();
+        let mut tuned = one.clone();
+        let record = MetadataRecord::Config {
+            resource_type: crate::cluster::records::CONFIG_TOPIC,
+            resource_name: "c".into(),
+            name: "retention.ms".into(),
+            value: Some("1000".into()),
+        };
+        tuned.apply(tuned.offset + 1, &record).unwrap();
+        follow_change(&log, &one, &tuned).unwrap();
+        let local = log.topic("c").unwrap();
+        assert_eq!(
+            local.meta.configs.get("retention.ms").map(String::as_str),
+            Some("1000")
+        );
+        assert_eq!(local.partitions[0].config().retention_ms, 1000);
     }
 
     #[test]

@@ -411,3 +411,32 @@ proptest! {
         let _ = MetadataRecord::decode(bytes::Bytes::from(bytes));
     }
 }
+
+#[test]
+fn topic_configs_change_by_the_settings_that_differ() {
+    let mut h = cluster(&["a"]);
+    h.create("t", 1, 1);
+    let first: BTreeMap<String, String> = [
+        ("retention.ms".to_string(), "5".to_string()),
+        ("cleanup.policy".to_string(), "compact".to_string()),
+    ]
+    .into();
+    let records = h
+        .controller
+        .alter_topic_configs(&h.image, "t", &first)
+        .unwrap();
+    assert_eq!(records.len(), 2);
+    h.append(records);
+    let next: BTreeMap<String, String> = [("retention.ms".to_string(), "6".to_string())].into();
+    let records = h
+        .controller
+        .alter_topic_configs(&h.image, "t", &next)
+        .unwrap();
+    assert_eq!(records.len(), 2, "one setting removed, one changed");
+    h.append(records);
+    assert_eq!(h.image.topic_configs("t"), Some(&next));
+    assert!(h
+        .controller
+        .alter_topic_configs(&h.image, "absent", &next)
+        .is_err());
+}

@@ -532,7 +532,7 @@ fn apply_changes(
     Ok(())
 }
 
-fn alter_topic(
+async fn alter_topic(
     broker: &Broker,
     name: &str,
     changes: Vec<Change>,
@@ -557,10 +557,32 @@ fn alter_topic(
     apply_changes("topic", &mut overrides, changes, topic_kind, |n| {
         effective.get(n)
     })?;
+    let Some(node) = broker.metadata_writer().await else {
+        return broker
+            .log
+            .alter_topic_configs(name, overrides, validate_only)
+            .map_err(topic_refusal);
+    };
+    // Checked here, decided by the controller, applied from the image.
     broker
         .log
-        .alter_topic_configs(name, overrides, validate_only)
-        .map_err(topic_refusal)
+        .alter_topic_configs(name, overrides.clone(), true)
+        .map_err(topic_refusal)?;
+    if validate_only {
+        return Ok(());
+    }
+    let call = crate::cluster::node::ControllerCall::AlterTopicConfigs {
+        topic: name.to_string(),
+        configs: overrides,
+    };
+    match super::topics::controller::decide(broker, node, call).await {
+        Ok(outcomes) => match outcomes.into_iter().next() {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(refuse(e.code(), e.to_string())),
+            None => Err(refuse(ErrorCode::UnknownServerError, "no outcome")),
+        },
+        Err(no) => Err(refuse(no.code, no.message)),
+    }
 }
 
 fn alter_broker(
@@ -670,7 +692,7 @@ fn is_known_broker_config(broker: &Broker, name: &str) -> bool {
             .any(|e| e.name == name)
 }
 
-fn alter(
+async fn alter(
     broker: &Broker,
     resource_type: i8,
     name: &str,
@@ -679,7 +701,7 @@ fn alter(
     validate_only: bool,
 ) -> (i16, Option<String>) {
     let outcome = match resource_type {
-        TOPIC => alter_topic(broker, name, changes, replace, validate_only),
+        TOPIC => alter_topic(broker, name, changes, replace, validate_only).await,
         BROKER => alter_broker(broker, name, changes, replace, validate_only),
         other => Err(refuse(
             ErrorCode::InvalidRequest,
@@ -693,36 +715,38 @@ fn alter(
 }
 
 /// AlterConfigs: the given settings replace all of the resource's overrides.
-pub fn alter_configs(broker: &Broker, _version: i16, request: AlterConfigsRequest) -> ResponseBody {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let changes = resource
-                .configs
-                .into_iter()
-                .map(|c| Change {
-                    name: c.name,
-                    op: SET,
-                    value: c.value,
-                })
-                .collect();
-            let (error_code, error_message) = alter(
-                broker,
-                resource.resource_type,
-                &resource.resource_name,
-                changes,
-                true,
-                request.validate_only,
-            );
-            alter_configs_response::AlterConfigsResourceResponse {
-                error_code,
-                error_message,
-                resource_type: resource.resource_type,
-                resource_name: resource.resource_name,
-            }
-        })
-        .collect();
+pub async fn alter_configs(
+    broker: &Broker,
+    _version: i16,
+    request: AlterConfigsRequest,
+) -> ResponseBody {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let changes = resource
+            .configs
+            .into_iter()
+            .map(|c| Change {
+                name: c.name,
+                op: SET,
+                value: c.value,
+            })
+            .collect();
+        let (error_code, error_message) = alter(
+            broker,
+            resource.resource_type,
+            &resource.resource_name,
+            changes,
+            true,
+            request.validate_only,
+        )
+        .await;
+        responses.push(alter_configs_response::AlterConfigsResourceResponse {
+            error_code,
+            error_message,
+            resource_type: resource.resource_type,
+            resource_name: resource.resource_name,
+        });
+    }
     ResponseBody::AlterConfigs(AlterConfigsResponse {
         responses,
         ..AlterConfigsResponse::default()
@@ -730,40 +754,40 @@ pub fn alter_configs(broker: &Broker, _version: i16, request: AlterConfigsReques
 }
 
 /// IncrementalAlterConfigs: each setting is set, deleted, appended to or subtracted from.
-pub fn incremental_alter_configs(
+pub async fn incremental_alter_configs(
     broker: &Broker,
     _version: i16,
     request: IncrementalAlterConfigsRequest,
 ) -> ResponseBody {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let changes = resource
-                .configs
-                .into_iter()
-                .map(|c| Change {
-                    name: c.name,
-                    op: c.config_operation,
-                    value: c.value,
-                })
-                .collect();
-            let (error_code, error_message) = alter(
-                broker,
-                resource.resource_type,
-                &resource.resource_name,
-                changes,
-                false,
-                request.validate_only,
-            );
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let changes = resource
+            .configs
+            .into_iter()
+            .map(|c| Change {
+                name: c.name,
+                op: c.config_operation,
+                value: c.value,
+            })
+            .collect();
+        let (error_code, error_message) = alter(
+            broker,
+            resource.resource_type,
+            &resource.resource_name,
+            changes,
+            false,
+            request.validate_only,
+        )
+        .await;
+        responses.push(
             incremental_alter_configs_response::AlterConfigsResourceResponse {
                 error_code,
                 error_message,
                 resource_type: resource.resource_type,
                 resource_name: resource.resource_name,
-            }
-        })
-        .collect();
+            },
+        );
+    }
     ResponseBody::IncrementalAlterConfigs(IncrementalAlterConfigsResponse {
         responses,
         ..IncrementalAlterConfigsResponse::default()

@@ -268,10 +268,10 @@ pub async fn handle(
             Ok(Some(configs::describe_configs(broker, version, request)))
         }
         RequestBody::AlterConfigs(request) => {
-            Ok(Some(configs::alter_configs(broker, version, request)))
+            Ok(Some(configs::alter_configs(broker, version, request).await))
         }
         RequestBody::IncrementalAlterConfigs(request) => Ok(Some(
-            configs::incremental_alter_configs(broker, version, request),
+            configs::incremental_alter_configs(broker, version, request).await,
         )),
         RequestBody::DeleteRecords(request) => Ok(Some(records_admin::delete_records(
             broker, version, request,

@@ -187,6 +187,12 @@ fn create_locally(
     }
 }
 
+/// Whether `name` appears more than once in a request (Kafka refuses
+/// every copy with INVALID_REQUEST).
+fn named_twice<'a>(names: impl Iterator<Item = &'a str>, name: &str) -> bool {
+    names.filter(|n| *n == name).count() > 1
+}
+
 /// Part `n`'s refusal, if the controller refused it or decided nothing.
 fn refusal(
     decided: &Result<
@@ -233,13 +239,7 @@ async fn create_topics_once(broker: &Broker, request: &CreateTopicsRequest) -> R
     let mut asked = Vec::new();
     for topic in &request.topics {
         let mut result = creatable_result(&topic.name);
-        if request
-            .topics
-            .iter()
-            .filter(|t| t.name == topic.name)
-            .count()
-            > 1
-        {
+        if named_twice(request.topics.iter().map(|t| t.name.as_str()), &topic.name) {
             refuse(
                 &mut result,
                 ErrorCode::InvalidRequest,
@@ -407,13 +407,7 @@ pub async fn create_partitions(
             result.error_code = code.code();
             result.error_message = Some(message);
         };
-        if request
-            .topics
-            .iter()
-            .filter(|t| t.name == topic.name)
-            .count()
-            > 1
-        {
+        if named_twice(request.topics.iter().map(|t| t.name.as_str()), &topic.name) {
             refuse(ErrorCode::InvalidRequest, "Duplicate topic name.".into());
         } else if topic.count > 100_000 {
             refuse(

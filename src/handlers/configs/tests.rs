@@ -3,6 +3,14 @@ use crate::protocol::messages::alter_configs_request as legacy;
 use crate::protocol::messages::describe_configs_request::DescribeConfigsResource;
 use crate::protocol::messages::incremental_alter_configs_request as inc;
 
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
+}
+
 fn describe(
     broker: &Broker,
     kind: i8,
@@ -55,7 +63,7 @@ fn incremental(
         validate_only,
     };
     let ResponseBody::IncrementalAlterConfigs(mut response) =
-        incremental_alter_configs(broker, 1, request)
+        block_on(incremental_alter_configs(broker, 1, request))
     else {
         panic!()
     };
@@ -83,7 +91,8 @@ fn legacy_alter(
         }],
         validate_only: false,
     };
-    let ResponseBody::AlterConfigs(mut response) = alter_configs(broker, 2, request) else {
+    let ResponseBody::AlterConfigs(mut response) = block_on(alter_configs(broker, 2, request))
+    else {
         panic!()
     };
     let r = response.responses.remove(0);
