@@ -4,12 +4,10 @@
 //! that partition's log, here.
 
 use crate::broker::Broker;
-use crate::cluster::controller::ControllerError;
 use crate::cluster::records::NO_LEADER;
 use crate::group::store::{partition_for, OFFSETS_TOPIC};
 use crate::protocol::error_code::ErrorCode;
 use crate::txn::store::TRANSACTION_TOPIC;
-use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Coordinated {
@@ -41,18 +39,6 @@ impl Coordinated {
     }
 }
 
-/// Compacted, never deleted by time or size.
-fn internal_configs() -> BTreeMap<String, String> {
-    [
-        ("cleanup.policy", "compact"),
-        ("retention.ms", "-1"),
-        ("retention.bytes", "-1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
 /// Creates the internal topic of `kind` if it does not exist: through the
 /// controller in a cluster (its partitions then spread over the brokers),
 /// locally on a node that has not joined one.
@@ -73,17 +59,12 @@ pub async fn ensure_topic(broker: &Broker, kind: Coordinated) -> Result<(), (Err
         partitions,
         replication_factor,
         None,
-        internal_configs(),
+        crate::log::internal_topic_configs(),
     )
     .map_err(|e| unavailable(e.to_string()))?;
-    match super::topics::controller::create(broker, node, vec![creation], false).await {
-        Ok(outcomes) => match outcomes.into_iter().next() {
-            Some(Ok(())) | Some(Err(ControllerError::TopicAlreadyExists(_))) => Ok(()),
-            Some(Err(e)) => Err(unavailable(e.to_string())),
-            None => Err(unavailable("no outcome".into())),
-        },
-        Err(no) => Err(unavailable(no.message)),
-    }
+    super::topics::controller::create_if_missing(broker, node, creation)
+        .await
+        .map_err(unavailable)
 }
 
 /// The broker coordinating `key`, as the image has it.

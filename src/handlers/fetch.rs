@@ -80,9 +80,11 @@ fn forgotten_partitions(
     forgotten
 }
 
-/// Reads one partition within `limit` bytes.
+/// Reads one partition within `limit` bytes, if `image` says this broker
+/// leads it.
 fn read_target(
     broker: &Broker,
+    image: &crate::cluster::image::MetadataImage,
     version: i16,
     target: &Target,
     limit: usize,
@@ -102,10 +104,9 @@ fn read_target(
         data.error_code = ErrorCode::UnknownTopicId.code();
         return data;
     }
-    let image = broker.image();
     let partition = match super::led_partition(
         broker,
-        &image,
+        image,
         &target.topic,
         target.partition,
         target.current_leader_epoch,
@@ -185,6 +186,8 @@ fn read_all(
     let mut total = 0usize;
     let mut any_error = false;
     let mut answered = Vec::with_capacity(targets.len());
+    // One image for the whole pass (each long-poll round takes a fresh one).
+    let image = broker.image();
     for (i, target) in targets.iter().enumerate() {
         // KIP-74: the first partition with data may exceed the limits by
         // one batch; every other partition gets only batches that fit.
@@ -198,6 +201,7 @@ fn read_all(
         };
         let data = read_target(
             broker,
+            &image,
             version,
             target,
             limit,

@@ -3,7 +3,6 @@
 
 use super::{authorized, Implemented};
 use crate::broker::Broker;
-use crate::cluster::controller::ControllerError;
 use crate::cluster::image::{BrokerRegistration, MetadataImage, TopicImage};
 use crate::cluster::records::{Endpoint, NO_LEADER};
 use crate::log::TopicError;
@@ -84,14 +83,7 @@ async fn auto_create(broker: &Broker, name: &str) -> Result<(), String> {
         BTreeMap::new(),
     )
     .map_err(|e| e.to_string())?;
-    match super::topics::controller::create(broker, node, vec![creation], false).await {
-        Ok(outcomes) => match outcomes.into_iter().next() {
-            Some(Ok(())) | Some(Err(ControllerError::TopicAlreadyExists(_))) => Ok(()),
-            Some(Err(e)) => Err(e.to_string()),
-            None => Err("no outcome".into()),
-        },
-        Err(no) => Err(no.message),
-    }
+    super::topics::controller::create_if_missing(broker, node, creation).await
 }
 
 /// Unfenced brokers and their endpoint on `listener` (a broker without

@@ -37,6 +37,19 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::Notify;
 use topic::TopicMeta;
 
+/// The settings of the internal topics (`__consumer_offsets`,
+/// `__transaction_state`): compacted, never deleted by time or size.
+pub fn internal_topic_configs() -> BTreeMap<String, String> {
+    [
+        ("cleanup.policy", "compact"),
+        ("retention.ms", "-1"),
+        ("retention.bytes", "-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -486,13 +499,7 @@ impl LogManager {
                 "{name} is not created yet (the controller creates it)"
             )));
         }
-        let configs: BTreeMap<String, String> = [
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            ("retention.ms".to_string(), "-1".to_string()),
-            ("retention.bytes".to_string(), "-1".to_string()),
-        ]
-        .into();
-        match self.create_topic(name, partitions.max(1), configs) {
+        match self.create_topic(name, partitions.max(1), internal_topic_configs()) {
             Ok(_) | Err(TopicError::AlreadyExists) => Ok(()),
             Err(e) => Err(io::Error::other(format!("creating {name}: {e}"))),
         }

@@ -73,6 +73,23 @@ pub async fn create(
     decide(broker, node, call).await
 }
 
+/// Creates one topic through the controller unless it exists (auto- and
+/// internal-topic creation); `Err` says why it could not be.
+pub async fn create_if_missing(
+    broker: &Broker,
+    node: &ClusterNode,
+    creation: TopicCreation,
+) -> Result<(), String> {
+    match create(broker, node, vec![creation], false).await {
+        Ok(outcomes) => match outcomes.into_iter().next() {
+            Some(Ok(())) | Some(Err(ControllerError::TopicAlreadyExists(_))) => Ok(()),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("no outcome".into()),
+        },
+        Err(no) => Err(no.message),
+    }
+}
+
 /// A new topic's creation, with a fresh id.
 pub fn creation(
     name: &str,
