@@ -144,13 +144,23 @@ async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> 
         })
         .collect::<Vec<_>>()
         .join(", ");
+    let serves_clients = broker.config.cluster.roles.broker;
+    let role = if serves_clients {
+        format!("listening on {addr}")
+    } else {
+        "a controller serving no clients".to_string()
+    };
     println!(
-        "odradek ready: listening on {addr}, node {}, cluster {}, data in {}",
+        "odradek ready: {role}, node {}, cluster {}, data in {}",
         broker.config.node_id,
         broker.cluster_id(),
         broker.config.data_dir.display()
     );
-    server.run(stop).await;
+    if serves_clients {
+        server.run(stop).await;
+    } else {
+        stop.await;
+    }
     let _ = stop_tx.send(true);
     let _ = watcher.await;
     if let Some(node) = broker.cluster_node() {
@@ -177,15 +187,20 @@ async fn join_and_run(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     let (node, followed) = odradek::cluster::join::join(&broker, stop.clone()).await?;
-    let follower = tokio::spawn(odradek::cluster::replicas::follow(
-        Arc::clone(&broker),
-        node.images(),
-        followed,
-        stop.clone(),
-    ));
+    // A controller alone keeps no logs: nothing follows the image.
+    let follower = broker.config.cluster.roles.broker.then(|| {
+        tokio::spawn(odradek::cluster::replicas::follow(
+            Arc::clone(&broker),
+            node.images(),
+            followed,
+            stop.clone(),
+        ))
+    });
     Ok(tokio::spawn(async move {
         node.run(stop).await;
-        let _ = follower.await;
+        if let Some(follower) = follower {
+            let _ = follower.await;
+        }
     }))
 }
 

@@ -27,8 +27,10 @@ class Broker:
 
     kind = "odradek"
 
-    def __init__(self, data_dir: Path, port: int | None = None, settings=(), log_path: Path | None = None):
+    def __init__(self, data_dir: Path, port: int | None = None, settings=(), log_path: Path | None = None,
+                 serves_clients: bool = True):
         self.data_dir = Path(data_dir)
+        self.serves_clients = serves_clients  # False: a controller only, no --listen
         self.port = free_port() if port is None else port  # 0: let the broker pick
         self.settings = list(settings)
         self.log_path = log_path or self.data_dir.with_name(self.data_dir.name + ".log")
@@ -52,7 +54,9 @@ class Broker:
         cluster is ready only once a quorum of its peers is up)."""
         if not BINARY.exists():
             raise RuntimeError(f"{BINARY} is missing: run `cargo build --release` first")
-        argv = [str(BINARY), "serve", "--listen", self.bootstrap, "--data-dir", str(self.data_dir)]
+        argv = [str(BINARY), "serve", "--data-dir", str(self.data_dir)]
+        if self.serves_clients:
+            argv[2:2] = ["--listen", self.bootstrap]
         for s in self.settings:
             argv += ["--set", s]
         log = open(self.log_path, "ab")

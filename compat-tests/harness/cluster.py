@@ -1,5 +1,6 @@
-"""Three (or more) Odradek nodes on loopback, every node a broker and a
-voter of the metadata quorum (Kafka's combined mode)."""
+"""Odradek nodes on loopback: every node a broker and a voter of the
+metadata quorum (Kafka's combined mode), or controllers and brokers apart
+(Kafka's isolated mode)."""
 from __future__ import annotations
 
 import signal
@@ -22,6 +23,32 @@ def start_cluster(base: Path, size: int = 3, settings=()) -> list[Broker]:
         ])
         for i in range(size)
     ]
+    for node in nodes:
+        node.launch()
+    for node in nodes:
+        node.wait_ready(30)
+    return nodes
+
+
+def start_split_cluster(base: Path, controllers: int = 1, brokers: int = 2, settings=()) -> list[Broker]:
+    """Brokers 0..brokers-1 (process.roles=broker: they follow the metadata
+    log without voting), then controllers (process.roles=controller: voters
+    that serve no client); returned in that order."""
+    ids = list(range(brokers + controllers))
+    quorum_ports = {i: free_port() for i in ids[brokers:]}
+    voters = ",".join(f"{i}@127.0.0.1:{p}" for i, p in quorum_ports.items())
+    common = [f"controller.quorum.voters={voters}", "controller.listener.names=CONTROLLER", *settings]
+    nodes = []
+    for i in ids:
+        if i < brokers:
+            port = free_port()
+            nodes.append(Broker(base / f"broker{i}", port=port, log_path=base / f"broker{i}.log", settings=[
+                f"node.id={i}", "process.roles=broker",
+                f"listeners=PLAINTEXT://127.0.0.1:{port}", *common]))
+        else:
+            nodes.append(Broker(base / f"controller{i}", log_path=base / f"controller{i}.log", serves_clients=False,
+                                settings=[f"node.id={i}", "process.roles=controller",
+                                          f"listeners=CONTROLLER://127.0.0.1:{quorum_ports[i]}", *common]))
     for node in nodes:
         node.launch()
     for node in nodes:

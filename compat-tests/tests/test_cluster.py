@@ -359,3 +359,55 @@ def test_topic_configs_change_on_every_node(cluster):
         described = describer.describe_configs([ConfigResource(ResourceType.TOPIC, "tuned")])
         entries = next(iter(described.values())).result(timeout=30)
         assert entries["retention.ms"].value == "3600000", f"{node.bootstrap}: {entries['retention.ms']}"
+
+
+def test_dynamic_broker_configs_go_through_the_controller(cluster):
+    """The cluster default set through one node, and one broker's own
+    setting (sent to that broker), are in the metadata log: every node
+    describes them, new topics take them, and they outlive a restart."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    def alter(node, name, value):
+        # librdkafka and kafka-python refuse an empty resource name: the
+        # cluster default goes through Kafka 4.4's own kafka-configs.
+        if name == "":
+            from harness.kafka import JAVA, LIBS
+            import subprocess
+            out = subprocess.run(
+                [JAVA, "-cp", f"{LIBS}/*", "org.apache.kafka.tools.ConfigCommand",
+                 "--bootstrap-server", node.bootstrap, "--alter", "--entity-type", "brokers",
+                 "--entity-default", "--add-config", f"log.retention.ms={value}"],
+                capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+            return
+        admin = AdminClient({"bootstrap.servers": node.bootstrap})
+        resource = ConfigResource(ResourceType.BROKER, name, incremental_configs=[
+            ConfigEntry("log.retention.ms", value, incremental_operation=AlterConfigOpType.SET)])
+        for future in admin.incremental_alter_configs([resource]).values():
+            future.result(timeout=30)
+
+    def described(node_id):
+        admin = AdminClient({"bootstrap.servers": cluster[node_id].bootstrap})
+        resource = ConfigResource(ResourceType.BROKER, str(node_id))
+        entry = next(iter(admin.describe_configs([resource]).values())).result(timeout=30)["log.retention.ms"]
+        return entry.value, entry.source
+
+    alter(cluster[1], "", "7200000")
+    default_source = 3  # DYNAMIC_DEFAULT_BROKER_CONFIG
+    assert [described(i) for i in range(3)] == [("7200000", default_source)] * 3
+    alter(cluster[2], "2", "1800000")
+    assert described(2) == ("1800000", 2)  # DYNAMIC_BROKER_CONFIG
+    assert described(0) == ("7200000", default_source)
+
+    cluster[0].proc.send_signal(__import__("signal").SIGTERM)
+    assert cluster[0].stop() == 0
+    cluster[0].start(30)
+    assert described(0) == ("7200000", default_source), "the cluster default outlives a restart"
+    create_topic(cluster[0].bootstrap, "defaults", 3)
+    for node in cluster:
+        # librdkafka sends a topic's DescribeConfigs to any broker, and each
+        # answers with its own defaults: 1800000 on broker 2, 7200000 elsewhere.
+        admin = AdminClient({"bootstrap.servers": node.bootstrap})
+        entries = next(iter(admin.describe_configs(
+            [ConfigResource(ResourceType.TOPIC, "defaults")]).values())).result(timeout=30)
+        assert entries["retention.ms"].value in ("1800000", "7200000"), f"{node.bootstrap}: {entries['retention.ms']}"

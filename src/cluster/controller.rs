@@ -16,9 +16,12 @@
 //!   fenced and may go;
 //! - every leader change bumps the leader epoch (the image enforces it).
 
-use super::image::{MetadataImage, PartitionImage, TopicImage};
+use super::image::{ConfigResource, MetadataImage, PartitionImage, TopicImage};
 use super::placement::{self, Load, NotEnoughBrokers};
-use super::records::{Endpoint, MetadataRecord, EPOCH_FROM_OFFSET, NO_LEADER, NO_LEADER_CHANGE};
+use super::records::{
+    Endpoint, MetadataRecord, CONFIG_BROKER, CONFIG_TOPIC, EPOCH_FROM_OFFSET, NO_LEADER,
+    NO_LEADER_CHANGE,
+};
 use crate::protocol::wire::Uuid;
 use std::collections::BTreeMap;
 
@@ -41,6 +44,8 @@ pub enum ControllerError {
     InvalidPartitions(String),
     InvalidReplicationFactor(String),
     InvalidReplicaAssignment(String),
+    /// A config resource the controller keeps no settings for.
+    InvalidConfigResource(ConfigResource),
 }
 
 impl std::fmt::Display for ControllerError {
@@ -60,6 +65,9 @@ impl std::fmt::Display for ControllerError {
             | ControllerError::InvalidPartitions(m)
             | ControllerError::InvalidReplicationFactor(m)
             | ControllerError::InvalidReplicaAssignment(m) => f.write_str(m),
+            ControllerError::InvalidConfigResource((kind, name)) => {
+                write!(f, "Unsupported config resource type {kind} named '{name}'.")
+            }
         }
     }
 }
@@ -385,22 +393,29 @@ impl Controller {
         Ok(records)
     }
 
-    /// A topic's config overrides become `configs`: a record per setting
-    /// that changes (`None` removes one).
-    pub fn alter_topic_configs(
+    /// A resource's settings become `configs`: a record per setting that
+    /// changes (`None` removes one). Resources are a topic (which must
+    /// exist), a broker by id, or the cluster default (broker "").
+    pub fn alter_configs(
         &self,
         image: &MetadataImage,
-        name: &str,
+        resource: &ConfigResource,
         configs: &BTreeMap<String, String>,
     ) -> Result<Vec<MetadataRecord>, ControllerError> {
-        if image.topic(name).is_none() {
-            return Err(ControllerError::UnknownTopic(name.to_string()));
+        let (resource_type, name) = resource;
+        match *resource_type {
+            CONFIG_TOPIC if image.topic(name).is_none() => {
+                return Err(ControllerError::UnknownTopic(name.clone()))
+            }
+            CONFIG_TOPIC => {}
+            CONFIG_BROKER if name.is_empty() || name.parse::<i32>().is_ok() => {}
+            _ => return Err(ControllerError::InvalidConfigResource(resource.clone())),
         }
         let empty = BTreeMap::new();
-        let current = image.topic_configs(name).unwrap_or(&empty);
+        let current = image.configs.get(resource).unwrap_or(&empty);
         let record = |key: &String, value: Option<&String>| MetadataRecord::Config {
-            resource_type: super::records::CONFIG_TOPIC,
-            resource_name: name.to_string(),
+            resource_type: *resource_type,
+            resource_name: name.clone(),
             name: key.clone(),
             value: value.cloned(),
         };
@@ -467,6 +482,7 @@ impl ControllerError {
             ControllerError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
             ControllerError::InvalidReplicationFactor(_) => ErrorCode::InvalidReplicationFactor,
             ControllerError::InvalidReplicaAssignment(_) => ErrorCode::InvalidReplicaAssignment,
+            ControllerError::InvalidConfigResource(_) => ErrorCode::InvalidRequest,
         }
     }
 }

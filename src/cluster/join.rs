@@ -20,14 +20,44 @@ const RAFT_ELECTION_MS: (u64, u64) = (300, 600);
 /// Metadata entries between snapshots.
 const SNAPSHOT_EVERY: u64 = 10_000;
 
-async fn quorum_config(broker: &Broker) -> Result<(QuorumConfig, Option<TcpListener>), String> {
+/// The quorum's settings, the listener that feeds it, and for a node that
+/// does not vote the address the leader feeds it at.
+async fn quorum_config(
+    broker: &Broker,
+) -> Result<(QuorumConfig, Option<TcpListener>, Option<String>), String> {
     let config = &broker.config;
     let cluster = &config.cluster;
     let dir = config.data_dir.join("metadata");
     if cluster.voters.is_empty() {
         // No voters named: this node alone (also Kafka's standalone
         // combined mode, whose one bootstrap server is itself).
-        return Ok((QuorumConfig::standalone(config.node_id, dir), None));
+        return Ok((QuorumConfig::standalone(config.node_id, dir), None, None));
+    }
+    let quorum = QuorumConfig {
+        node_id: config.node_id,
+        voters: cluster.voter_addresses(),
+        dir,
+        heartbeat_ms: RAFT_HEARTBEAT_MS,
+        election_timeout_ms: RAFT_ELECTION_MS,
+        snapshot_every: SNAPSHOT_EVERY,
+    };
+    if !cluster.roles.controller {
+        // A broker alone has no controller listener: the leader feeds it
+        // on a port of its own, on the inter-broker listener's interface,
+        // announced when it asks to observe.
+        let inter_broker = cluster
+            .inter_broker_listener()
+            .ok_or("a broker needs a listener")?;
+        let ephemeral = crate::config::cluster::Listener {
+            port: 0,
+            ..inter_broker.clone()
+        };
+        let socket = crate::server::bind_listener(&ephemeral)
+            .await
+            .map_err(|e| e.to_string())?;
+        let port = socket.local_addr().map_err(|e| e.to_string())?.port();
+        let (host, _) = broker.endpoint(&inter_broker.name);
+        return Ok((quorum, Some(socket), Some(format!("{host}:{port}"))));
     }
     let listener = cluster
         .listeners
@@ -37,16 +67,7 @@ async fn quorum_config(broker: &Broker) -> Result<(QuorumConfig, Option<TcpListe
     let socket = crate::server::bind_listener(listener)
         .await
         .map_err(|e| e.to_string())?;
-    let voters = cluster.voter_addresses();
-    let quorum = QuorumConfig {
-        node_id: config.node_id,
-        voters,
-        dir,
-        heartbeat_ms: RAFT_HEARTBEAT_MS,
-        election_timeout_ms: RAFT_ELECTION_MS,
-        snapshot_every: SNAPSHOT_EVERY,
-    };
-    Ok((quorum, Some(socket)))
+    Ok((quorum, Some(socket), None))
 }
 
 /// Joins the quorum and registers this broker; returns once it is
@@ -57,10 +78,7 @@ pub async fn join(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(Arc<ClusterNode>, Arc<MetadataImage>), String> {
     let roles = broker.config.cluster.roles;
-    if !roles.broker || !roles.controller {
-        return Err("process.roles: nodes with one role (brokers that follow the quorum without voting, or controllers alone) are not served yet; give every node both roles, broker,controller".into());
-    }
-    let (config, listener) = quorum_config(broker).await?;
+    let (config, listener, observer_addr) = quorum_config(broker).await?;
     let quorum = Quorum::start(config, listener)
         .await
         .map_err(|e| e.to_string())?;
@@ -68,7 +86,7 @@ pub async fn join(
     let cluster = &broker.config.cluster;
     let node = ClusterNode::new(
         quorum,
-        broker.registration(incarnation),
+        roles.broker.then(|| broker.registration(incarnation)),
         broker.founding_cluster_id().to_string(),
         Duration::from_millis(cluster.broker_heartbeat_interval_ms),
         cluster.broker_session_timeout_ms,
@@ -76,6 +94,9 @@ pub async fn join(
     // A node restarted faster than its old session runs out finds its
     // old registration still live, and waits it out (as Kafka's brokers
     // retry); a registration that stays live is another node's.
+    if let Some(addr) = observer_addr {
+        observe(&node, addr, &mut stop).await?;
+    }
     let duplicate_for = Duration::from_millis(2 * cluster.broker_session_timeout_ms + 1000);
     let mut first_duplicate: Option<tokio::time::Instant> = None;
     loop {
@@ -122,15 +143,23 @@ pub async fn join(
             describe(&formed)
         ));
     }
+    if !roles.broker {
+        // A controller alone keeps no logs and serves no client.
+        if let Err(e) = broker.join(Arc::clone(&node)) {
+            node.shutdown().await;
+            return Err(e.to_string());
+        }
+        let image = node.image();
+        return Ok((node, image));
+    }
     // The cluster's topics, not this node's, from now on.
-    let followed =
-        match replicas::reconcile_at_join(&broker.log, &node, broker.config.node_id).await {
-            Ok(image) => image,
-            Err(e) => {
-                node.shutdown().await;
-                return Err(e.to_string());
-            }
-        };
+    let followed = match replicas::reconcile_at_join(broker, &node).await {
+        Ok(image) => image,
+        Err(e) => {
+            node.shutdown().await;
+            return Err(e.to_string());
+        }
+    };
     if let Err(e) = broker.join(Arc::clone(&node)) {
         node.shutdown().await;
         return Err(e.to_string());
@@ -144,4 +173,31 @@ fn describe(voters: &BTreeMap<i32, String>) -> String {
         .map(|(id, addr)| format!("{id}@{addr}"))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// A node that does not vote asks the leader to feed it the metadata log,
+/// until it is fed (or `stop`); it says why every few seconds meanwhile.
+async fn observe(
+    node: &Arc<ClusterNode>,
+    addr: String,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<(), String> {
+    let mut last_warning: Option<tokio::time::Instant> = None;
+    loop {
+        let why = tokio::select! {
+            observed = node.observe(addr.clone()) => match observed {
+                Ok(()) => return Ok(()),
+                Err(why) => why,
+            },
+            _ = stop.changed() => {
+                node.shutdown().await;
+                return Err("stopped before joining the cluster".into());
+            }
+        };
+        if last_warning.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
+            last_warning = Some(tokio::time::Instant::now());
+            tracing::warn!(%addr, "waiting for the metadata quorum to feed this broker its log: {why}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

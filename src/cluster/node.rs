@@ -47,9 +47,10 @@ pub enum ControllerCall {
     DeleteTopics {
         names: Vec<String>,
     },
-    /// A topic's config overrides, replaced as a whole.
-    AlterTopicConfigs {
-        topic: String,
+    /// A resource's settings (a topic's overrides, a broker's or the
+    /// cluster's dynamic configs), replaced as a whole.
+    AlterConfigs {
+        resource: super::image::ConfigResource,
         configs: std::collections::BTreeMap<String, String>,
     },
     AllocateProducerIds {
@@ -63,6 +64,11 @@ pub enum ControllerCall {
     },
     /// The voters the asked node was configured with (answered by any node).
     ConfiguredVoters,
+    /// A node that does not vote asks to follow the log, fed at `addr`.
+    AddObserver {
+        node_id: i32,
+        addr: String,
+    },
 }
 
 /// CreatePartitions of one topic: (topic, new total, explicit replicas of
@@ -134,6 +140,11 @@ pub enum ControllerReply {
         outcomes: Vec<Result<(), ControllerError>>,
         offset: i64,
     },
+    /// An observer is fed the log from now on; it holds everything once
+    /// its image reaches `offset`.
+    Observing {
+        offset: i64,
+    },
     /// The controller refused (stale epoch, duplicate id, ...).
     Refused(String),
     Unavailable(String),
@@ -150,7 +161,8 @@ pub struct ClusterNode {
     controller: tokio::sync::Mutex<(bool, Controller)>,
     session_timeout_ms: u64,
     heartbeat_interval: Duration,
-    registration: Registration,
+    /// None on a node with the controller role only.
+    registration: Option<Registration>,
     /// This broker's epoch, once registered (-1 before).
     epoch: AtomicI64,
     /// The cluster id this node proposes if it founds the cluster.
@@ -160,13 +172,13 @@ pub struct ClusterNode {
 impl ClusterNode {
     pub fn new(
         quorum: Quorum,
-        registration: Registration,
+        registration: Option<Registration>,
         founding_cluster_id: String,
         heartbeat_interval: Duration,
         session_timeout_ms: u64,
     ) -> Arc<ClusterNode> {
         let node = Arc::new(ClusterNode {
-            node_id: registration.broker_id,
+            node_id: quorum.node_id(),
             quorum,
             controller: tokio::sync::Mutex::new((false, Controller::new(session_timeout_ms))),
             session_timeout_ms,
@@ -231,6 +243,9 @@ impl ClusterNode {
     /// Asks the controller, wherever it is.
     pub async fn call(&self, call: ControllerCall) -> ControllerReply {
         let Some(leader) = self.quorum.leader() else {
+            if self.quorum.is_observer() {
+                return self.call_through_voters(call).await;
+            }
             return ControllerReply::NotLeader { leader: None };
         };
         if leader == self.node_id {
@@ -248,6 +263,61 @@ impl ClusterNode {
                 ControllerReply::Unavailable(format!("controller's answer: {e}"))
             }),
             Err(e) => ControllerReply::Unavailable(e.to_string()),
+        }
+    }
+
+    /// An observer not (yet) fed the log does not know the leader: it asks
+    /// each voter, and follows a voter's pointer to the leader.
+    async fn call_through_voters(&self, call: ControllerCall) -> ControllerReply {
+        let body = match serde_json::to_vec(&call) {
+            Ok(body) => body,
+            Err(e) => return ControllerReply::Unavailable(e.to_string()),
+        };
+        let body = &body;
+        let ask = |id: i32| async move {
+            match self.quorum.call(id, body.clone(), CALL_TIMEOUT).await {
+                Ok(answer) => serde_json::from_slice(&answer).unwrap_or_else(|e| {
+                    ControllerReply::Unavailable(format!("controller's answer: {e}"))
+                }),
+                Err(e) => ControllerReply::Unavailable(e.to_string()),
+            }
+        };
+        let mut last = ControllerReply::NotLeader { leader: None };
+        for id in self.quorum.voters().keys().copied() {
+            last = match ask(id).await {
+                ControllerReply::NotLeader {
+                    leader: Some(leader),
+                } => ask(leader).await,
+                reply => reply,
+            };
+            if !matches!(
+                last,
+                ControllerReply::NotLeader { .. } | ControllerReply::Unavailable(_)
+            ) {
+                break;
+            }
+        }
+        last
+    }
+
+    /// Asks the leader to feed this observer the log at `addr`; returns
+    /// once this node's image holds what was committed before.
+    pub async fn observe(&self, addr: String) -> Result<(), String> {
+        let call = ControllerCall::AddObserver {
+            node_id: self.node_id,
+            addr,
+        };
+        match self.call(call).await {
+            ControllerReply::Observing { offset } => {
+                if self.wait_for_offset(offset).await {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the metadata log is slow to arrive (offset {offset})"
+                    ))
+                }
+            }
+            other => Err(format!("{other:?}")),
         }
     }
 
@@ -357,8 +427,16 @@ impl ClusterNode {
                     .collect();
                 self.propose_outcomes(&image, decided, false).await
             }
-            ControllerCall::AlterTopicConfigs { topic, configs } => {
-                let decided = vec![controller.alter_topic_configs(&image, &topic, &configs)];
+            ControllerCall::AddObserver { node_id, addr } => {
+                match self.quorum.add_observer(node_id, addr).await {
+                    Ok(()) => ControllerReply::Observing {
+                        offset: self.quorum.image().offset,
+                    },
+                    Err(e) => quorum_reply(e),
+                }
+            }
+            ControllerCall::AlterConfigs { resource, configs } => {
+                let decided = vec![controller.alter_configs(&image, &resource, &configs)];
                 self.propose_outcomes(&image, decided, false).await
             }
             ControllerCall::AllocateProducerIds {
@@ -440,17 +518,16 @@ impl ClusterNode {
         Ok(())
     }
 
-    fn registration_call(&self) -> ControllerCall {
+    fn registration_call(registration: &Registration) -> ControllerCall {
         ControllerCall::Register {
-            broker_id: self.registration.broker_id,
-            incarnation_id: self.registration.incarnation_id.0,
-            endpoints: self
-                .registration
+            broker_id: registration.broker_id,
+            incarnation_id: registration.incarnation_id.0,
+            endpoints: registration
                 .endpoints
                 .iter()
                 .map(|e| (e.name.clone(), e.host.clone(), e.port, e.security_protocol))
                 .collect(),
-            rack: self.registration.rack.clone(),
+            rack: registration.rack.clone(),
         }
     }
 
@@ -463,9 +540,21 @@ impl ClusterNode {
     /// A round of [`beat`](Self::beat); `Err` says why this broker is not
     /// active (for the log).
     async fn beat_and_tell(&self) -> Result<(), String> {
+        let Some(registration) = &self.registration else {
+            // A controller alone has no broker to register: it is active
+            // once the cluster is founded (by the leader's first decision).
+            if self.quorum.leader() == Some(self.node_id) {
+                self.decide(ControllerCall::ConfiguredVoters).await;
+            }
+            return match (self.quorum.leader(), &self.image().cluster_id) {
+                (Some(_), Some(_)) => Ok(()),
+                (None, _) => Err("the metadata quorum has no leader".into()),
+                (Some(_), None) => Err("the cluster is not founded yet".into()),
+            };
+        };
         let epoch = self.broker_epoch();
         let call = if epoch < 0 {
-            self.registration_call()
+            Self::registration_call(registration)
         } else {
             ControllerCall::Heartbeat {
                 broker_id: self.node_id,
@@ -506,6 +595,7 @@ impl ClusterNode {
             ControllerReply::Quorum(_)
             | ControllerReply::Voters(_)
             | ControllerReply::Topics { .. }
+            | ControllerReply::Observing { .. }
             | ControllerReply::ProducerIds { .. } => Err("an answer of the wrong kind".into()),
         }
     }

@@ -23,6 +23,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 struct TestCluster {
+    voters: BTreeMap<i32, String>,
     nodes: Vec<Option<Arc<ClusterNode>>>,
     stops: Vec<tokio::sync::watch::Sender<bool>>,
     dirs: Vec<PathBuf>,
@@ -38,6 +39,7 @@ impl TestCluster {
             listeners.push(l);
         }
         let mut cluster = TestCluster {
+            voters: voters.clone(),
             nodes: Vec::new(),
             stops: Vec::new(),
             dirs: Vec::new(),
@@ -66,7 +68,7 @@ impl TestCluster {
             };
             let node = ClusterNode::new(
                 quorum,
-                registration,
+                Some(registration),
                 format!("cluster-of-{id}"),
                 Duration::from_millis(200),
                 SESSION_MS,
@@ -261,6 +263,122 @@ fn topic_calls_and_producer_id_blocks_are_decided_once_from_any_node() {
             a_end <= b_start && b_start >= 50_000 && b_end <= c_start,
             "{a_start}..{a_end}, {b_start}..{b_end}, {c_start}"
         );
+        cluster.stop_all().await;
+    });
+}
+
+/// A node outside the voters, at a fresh port in `dir`: it asks to observe.
+async fn observer(
+    voters: &BTreeMap<i32, String>,
+    id: i32,
+    dir: &std::path::Path,
+) -> Arc<ClusterNode> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let config = QuorumConfig {
+        node_id: id,
+        voters: voters.clone(),
+        dir: dir.to_path_buf(),
+        heartbeat_ms: 50,
+        election_timeout_ms: (150, 300),
+        snapshot_every: 10_000,
+    };
+    let quorum = Quorum::start(config, Some(listener)).await.unwrap();
+    assert!(quorum.is_observer());
+    let node = ClusterNode::new(
+        quorum,
+        None,
+        "unused".into(),
+        Duration::from_millis(200),
+        SESSION_MS,
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while let Err(why) = node.observe(addr.clone()).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not fed the log: {why}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    node
+}
+
+#[test]
+fn an_observer_follows_the_log_without_voting_and_moves_when_restarted() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let cluster = TestCluster::start(1).await;
+        cluster
+            .until("the voter registered", |image| unfenced(image) == [0])
+            .await;
+        let dir = temp_dir("observer");
+        let watcher = observer(&cluster.voters, 7, &dir).await;
+        assert_eq!(
+            watcher.image().cluster_id,
+            cluster.node(0).image().cluster_id
+        );
+        // It decides through the leader, and is fed the outcome.
+        let create = ControllerCall::CreateTopics {
+            topics: vec![creation("seen", 2)],
+            validate_only: false,
+        };
+        let ControllerReply::Topics { outcomes, offset } = watcher.call(create).await else {
+            panic!()
+        };
+        assert_eq!(outcomes, vec![Ok(())]);
+        assert!(watcher.wait_for_offset(offset).await);
+        assert!(watcher.image().topic("seen").is_some());
+        let ControllerReply::Quorum(state) = watcher.call(ControllerCall::DescribeQuorum).await
+        else {
+            panic!()
+        };
+        assert_eq!(
+            state
+                .voters
+                .iter()
+                .map(|v| v.replica_id)
+                .collect::<Vec<_>>(),
+            [0]
+        );
+        assert_eq!(
+            state
+                .observers
+                .iter()
+                .map(|v| v.replica_id)
+                .collect::<Vec<_>>(),
+            [7]
+        );
+
+        // Restarted on another port, with a topic made while it was away.
+        watcher.shutdown().await;
+        drop(watcher);
+        let create = ControllerCall::CreateTopics {
+            topics: vec![creation("while-away", 1)],
+            validate_only: false,
+        };
+        assert!(matches!(
+            cluster.node(0).call(create).await,
+            ControllerReply::Topics { .. }
+        ));
+        let watcher = observer(&cluster.voters, 7, &dir).await;
+        assert!(watcher.image().topic("while-away").is_some());
+        let create = ControllerCall::CreateTopics {
+            topics: vec![creation("after", 1)],
+            validate_only: false,
+        };
+        let ControllerReply::Topics { offset, .. } = cluster.node(0).call(create).await else {
+            panic!()
+        };
+        assert!(
+            watcher.wait_for_offset(offset).await,
+            "fed at its new address"
+        );
+        watcher.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
         cluster.stop_all().await;
     });
 }

@@ -14,9 +14,15 @@
 //!   directory of an earlier version, or created before this node's own
 //!   quorum was up): it is imported, keeping its id, led by this node;
 //! - after the join, only a removal seen in the image deletes.
+//!
+//! This broker's dynamic configs (its own and the cluster default) follow
+//! the image too; those set before the quorum are imported at the join.
 
 use super::image::MetadataImage;
 use super::node::{ClusterNode, ControllerCall, ControllerReply, TopicCreation};
+use super::records::CONFIG_BROKER;
+use crate::broker::Broker;
+use crate::config::dynamic::Layers;
 use crate::log::{LogManager, Topic, TopicError};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -163,33 +169,93 @@ fn follow_change(
 /// strays go, the pre-quorum topics are imported, the image's topics are
 /// created. From then on topics come from the image only.
 pub async fn reconcile_at_join(
-    log: &LogManager,
+    broker: &Broker,
     node: &ClusterNode,
-    node_id: i32,
 ) -> Result<Arc<MetadataImage>, ReconcileError> {
+    let log = &broker.log;
     log.follow_metadata_image();
     let image = node.image();
-    let imports = settle_local_topics(log, &image, node_id)?;
+    let imports = settle_local_topics(log, &image, broker.config.node_id)?;
     if !imports.is_empty() {
         let names: Vec<String> = imports.iter().map(|t| t.name.clone()).collect();
         let call = ControllerCall::CreateTopics {
             topics: imports,
             validate_only: false,
         };
-        match node.call(call).await {
-            ControllerReply::Topics { outcomes, offset } => {
-                if let Some(e) = outcomes.iter().find_map(|o| o.as_ref().err()) {
-                    return Err(ReconcileError::Import(e.to_string()));
-                }
-                node.wait_for_offset(offset).await;
-                tracing::info!(topics = ?names, "imported this node's topics into the cluster");
-            }
-            other => return Err(ReconcileError::Import(format!("{other:?}"))),
-        }
+        decided(node, call).await?;
+        tracing::info!(topics = ?names, "imported this node's topics into the cluster");
     }
+    import_broker_configs(broker, node).await?;
     let image = node.image();
     create_missing(log, &image)?;
+    follow_broker_configs(broker, &image);
     Ok(image)
+}
+
+/// Proposes `call`; returns once this node's image holds the outcome.
+async fn decided(node: &ClusterNode, call: ControllerCall) -> Result<(), ReconcileError> {
+    match node.call(call).await {
+        ControllerReply::Topics { outcomes, offset } => {
+            if let Some(e) = outcomes.iter().find_map(|o| o.as_ref().err()) {
+                return Err(ReconcileError::Import(e.to_string()));
+            }
+            node.wait_for_offset(offset).await;
+            Ok(())
+        }
+        other => Err(ReconcileError::Import(format!("{other:?}"))),
+    }
+}
+
+/// Dynamic broker configs set before the quorum (this broker's, and the
+/// cluster default) enter the cluster where it has none of its own.
+async fn import_broker_configs(broker: &Broker, node: &ClusterNode) -> Result<(), ReconcileError> {
+    let local = broker.dynamic_configs.layers();
+    let image = node.image();
+    let node_id = broker.config.node_id;
+    for (id, layer) in [
+        (None, local.cluster_default),
+        (Some(node_id), local.this_broker),
+    ] {
+        if layer.is_empty() || image.broker_configs(id).is_some() {
+            continue;
+        }
+        let name = id.map(|i| i.to_string()).unwrap_or_default();
+        let call = ControllerCall::AlterConfigs {
+            resource: (CONFIG_BROKER, name),
+            configs: layer,
+        };
+        decided(node, call).await?;
+        tracing::info!(broker = ?id, "imported dynamic broker configs into the cluster");
+    }
+    Ok(())
+}
+
+/// This broker's dynamic configs become the image's: the cluster default
+/// and its own. A setting it cannot apply is logged and kept out of its
+/// log defaults (the other brokers may well apply it).
+fn follow_broker_configs(broker: &Broker, image: &MetadataImage) {
+    let wanted = Layers {
+        cluster_default: image.broker_configs(None).cloned().unwrap_or_default(),
+        this_broker: image
+            .broker_configs(Some(broker.config.node_id))
+            .cloned()
+            .unwrap_or_default(),
+    };
+    let outcome = broker.dynamic_configs.update(
+        |layers| {
+            *layers = wanted;
+            Ok(())
+        },
+        |layers| {
+            let defaults = layers.apply(&broker.config.log)?;
+            broker.log.set_defaults(defaults).map_err(|e| e.to_string())
+        },
+    );
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "applying the cluster's dynamic broker configs"),
+        Err(e) => tracing::error!(error = %e, "persisting the cluster's dynamic broker configs"),
+    }
 }
 
 /// Follows the image from `from` on, until `stop`; publishes the offset
@@ -214,6 +280,7 @@ pub async fn follow(
         }
         first = false;
         let after = Arc::clone(&images.borrow_and_update());
+        follow_broker_configs(&broker, &after);
         if let Err(e) = follow_change(log, &before, &after) {
             // Retried with the next change (each compares with the last
             // image fully followed).

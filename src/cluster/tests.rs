@@ -412,6 +412,10 @@ proptest! {
     }
 }
 
+fn topic(name: &str) -> crate::cluster::image::ConfigResource {
+    (crate::cluster::records::CONFIG_TOPIC, name.to_string())
+}
+
 #[test]
 fn topic_configs_change_by_the_settings_that_differ() {
     let mut h = cluster(&["a"]);
@@ -423,20 +427,48 @@ fn topic_configs_change_by_the_settings_that_differ() {
     .into();
     let records = h
         .controller
-        .alter_topic_configs(&h.image, "t", &first)
+        .alter_configs(&h.image, &topic("t"), &first)
         .unwrap();
     assert_eq!(records.len(), 2);
     h.append(records);
     let next: BTreeMap<String, String> = [("retention.ms".to_string(), "6".to_string())].into();
     let records = h
         .controller
-        .alter_topic_configs(&h.image, "t", &next)
+        .alter_configs(&h.image, &topic("t"), &next)
         .unwrap();
     assert_eq!(records.len(), 2, "one setting removed, one changed");
     h.append(records);
     assert_eq!(h.image.topic_configs("t"), Some(&next));
     assert!(h
         .controller
-        .alter_topic_configs(&h.image, "absent", &next)
+        .alter_configs(&h.image, &topic("absent"), &next)
+        .is_err());
+}
+
+#[test]
+fn broker_and_cluster_configs_are_kept_per_resource() {
+    use crate::cluster::records::CONFIG_BROKER;
+    let mut h = cluster(&["a"]);
+    let settings: BTreeMap<String, String> =
+        [("log.retention.ms".to_string(), "5".to_string())].into();
+    for name in ["", "1"] {
+        let records = h
+            .controller
+            .alter_configs(&h.image, &(CONFIG_BROKER, name.to_string()), &settings)
+            .unwrap();
+        h.append(records);
+    }
+    assert_eq!(h.image.broker_configs(None), Some(&settings));
+    assert_eq!(h.image.broker_configs(Some(1)), Some(&settings));
+    assert_eq!(h.image.broker_configs(Some(2)), None);
+    let records = h
+        .controller
+        .alter_configs(&h.image, &(CONFIG_BROKER, "1".into()), &BTreeMap::new())
+        .unwrap();
+    h.append(records);
+    assert_eq!(h.image.broker_configs(Some(1)), None, "emptied, then gone");
+    assert!(h
+        .controller
+        .alter_configs(&h.image, &(CONFIG_BROKER, "one".into()), &settings)
         .is_err());
 }

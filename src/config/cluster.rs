@@ -398,6 +398,20 @@ impl ClusterConfig {
                 "a broker needs a listener that is not a controller listener".into(),
             );
         }
+        if !self.roles.broker {
+            if let Some(l) = self.client_listeners().next() {
+                return bad(
+                    "listeners",
+                    format!("a node with the controller role only serves no clients: drop {}, or add the broker role", l.name),
+                );
+            }
+        }
+        if !self.roles.controller && !self.is_standalone() && self.voters.is_empty() {
+            return bad(
+                "controller.quorum.voters",
+                "a broker that does not vote finds the quorum through controller.quorum.voters (ID@HOST:PORT of every voter); controller.quorum.bootstrap.servers alone is not served yet".into(),
+            );
+        }
         self.validate_quorum(node_id)?;
         if self.broker_heartbeat_interval_ms >= self.broker_session_timeout_ms {
             return bad(
@@ -527,6 +541,29 @@ mod tests {
         let c = configured(&base).unwrap();
         let err = c.validate(4).unwrap_err().to_string();
         assert!(err.contains("not among the voters"), "{err}");
+        let controller_only = [
+            "controller.quorum.voters=1@a:9093",
+            "process.roles=controller",
+            "controller.listener.names=CONTROLLER",
+        ];
+        let mut serving = controller_only.to_vec();
+        serving.push("listeners=PLAINTEXT://:9092,CONTROLLER://:9093");
+        let err = configured(&serving)
+            .unwrap()
+            .validate(1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("serves no clients"), "{err}");
+        let mut quiet = controller_only.to_vec();
+        quiet.push("listeners=CONTROLLER://:9093");
+        assert!(configured(&quiet).unwrap().validate(1).is_ok());
+        let bootstrap_only = configured(&[
+            "process.roles=broker",
+            "controller.quorum.bootstrap.servers=a:9093",
+        ])
+        .unwrap();
+        let err = bootstrap_only.validate(4).unwrap_err().to_string();
+        assert!(err.contains("controller.quorum.voters"), "{err}");
         let mut broker_only = base.to_vec();
         broker_only.push("process.roles=broker");
         assert!(configured(&broker_only).unwrap().validate(4).is_ok());

@@ -43,8 +43,8 @@ pub const INCREMENTAL_ALTER_CONFIGS: Implemented = Implemented {
 };
 
 /// Kafka's `ConfigResource.Type` bytes.
-const TOPIC: i8 = 2;
-const BROKER: i8 = 4;
+const TOPIC: i8 = crate::cluster::records::CONFIG_TOPIC;
+const BROKER: i8 = crate::cluster::records::CONFIG_BROKER;
 
 /// IncrementalAlterConfigs operations (`AlterConfigOp.OpType`).
 const SET: i8 = 0;
@@ -571,10 +571,17 @@ async fn alter_topic(
     if validate_only {
         return Ok(());
     }
-    let call = crate::cluster::node::ControllerCall::AlterTopicConfigs {
-        topic: name.to_string(),
-        configs: overrides,
-    };
+    decide_configs(broker, node, (TOPIC, name.to_string()), overrides).await
+}
+
+/// The controller's decision on one resource's settings.
+async fn decide_configs(
+    broker: &Broker,
+    node: &crate::cluster::node::ClusterNode,
+    resource: crate::cluster::image::ConfigResource,
+    configs: BTreeMap<String, String>,
+) -> Result<(), Refusal> {
+    let call = crate::cluster::node::ControllerCall::AlterConfigs { resource, configs };
     match super::topics::controller::decide(broker, node, call).await {
         Ok(outcomes) => match outcomes.into_iter().next() {
             Some(Ok(())) => Ok(()),
@@ -585,7 +592,7 @@ async fn alter_topic(
     }
 }
 
-fn alter_broker(
+async fn alter_broker(
     broker: &Broker,
     name: &str,
     changes: Vec<Change>,
@@ -656,6 +663,18 @@ fn alter_broker(
         let mut layers = broker.dynamic_configs.layers();
         return change(&mut layers);
     }
+    if let Some(node) = broker.metadata_writer().await {
+        // Checked here, decided by the controller, applied from the image
+        // (see `cluster::replicas`), on every broker it names.
+        let mut layers = broker.dynamic_configs.layers();
+        change(&mut layers)?;
+        let (resource_name, layer) = if cluster_default {
+            (String::new(), layers.cluster_default)
+        } else {
+            (broker.config.node_id.to_string(), layers.this_broker)
+        };
+        return decide_configs(broker, node, (BROKER, resource_name), layer).await;
+    }
     let commit = |layers: &Layers| -> Result<(), Refusal> {
         let defaults = layers
             .apply(&broker.config.log)
@@ -702,7 +721,7 @@ async fn alter(
 ) -> (i16, Option<String>) {
     let outcome = match resource_type {
         TOPIC => alter_topic(broker, name, changes, replace, validate_only).await,
-        BROKER => alter_broker(broker, name, changes, replace, validate_only),
+        BROKER => alter_broker(broker, name, changes, replace, validate_only).await,
         other => Err(refuse(
             ErrorCode::InvalidRequest,
             format!("unsupported resource type {other}"),

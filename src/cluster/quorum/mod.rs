@@ -123,6 +123,8 @@ impl std::error::Error for QuorumError {}
 pub use network::CallHandler;
 
 pub struct Quorum {
+    /// Observers' addresses that changed (read by the replication streams).
+    moved: network::AddressBook,
     node_id: i32,
     voters: BTreeMap<i32, String>,
     handlers: network::Handlers,
@@ -137,7 +139,9 @@ fn raft_id(id: i32) -> Result<u64, QuorumError> {
 
 impl Quorum {
     /// Opens the node's metadata log and joins the quorum; `listener` serves
-    /// the other voters (none for a standalone node).
+    /// the other voters (none for a standalone node). A node that is not
+    /// among the voters is an observer: it follows the log once the leader
+    /// adds it ([`add_observer`](Self::add_observer)), and never votes.
     pub async fn start(
         config: QuorumConfig,
         listener: Option<TcpListener>,
@@ -160,10 +164,18 @@ impl Quorum {
         let log = log_store::LogStore::open(&config.dir).map_err(QuorumError::Storage)?;
         let (state_machine, images) =
             state_machine::StateMachine::open(&config.dir).map_err(QuorumError::Storage)?;
+        // openraft's run-time statistics fill a lookup table (~28 MiB, ~25 ms
+        // of CPU) when a process builds its first Raft. Fill it on a blocking
+        // thread: an async worker stalled that long would delay clients.
+        let _ = tokio::task::spawn_blocking(|| drop(base2histogram::Histogram::<()>::new())).await;
+        let moved = network::AddressBook::default();
         let raft = Raft::new(
             id,
             Arc::new(raft_config),
-            network::Network { node_id: id },
+            network::Network {
+                node_id: id,
+                moved: Arc::clone(&moved),
+            },
             log,
             state_machine,
         )
@@ -181,7 +193,7 @@ impl Quorum {
             .is_initialized()
             .await
             .map_err(|e| QuorumError::Unavailable(e.to_string()))?;
-        if !initialized {
+        if !initialized && config.voters.contains_key(&config.node_id) {
             let mut voters = BTreeMap::new();
             for (voter, addr) in &config.voters {
                 voters.insert(raft_id(*voter)?, BasicNode::new(addr));
@@ -193,6 +205,7 @@ impl Quorum {
             }
         }
         Ok(Quorum {
+            moved,
             node_id: config.node_id,
             voters: config.voters,
             handlers,
@@ -290,6 +303,50 @@ impl Quorum {
             .filter(|(id, _)| voters.contains(id))
             .filter_map(|(id, node)| Some((i32::try_from(*id).ok()?, node.addr.clone())))
             .collect()
+    }
+
+    /// Whether this node follows the log without voting.
+    pub fn is_observer(&self) -> bool {
+        !self.voters.contains_key(&self.node_id)
+    }
+
+    /// As the leader: node `id` follows the log from now on, without
+    /// voting, fed at `addr` (an observer restarted elsewhere moves there).
+    pub async fn add_observer(&self, id: i32, addr: String) -> Result<(), QuorumError> {
+        use openraft::async_runtime::WatchReceiver;
+        if self.voters.contains_key(&id) {
+            return Err(QuorumError::Config(format!("node {id} is a voter")));
+        }
+        let raft_node = raft_id(id)?;
+        let known = {
+            let metrics = self.raft.metrics().borrow_watched().clone();
+            let membership = metrics.membership_config.membership();
+            membership.get_node(&raft_node).map(|n| n.addr.clone())
+        };
+        let node = BasicNode::new(&addr);
+        let written = match known {
+            Some(known) if known == addr => return Ok(()),
+            Some(_) => {
+                let moved = openraft::ChangeMembers::SetNodes(BTreeMap::from([(raft_node, node)]));
+                let changed = self.raft.change_membership(moved, true).await.map(|_| ());
+                if changed.is_ok() {
+                    // A stream already open toward the old address reconnects here.
+                    lock(&self.moved).insert(raft_node, addr);
+                }
+                changed
+            }
+            None => self
+                .raft
+                .add_learner(raft_node, node, false)
+                .await
+                .map(|_| ()),
+        };
+        written.map_err(|e| match e.forward_to_leader() {
+            Some(forward) => QuorumError::NotLeader {
+                leader: forward.leader_id.and_then(|id| i32::try_from(id).ok()),
+            },
+            None => QuorumError::Unavailable(e.to_string()),
+        })
     }
 
     /// Every voter's id and quorum address.

@@ -18,8 +18,10 @@ use openraft::raft::{
 };
 use openraft::{BasicNode, OptionalSend, RPCTypes};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -110,9 +112,14 @@ async fn read_frame<R: AsyncReadExt + Unpin>(r: &mut R) -> io::Result<Vec<u8>> {
     Ok(body)
 }
 
+/// Addresses that moved since the membership that named them was built
+/// into a replication stream: an observer restarted on another port.
+pub type AddressBook = Arc<std::sync::Mutex<BTreeMap<u64, String>>>;
+
 #[derive(Clone, Debug)]
 pub struct Network {
     pub node_id: u64,
+    pub moved: AddressBook,
 }
 
 impl RaftNetworkFactory<QuorumTypes> for Network {
@@ -123,6 +130,7 @@ impl RaftNetworkFactory<QuorumTypes> for Network {
             from: self.node_id,
             target,
             addr: node.addr.clone(),
+            moved: Arc::clone(&self.moved),
             conn: None,
         }
     }
@@ -132,6 +140,7 @@ pub struct Peer {
     from: u64,
     target: u64,
     addr: String,
+    moved: AddressBook,
     conn: Option<BufReader<TcpStream>>,
 }
 
@@ -150,6 +159,9 @@ impl Peer {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {
+                if let Some(addr) = super::lock(&self.moved).get(&self.target) {
+                    self.addr.clone_from(addr);
+                }
                 let stream = TcpStream::connect(&self.addr)
                     .await
                     .map_err(CallError::Connect)?;
