@@ -68,6 +68,13 @@ fn run_serve(args: odradek::cli::ServeArgs) -> ExitCode {
     }
 }
 
+/// A node alone starts its quorum this long after it starts serving: the
+/// quorum's start (openraft's ~25 ms of CPU among it) would otherwise
+/// compete with the first clients on a small machine, and until the quorum
+/// is up the node decides alone, as it always did (what it decides is
+/// imported at the join).
+const ALONE_QUORUM_START_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
 async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> {
     // Bound first, so that a port of 0 resolves to the port clients are told.
     let listeners = Server::bind(&mut config).await.map_err(|e| e.to_string())?;
@@ -83,7 +90,16 @@ async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> 
     // beside it and takes over the image once this broker is registered. A
     // node of a cluster joins the quorum before it serves any client.
     let alone = broker.config.cluster.voters.is_empty();
-    let joining = tokio::spawn(join_and_run(Arc::clone(&broker), stop_rx.clone()));
+    let joining = {
+        let broker = Arc::clone(&broker);
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            if alone {
+                tokio::time::sleep(ALONE_QUORUM_START_DELAY).await;
+            }
+            join_and_run(broker, stop).await
+        })
+    };
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<String>();
     let (pending, running) = if alone {
         (Some(joining), None)
