@@ -207,6 +207,10 @@ pub async fn handle(
     ctx: &super::RequestContext,
     request: ProduceRequest,
 ) -> Option<ResponseBody> {
+    // Two phases: the ordered one (checks and appends, in request order),
+    // then the wait for durability, during which the connection's next
+    // request may start.
+    ctx.hold_turn();
     let version = ctx.api_version;
     let image = broker.image();
     let transactional_id = request.transactional_id.clone();
@@ -277,6 +281,7 @@ pub async fn handle(
         topics.push((topic.name, outcomes));
     }
     // Every append above is queued before any wait: one fsync round serves them all.
+    ctx.pass_turn();
     let mut responses = Vec::with_capacity(topics.len());
     for (name, outcomes) in topics {
         let mut partition_responses = Vec::with_capacity(outcomes.len());

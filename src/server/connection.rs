@@ -5,15 +5,18 @@
 //! writer awaits those tasks in arrival order. At most `MAX_IN_FLIGHT`
 //! requests are pending per connection.
 //!
-//! Requests also *start* in arrival order: a task runs its handler up to
-//! the first point where it waits (for a produce: every append is done,
-//! only the fsync is awaited) before the next request's task may begin. So
-//! the log sees a connection's produce requests in the order they were
-//! sent, which is what Kafka's ordering guarantee with several requests in
-//! flight (and idempotent producers' sequence checks) rely on.
+//! Requests also *start* in arrival order: each request has a turn
+//! ([`Turn`]), and the next request's task begins only once it is passed
+//! on: at the request's first wait, or, for a handler that holds it, when
+//! the handler says its ordered part is done (a produce: every append
+//! queued; only durability is awaited after). So the log sees a
+//! connection's produce requests in the order they were sent, which is what
+//! Kafka's ordering guarantee with several requests in flight (and
+//! idempotent producers' sequence checks) rely on.
 
 use super::dispatch::dispatch;
 use crate::broker::Broker;
+use crate::handlers::context::Turn;
 use crate::handlers::RequestContext;
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
@@ -113,23 +116,28 @@ pub async fn serve(
         }
         let broker = Arc::clone(&broker);
         let peer = peer.clone();
-        let context = Arc::clone(&context);
         let my_turn = std::mem::replace(&mut turn, oneshot::channel().1);
         let (next_tx, next_rx) = oneshot::channel::<()>();
         turn = next_rx;
+        let ours = Arc::new(Turn::new(next_tx));
+        let context = RequestContext {
+            turn: Some(Arc::clone(&ours)),
+            ..(*context).clone()
+        };
         tokio::spawn(async move {
-            // Whether the previous request ended or reached its first wait, it is our turn.
+            // Whether the previous request ended or passed its turn, it is ours.
             let _ = my_turn.await;
             let mut request = Box::pin(dispatch(&broker, &context, frame));
-            let mut next = Some(next_tx);
+            let mut first = true;
             let outcome = std::future::poll_fn(|cx| {
                 let polled = request.as_mut().poll(cx);
-                if let Some(next) = next.take() {
-                    let _ = next.send(());
+                if std::mem::take(&mut first) {
+                    ours.pass_unless_held();
                 }
                 polled
             })
             .await;
+            ours.pass();
             match outcome {
                 Ok(response) => {
                     let _ = done_tx.send(response);
