@@ -189,6 +189,7 @@ pub async fn reconcile_at_join(
     let image = node.image();
     create_missing(log, &image)?;
     follow_broker_configs(broker, &image);
+    follow_leader_epochs(log, &image, broker.config.node_id);
     Ok(image)
 }
 
@@ -228,6 +229,30 @@ async fn import_broker_configs(broker: &Broker, node: &ClusterNode) -> Result<()
         tracing::info!(broker = ?id, "imported dynamic broker configs into the cluster");
     }
     Ok(())
+}
+
+/// The partitions this broker leads take the image's leader epochs: their
+/// next batches are stamped with them, and each new epoch starts at the log
+/// end in the partition's epoch history.
+fn follow_leader_epochs(log: &LogManager, image: &MetadataImage, node_id: i32) {
+    for topic in image.topics() {
+        for (index, p) in topic.partitions.iter().enumerate() {
+            if p.leader != node_id {
+                continue;
+            }
+            let Some(partition) = i32::try_from(index)
+                .ok()
+                .and_then(|i| log.partition(&topic.name, i))
+            else {
+                continue;
+            };
+            if partition.leader_epoch() < p.leader_epoch {
+                if let Err(e) = partition.set_leader_epoch(p.leader_epoch) {
+                    tracing::error!(topic = %topic.name, partition = index, error = %e, "recording a new leader epoch");
+                }
+            }
+        }
+    }
 }
 
 /// This broker's dynamic configs become the image's: the cluster default
@@ -287,6 +312,7 @@ pub async fn follow(
             tracing::error!(error = %e, "following the metadata image");
             continue;
         }
+        follow_leader_epochs(log, &after, broker.config.node_id);
         broker.followed_image(after.offset);
         before = after;
     }

@@ -180,7 +180,7 @@ pub fn offset_for_leader_epoch(
                     } else {
                         -1
                     };
-                    let (partition, epoch) = match super::led_partition(
+                    let (partition, _) = match super::led_partition(
                         broker,
                         &image,
                         &topic.topic,
@@ -190,8 +190,7 @@ pub fn offset_for_leader_epoch(
                         Ok(led) => led,
                         Err(not) => return failed(not.code),
                     };
-                    let (leader_epoch, end_offset) =
-                        partition.end_offset_for_epoch(p.leader_epoch, epoch);
+                    let (leader_epoch, end_offset) = partition.end_offset_for_epoch(p.leader_epoch);
                     EpochEndOffset {
                         error_code: ErrorCode::None.code(),
                         partition: p.partition,

@@ -13,6 +13,7 @@
 //! either the whole topic or none of it.
 
 pub mod cleaner;
+pub mod epoch_cache;
 pub mod flusher;
 pub mod index;
 pub mod partition;

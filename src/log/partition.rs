@@ -144,6 +144,9 @@ struct State {
     unflushed_messages: u64,
     producers: ProducerStates,
     aborted: TxnIndex,
+    /// The history of leader epochs, and the epoch appends are stamped with.
+    epochs: crate::log::epoch_cache::EpochCache,
+    leader_epoch: i32,
 }
 
 impl State {
@@ -281,6 +284,8 @@ impl Partition {
         let log_end_offset = segments.last().map_or(0, |s| s.next_offset);
         let log_start_offset = checkpoint.max(first_base).min(log_end_offset);
         let (producers, aborted) = recover_producers(&dir, &segments)?;
+        let epochs = admin::recover_epochs(&dir, &segments, log_start_offset, log_end_offset)?;
+        let leader_epoch = epochs.latest_epoch().unwrap_or(LEADER_EPOCH);
         let state = State {
             segments,
             log_start_offset,
@@ -291,6 +296,8 @@ impl Partition {
             unflushed_messages: 0,
             producers,
             aborted,
+            epochs,
+            leader_epoch,
         };
         let partition = Partition {
             topic: topic.to_string(),
@@ -433,11 +440,15 @@ impl Partition {
         let mut header = [0u8; batch::RECORDS];
         header.copy_from_slice(&record_batch[..batch::RECORDS]);
         let _ = batch::put(&mut header, batch::BASE_OFFSET, base_offset.to_be_bytes());
+        // The epoch lies outside the CRC (which starts at the attributes).
+        let leader_epoch = st.leader_epoch;
         let _ = batch::put(
             &mut header,
             batch::PARTITION_LEADER_EPOCH,
-            0i32.to_be_bytes(),
+            leader_epoch.to_be_bytes(),
         );
+        admin::assign_epoch(&self.dir, &mut st, leader_epoch, base_offset)
+            .map_err(AppendError::Io)?;
         let body = &record_batch[batch::RECORDS..];
         let mut log_append_time = -1;
         if st.config.timestamp_type == TimestampType::LogAppendTime {

@@ -103,7 +103,7 @@ fn delete_records_moves_the_log_start_and_removes_whole_segments() {
     assert_eq!(reopened.log.partition("t", 0).unwrap().offsets().0, 20);
     assert_eq!(
         crate::log::partition::read_epoch_checkpoint_for_tests(&dir).unwrap(),
-        Some((0, 20))
+        Some(vec![(0, 20)])
     );
 }
 

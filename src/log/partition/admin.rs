@@ -2,17 +2,20 @@
 //! start offset), the size DescribeLogDirs reports, and the leader-epoch
 //! history OffsetForLeaderEpoch answers from.
 //!
-//! Leader epochs: a single node never changes leader, so every batch is
-//! stamped with epoch 0 (as Metadata and Fetch advertise) and the history
-//! holds one entry: epoch 0 starts at the log start offset. It is kept in
-//! `leader-epoch-checkpoint`, in Kafka's format, so the directory reads as a
-//! Kafka partition does.
+//! Leader epochs: every batch is stamped with the epoch of the leader that
+//! appended it (the metadata image's, once the broker is in a cluster; 0 for
+//! a node alone), and the partition's history of epochs (see
+//! [`EpochCache`]) is kept in `leader-epoch-checkpoint`, in Kafka's format,
+//! so the directory reads as a Kafka partition does.
 
-use super::{remove_segment_files, write_checkpoint, Partition};
+use super::{remove_segment_files, write_checkpoint, Partition, Segment, State};
+use crate::log::epoch_cache::EpochCache;
+use crate::protocol::records::header as batch;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// The epoch this broker leads every partition with.
+/// The epoch a partition is led with before any image says otherwise.
 pub const LEADER_EPOCH: i32 = 0;
 
 const EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
@@ -41,33 +44,76 @@ impl std::fmt::Display for DeleteRecordsError {
     }
 }
 
-/// Kafka's leader-epoch checkpoint: version 0, the entry count, then `epoch start_offset` lines.
-fn write_epoch_checkpoint(dir: &Path, start_offset: i64) -> io::Result<()> {
-    let text = format!("0\n1\n{LEADER_EPOCH} {start_offset}\n");
-    crate::log::properties::write_atomically(&dir.join(EPOCH_CHECKPOINT), text.as_bytes())
+pub(super) fn write_epoch_checkpoint(dir: &Path, epochs: &EpochCache) -> io::Result<()> {
+    crate::log::properties::write_atomically(
+        &dir.join(EPOCH_CHECKPOINT),
+        epochs.to_checkpoint().as_bytes(),
+    )
 }
 
-/// The start offset of epoch 0 in the checkpoint, if the file is there and well formed.
-fn read_epoch_checkpoint(dir: &Path) -> io::Result<Option<(i32, i64)>> {
-    let text = match std::fs::read_to_string(dir.join(EPOCH_CHECKPOINT)) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+/// The history of epochs at open: the checkpoint, cut to the log that
+/// survived recovery; without a usable checkpoint, rebuilt from the epochs
+/// stamped on the batches.
+pub(super) fn recover_epochs(
+    dir: &Path,
+    segments: &[Segment],
+    log_start_offset: i64,
+    log_end_offset: i64,
+) -> io::Result<EpochCache> {
+    let read = match std::fs::read_to_string(dir.join(EPOCH_CHECKPOINT)) {
+        Ok(text) => EpochCache::from_checkpoint(&text).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err("missing".to_string()),
         Err(e) => return Err(e),
     };
-    let mut lines = text.lines();
-    if lines.next() != Some("0") || lines.next() != Some("1") {
-        return Ok(None);
-    }
-    let entry = lines
-        .next()
-        .and_then(|l| l.split_once(' '))
-        .and_then(|(e, o)| Some((e.parse().ok()?, o.parse().ok()?)));
-    Ok(entry)
+    let mut epochs = match read {
+        Ok(epochs) => epochs,
+        Err(why) => {
+            if log_end_offset > log_start_offset {
+                tracing::info!(dir = %dir.display(), %why, "rebuilding the leader-epoch history from the log");
+            }
+            let mut rebuilt = EpochCache::default();
+            for segment in segments {
+                let mut position = 0;
+                while let Some(found) = segment.read_header(position, segment.size)? {
+                    let mut epoch = [0u8; 4];
+                    segment.file.read_exact_at(
+                        &mut epoch,
+                        position + batch::PARTITION_LEADER_EPOCH as u64,
+                    )?;
+                    // A stamp that goes back is a deposed leader's tail: keep the history monotonic.
+                    let _ = rebuilt.assign(i32::from_be_bytes(epoch).max(0), found.base_offset);
+                    position += found.size;
+                }
+            }
+            rebuilt
+        }
+    };
+    // An epoch starting at the log end is led with nothing appended yet;
+    // one starting beyond it began in a tail that recovery cut.
+    epochs.truncate_from_end(log_end_offset + 1);
+    epochs.truncate_from_start(log_start_offset);
+    Ok(epochs)
 }
 
+/// The (epoch, start offset) entries of the checkpoint on disk, if well formed.
 #[cfg(test)]
-pub fn read_epoch_checkpoint_for_tests(dir: &Path) -> io::Result<Option<(i32, i64)>> {
-    read_epoch_checkpoint(dir)
+pub fn read_epoch_checkpoint_for_tests(dir: &Path) -> io::Result<Option<Vec<(i32, i64)>>> {
+    match std::fs::read_to_string(dir.join(EPOCH_CHECKPOINT)) {
+        Ok(text) => Ok(EpochCache::from_checkpoint(&text)
+            .ok()
+            .map(|c| c.entries().to_vec())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds `epoch` from `offset` on to the history, persisting it if it changed.
+pub(super) fn assign_epoch(dir: &Path, st: &mut State, epoch: i32, offset: i64) -> io::Result<()> {
+    match st.epochs.assign(epoch, offset) {
+        Ok(false) => Ok(()),
+        Ok(true) => write_epoch_checkpoint(dir, &st.epochs),
+        Err(e) => Err(io::Error::new(io::ErrorKind::InvalidInput, e.to_string())),
+    }
 }
 
 impl Partition {
@@ -111,8 +157,9 @@ impl Partition {
             remove_segment_files(&self.dir, &gone)?;
             removed += 1;
         }
-        if read_epoch_checkpoint(&self.dir)? != Some((LEADER_EPOCH, st.log_start_offset)) {
-            write_epoch_checkpoint(&self.dir, st.log_start_offset)?;
+        let start = st.log_start_offset;
+        if st.epochs.truncate_from_start(start) {
+            write_epoch_checkpoint(&self.dir, &st.epochs)?;
         }
         Ok(removed)
     }
@@ -123,18 +170,27 @@ impl Partition {
     }
 
     /// OffsetForLeaderEpoch: the end of `epoch` as (epoch, end offset),
-    /// where `current` is the leader's epoch now. Every batch is stamped
-    /// [`LEADER_EPOCH`] until the leader-epoch cache exists, so the
-    /// epochs since then hold no batch, and every epoch up to `current`
-    /// ends at the log end (the current one under its own number, earlier
-    /// ones as the last epoch with batches, as Kafka's cache answers); a
-    /// later epoch is (-1, -1).
-    pub fn end_offset_for_epoch(&self, epoch: i32, current: i32) -> (i32, i64) {
-        let end = self.lock().log_end_offset;
-        match epoch {
-            e if e == current => (current, end),
-            e if (LEADER_EPOCH..current).contains(&e) => (LEADER_EPOCH, end),
-            _ => (-1, -1),
+    /// from the history of epochs (see [`EpochCache::end_offset_for`]).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        let st = self.lock();
+        st.epochs.end_offset_for(epoch, st.log_end_offset)
+    }
+
+    /// This broker leads the partition with `epoch` from now on: batches
+    /// are stamped with it, and it starts at the log end. A lower epoch
+    /// than the one it has is ignored (an image older than one applied).
+    pub fn set_leader_epoch(&self, epoch: i32) -> io::Result<()> {
+        let mut st = self.lock();
+        if epoch <= st.leader_epoch && st.epochs.latest_epoch().is_some() {
+            return Ok(());
         }
+        st.leader_epoch = epoch.max(st.leader_epoch);
+        let (epoch, end) = (st.leader_epoch, st.log_end_offset);
+        assign_epoch(&self.dir, &mut st, epoch, end)
+    }
+
+    /// The epoch batches are stamped with.
+    pub fn leader_epoch(&self) -> i32 {
+        self.lock().leader_epoch
     }
 }

@@ -6,6 +6,7 @@ mod append_read;
 mod cleaner;
 mod cleaner_replay;
 mod deletion;
+mod epochs;
 mod idempotence;
 mod index;
 mod recovery;
