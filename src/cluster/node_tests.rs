@@ -22,6 +22,18 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A quorum seat with test timings (elections in 150-300 ms).
+fn fast_quorum(id: i32, voters: &BTreeMap<i32, String>, dir: &std::path::Path) -> QuorumConfig {
+    QuorumConfig {
+        node_id: id,
+        voters: voters.clone(),
+        dir: dir.to_path_buf(),
+        heartbeat_ms: 50,
+        election_timeout_ms: (150, 300),
+        snapshot_every: 10_000,
+    }
+}
+
 struct TestCluster {
     voters: BTreeMap<i32, String>,
     nodes: Vec<Option<Arc<ClusterNode>>>,
@@ -46,15 +58,9 @@ impl TestCluster {
         };
         for (id, listener) in (0..size).zip(listeners) {
             let dir = temp_dir(&format!("n{id}"));
-            let config = QuorumConfig {
-                node_id: id,
-                voters: voters.clone(),
-                dir: dir.clone(),
-                heartbeat_ms: 50,
-                election_timeout_ms: (150, 300),
-                snapshot_every: 10_000,
-            };
-            let quorum = Quorum::start(config, Some(listener)).await.unwrap();
+            let quorum = Quorum::start(fast_quorum(id, &voters, &dir), Some(listener))
+                .await
+                .unwrap();
             let registration = Registration {
                 broker_id: id,
                 incarnation_id: Uuid([id as u8 + 1; 16]),
@@ -275,15 +281,9 @@ async fn observer(
 ) -> Arc<ClusterNode> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let config = QuorumConfig {
-        node_id: id,
-        voters: voters.clone(),
-        dir: dir.to_path_buf(),
-        heartbeat_ms: 50,
-        election_timeout_ms: (150, 300),
-        snapshot_every: 10_000,
-    };
-    let quorum = Quorum::start(config, Some(listener)).await.unwrap();
+    let quorum = Quorum::start(fast_quorum(id, voters, dir), Some(listener))
+        .await
+        .unwrap();
     assert!(quorum.is_observer());
     let node = ClusterNode::new(
         quorum,
