@@ -112,6 +112,24 @@ pub struct LogManager {
     /// Set once this node follows a metadata quorum: topics are then created
     /// and deleted only from the metadata image, never on the side.
     image_managed: std::sync::atomic::AtomicBool,
+    /// Names of topics whose directories are being created: only their
+    /// creator opens them (and removes them if the creation is refused).
+    creating: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+/// A topic name reserved for its creator until dropped.
+struct Creating<'a> {
+    names: &'a std::sync::Mutex<std::collections::BTreeSet<String>>,
+    name: String,
+}
+
+impl Drop for Creating<'_> {
+    fn drop(&mut self) {
+        self.names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.name);
+    }
 }
 
 fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
@@ -161,6 +179,7 @@ impl LogManager {
             flusher: Flusher::start()?,
             arrivals,
             image_managed: std::sync::atomic::AtomicBool::new(false),
+            creating: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         })
     }
 
@@ -361,6 +380,20 @@ impl LogManager {
         if topics.contains_key(name) {
             return Err(TopicError::AlreadyExists);
         }
+        // A concurrent creation of the same name would open, and on refusal
+        // remove, the very directories this one writes to.
+        if !self
+            .creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string())
+        {
+            return Err(TopicError::AlreadyExists);
+        }
+        let _reserved = Creating {
+            names: &self.creating,
+            name: name.to_string(),
+        };
         drop(topics);
         let config = self.validate_new_topic(name, partitions, &configs)?;
         let meta = TopicMeta {

@@ -78,3 +78,35 @@ fn deleted_topics_are_renamed_away_at_once_and_removed_in_the_background() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn racing_creations_of_one_name_leave_the_winners_directory_alone() {
+    for round in 0..20 {
+        let dir = TempDir::new(&format!("create-race-{round}"));
+        let log = Arc::new(LogManager::open(dir.path(), config()).unwrap());
+        let outcomes: Vec<bool> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..4)
+                .map(|_| {
+                    let log = Arc::clone(&log);
+                    s.spawn(move || log.create_topic("raced", 2, Default::default()).is_ok())
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert_eq!(
+            outcomes.iter().filter(|won| **won).count(),
+            1,
+            "{outcomes:?}"
+        );
+        // The winner's partitions are whole: a refused racer removed nothing.
+        for p in 0..2 {
+            assert!(
+                dir.path().join(format!("raced-{p}")).is_dir(),
+                "round {round}"
+            );
+        }
+        let partition = log.partition("raced", 0).unwrap();
+        let appended = partition.append(&batch("a", &[1]), 1_000).unwrap();
+        assert_eq!(appended.base_offset, 0);
+    }
+}
