@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 mod admin;
+mod truncate;
 #[cfg(test)]
 pub use admin::read_epoch_checkpoint_for_tests;
 pub use admin::{DeleteRecordsError, LEADER_EPOCH};

@@ -12,6 +12,7 @@ mod index;
 mod recovery;
 mod retention;
 mod timestamps;
+mod truncation;
 
 use super::partition::{Appended, Isolation, Oversize, Partition, ReadError, Recovery};
 use crate::config::log_config::LogConfig;
