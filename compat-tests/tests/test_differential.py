@@ -358,7 +358,9 @@ def test_delete_records(broker, observe):
     the beginning starts at 4; deleting beyond the high watermark is refused."""
     topic = "diff-delete-records"
     create(broker, topic, 1)
-    produce(producer(broker), topic, [(f"k{i}".encode(), b"v") for i in range(10)])
+    # One batch on both brokers (the flush sends it): which batch a fetch
+    # from offset 4 starts with must not hang on the producer's timing.
+    produce(producer(broker, **{"linger.ms": 1000}), topic, [(f"k{i}".encode(), b"v") for i in range(10)])
     a = admin(broker)
     tp = TopicPartition(topic, 0)
     deleted = a.delete_records([TopicPartition(topic, 0, 4)])[tp].result(15)
