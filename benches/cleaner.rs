@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 
 const RECORDS_PER_BATCH: usize = 50;
 const VALUE_BYTES: usize = 200;
@@ -44,7 +43,7 @@ fn open(dir: &Path) -> Partition {
         "bench",
         0,
         config(),
-        Arc::new(Notify::new()),
+        Arc::new(odradek::log::Wakers::default()),
         odradek::log::now_ms(),
     )
     .expect("open partition")

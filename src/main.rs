@@ -205,6 +205,16 @@ async fn join_and_run(
     let (node, followed) = odradek::cluster::join::join(&broker, stop.clone()).await?;
     // A controller alone keeps no logs: nothing follows the image.
     let follower = broker.config.cluster.roles.broker.then(|| {
+        tokio::spawn(odradek::cluster::fetcher::run(
+            Arc::clone(&broker),
+            node.images(),
+            stop.clone(),
+        ));
+        tokio::spawn(odradek::cluster::isr::run(
+            Arc::clone(&broker),
+            Arc::clone(&node),
+            stop.clone(),
+        ));
         tokio::spawn(odradek::cluster::replicas::follow(
             Arc::clone(&broker),
             node.images(),

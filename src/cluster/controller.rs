@@ -46,6 +46,26 @@ pub enum ControllerError {
     InvalidReplicaAssignment(String),
     /// A config resource the controller keeps no settings for.
     InvalidConfigResource(ConfigResource),
+    /// AlterPartition from a broker that does not lead with that epoch.
+    FencedLeaderEpoch(String),
+    /// AlterPartition based on a partition epoch that is not the current one.
+    InvalidUpdateVersion(String),
+    /// AlterPartition adding a replica that may not be in sync (fenced,
+    /// shutting down, or no replica at all).
+    IneligibleReplica(String),
+}
+
+/// AlterPartition: the leader of a partition asks for a new ISR, as of the
+/// leader and partition epochs it knows.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IsrChange {
+    pub broker_id: i32,
+    pub broker_epoch: i64,
+    pub topic_id: [u8; 16],
+    pub partition: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<i32>,
 }
 
 impl std::fmt::Display for ControllerError {
@@ -68,6 +88,9 @@ impl std::fmt::Display for ControllerError {
             ControllerError::InvalidConfigResource((kind, name)) => {
                 write!(f, "Unsupported config resource type {kind} named '{name}'.")
             }
+            ControllerError::FencedLeaderEpoch(m)
+            | ControllerError::InvalidUpdateVersion(m)
+            | ControllerError::IneligibleReplica(m) => f.write_str(m),
         }
     }
 }
@@ -460,6 +483,92 @@ impl Controller {
     }
 }
 
+impl Controller {
+    /// AlterPartition, as Kafka's ReplicationControlManager checks it: from
+    /// the current leader (broker epoch, leader epoch), on the current
+    /// partition epoch, to an ISR of replicas that holds the leader and
+    /// adds only active brokers. Nothing changes if the ISR is the same.
+    pub fn alter_partition(
+        &self,
+        image: &MetadataImage,
+        change: &IsrChange,
+    ) -> Result<Vec<MetadataRecord>, ControllerError> {
+        let broker = image
+            .brokers
+            .get(&change.broker_id)
+            .ok_or(ControllerError::BrokerIdNotRegistered(change.broker_id))?;
+        if broker.epoch != change.broker_epoch {
+            return Err(ControllerError::StaleBrokerEpoch {
+                broker_id: change.broker_id,
+                epoch: change.broker_epoch,
+                current: broker.epoch,
+            });
+        }
+        let topic_id = Uuid(change.topic_id);
+        let topic = image
+            .topic_by_id(topic_id)
+            .ok_or_else(|| ControllerError::UnknownTopic(topic_id.to_string()))?;
+        let p = usize::try_from(change.partition)
+            .ok()
+            .and_then(|i| topic.partitions.get(i))
+            .ok_or_else(|| {
+                ControllerError::UnknownTopic(format!("{}-{}", topic.name, change.partition))
+            })?;
+        if p.leader != change.broker_id || p.leader_epoch != change.leader_epoch {
+            return Err(ControllerError::FencedLeaderEpoch(format!(
+                "{}-{}: led by {} with epoch {}, not by {} with epoch {}",
+                topic.name,
+                change.partition,
+                p.leader,
+                p.leader_epoch,
+                change.broker_id,
+                change.leader_epoch
+            )));
+        }
+        if p.partition_epoch != change.partition_epoch {
+            return Err(ControllerError::InvalidUpdateVersion(format!(
+                "{}-{}: partition epoch {} is not the current {}",
+                topic.name, change.partition, change.partition_epoch, p.partition_epoch
+            )));
+        }
+        let duplicated = change
+            .isr
+            .iter()
+            .enumerate()
+            .any(|(i, r)| change.isr[..i].contains(r));
+        if !change.isr.contains(&change.broker_id) || duplicated {
+            return Err(ControllerError::InvalidUpdateVersion(format!(
+                "{}-{}: an ISR must hold its leader once, not {:?}",
+                topic.name, change.partition, change.isr
+            )));
+        }
+        let ineligible = change.isr.iter().find(|r| {
+            !p.replicas.contains(r)
+                || (!p.isr.contains(r) && !image.brokers.get(r).is_some_and(|b| b.is_active()))
+        });
+        if let Some(r) = ineligible {
+            return Err(ControllerError::IneligibleReplica(format!(
+                "{}-{}: broker {r} may not join the ISR",
+                topic.name, change.partition
+            )));
+        }
+        let mut current = p.isr.clone();
+        let mut wanted = change.isr.clone();
+        current.sort_unstable();
+        wanted.sort_unstable();
+        if current == wanted {
+            return Ok(Vec::new());
+        }
+        Ok(vec![MetadataRecord::PartitionChange {
+            partition_id: change.partition,
+            topic_id,
+            isr: Some(change.isr.clone()),
+            leader: NO_LEADER_CHANGE,
+            replicas: None,
+        }])
+    }
+}
+
 fn leads_nothing(image: &MetadataImage, broker: i32) -> bool {
     image
         .topics()
@@ -483,6 +592,9 @@ impl ControllerError {
             ControllerError::InvalidReplicationFactor(_) => ErrorCode::InvalidReplicationFactor,
             ControllerError::InvalidReplicaAssignment(_) => ErrorCode::InvalidReplicaAssignment,
             ControllerError::InvalidConfigResource(_) => ErrorCode::InvalidRequest,
+            ControllerError::FencedLeaderEpoch(_) => ErrorCode::FencedLeaderEpoch,
+            ControllerError::InvalidUpdateVersion(_) => ErrorCode::InvalidUpdateVersion,
+            ControllerError::IneligibleReplica(_) => ErrorCode::IneligibleReplica,
         }
     }
 }
@@ -547,10 +659,9 @@ fn check_assignment(image: &MetadataImage, replicas: &[i32]) -> Result<(), Contr
     Ok(())
 }
 
-/// A new partition led by its first active replica. Followers do not copy
-/// their leader yet (replication is the next step), so only the leader is
-/// in sync; without an active replica all are (they are all empty), and the
-/// first to become active leads.
+/// A new partition led by its first active replica, with every replica in
+/// sync (they are all empty); without an active replica, the first to
+/// become active leads.
 fn new_partition(
     image: &MetadataImage,
     topic: &TopicImage,
@@ -565,15 +676,10 @@ fn new_partition(
         partition_epoch: 0,
     };
     let leader = choose_leader(image, &p, &replicas, None);
-    let isr = if leader == NO_LEADER {
-        replicas.clone()
-    } else {
-        vec![leader]
-    };
     MetadataRecord::Partition {
         partition_id: partition,
         topic_id: topic.id,
-        isr,
+        isr: replicas.clone(),
         replicas,
         leader,
         leader_epoch: 0,

@@ -2,10 +2,14 @@
 //! records (`records`), the image every broker reads (`image`), and the
 //! controller's decisions (`controller`, `placement`). Around them: the
 //! quorum that replicates the records (`quorum`, openraft's only user), and
-//! a node's seat in the cluster (`node`, started by `join`).
+//! a node's seat in the cluster (`node`, started by `join`), its local logs
+//! following the image (`replicas`), copying their leaders (`fetcher`), and
+//! the ISRs of the partitions it leads (`isr`).
 
 pub mod controller;
+pub mod fetcher;
 pub mod image;
+pub mod isr;
 pub mod join;
 pub mod node;
 #[cfg(test)]

@@ -69,6 +69,8 @@ pub enum ControllerCall {
         node_id: i32,
         addr: String,
     },
+    /// A partition's leader asks for a new ISR.
+    AlterPartition(super::controller::IsrChange),
 }
 
 /// CreatePartitions of one topic: (topic, new total, explicit replicas of
@@ -454,6 +456,10 @@ impl ClusterNode {
                     },
                     Err(e) => ControllerReply::Refused(e.to_string()),
                 }
+            }
+            ControllerCall::AlterPartition(change) => {
+                let decided = vec![controller.alter_partition(&image, &change)];
+                self.propose_outcomes(&image, decided, false).await
             }
             ControllerCall::CreatePartitions {
                 topics,

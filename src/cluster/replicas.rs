@@ -189,7 +189,7 @@ pub async fn reconcile_at_join(
     let image = node.image();
     create_missing(log, &image)?;
     follow_broker_configs(broker, &image);
-    follow_leader_epochs(log, &image, broker.config.node_id);
+    follow_roles(log, &image, broker.config.node_id);
     Ok(image)
 }
 
@@ -231,26 +231,32 @@ async fn import_broker_configs(broker: &Broker, node: &ClusterNode) -> Result<()
     Ok(())
 }
 
-/// The partitions this broker leads take the image's leader epochs: their
-/// next batches are stamped with them, and each new epoch starts at the log
-/// end in the partition's epoch history.
-fn follow_leader_epochs(log: &LogManager, image: &MetadataImage, node_id: i32) {
+/// Each local partition takes its role from the image. Those this broker
+/// leads take the image's leader epoch (their next batches are stamped
+/// with it, and it starts at the log end in the epoch history) and its
+/// replicas and ISR, which the high watermark follows; the others copy
+/// their leader (see `fetcher`), or nobody's if this broker is no replica.
+fn follow_roles(log: &LogManager, image: &MetadataImage, node_id: i32) {
+    let now = crate::log::now_ms();
     for topic in image.topics() {
         for (index, p) in topic.partitions.iter().enumerate() {
-            if p.leader != node_id {
-                continue;
-            }
             let Some(partition) = i32::try_from(index)
                 .ok()
                 .and_then(|i| log.partition(&topic.name, i))
             else {
                 continue;
             };
+            if p.leader != node_id {
+                partition.follow();
+                continue;
+            }
             if partition.leader_epoch() < p.leader_epoch {
                 if let Err(e) = partition.set_leader_epoch(p.leader_epoch) {
                     tracing::error!(topic = %topic.name, partition = index, error = %e, "recording a new leader epoch");
                 }
             }
+            let min_isr = usize::try_from(partition.config().min_insync_replicas).unwrap_or(1);
+            partition.lead(node_id, &p.replicas, &p.isr, min_isr, now);
         }
     }
 }
@@ -312,7 +318,7 @@ pub async fn follow(
             tracing::error!(error = %e, "following the metadata image");
             continue;
         }
-        follow_leader_epochs(log, &after, broker.config.node_id);
+        follow_roles(log, &after, broker.config.node_id);
         broker.followed_image(after.offset);
         before = after;
     }

@@ -1,9 +1,11 @@
 //! Properties of the controller and the image, over random histories of
 //! registrations, heartbeats, silences, shutdowns and topic changes.
 
-use super::controller::{Controller, Heartbeat, NewTopic, Registration};
+use super::controller::{
+    Controller, ControllerError, Heartbeat, IsrChange, NewTopic, Registration,
+};
 use super::image::MetadataImage;
-use super::records::{Endpoint, MetadataRecord, NO_LEADER, NO_LEADER_CHANGE};
+use super::records::{Endpoint, MetadataRecord, NO_LEADER};
 use crate::protocol::wire::Uuid;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -94,23 +96,29 @@ impl Harness {
         }
     }
 
-    /// Every replica of `name` caught up with its leader, as replication
-    /// will report (AlterPartition): the ISR grows to all replicas.
-    fn catch_up_followers(&mut self, name: &str) {
+    /// The leader of `name`-`partition` asks for `isr` (AlterPartition),
+    /// on the epochs the image has, or on `stale_epoch` if given.
+    fn alter_isr(
+        &mut self,
+        name: &str,
+        partition: usize,
+        isr: &[i32],
+        stale_epoch: Option<i32>,
+    ) -> Result<(), ControllerError> {
         let topic = self.image.topic(name).expect("the topic exists").clone();
-        let records = topic
-            .partitions
-            .iter()
-            .enumerate()
-            .map(|(index, p)| MetadataRecord::PartitionChange {
-                partition_id: index as i32,
-                topic_id: topic.id,
-                isr: Some(p.replicas.clone()),
-                leader: NO_LEADER_CHANGE,
-                replicas: None,
-            })
-            .collect();
+        let p = &topic.partitions[partition];
+        let change = IsrChange {
+            broker_id: p.leader,
+            broker_epoch: self.image.brokers[&p.leader].epoch,
+            topic_id: topic.id.0,
+            partition: partition as i32,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: stale_epoch.unwrap_or(p.partition_epoch),
+            isr: isr.to_vec(),
+        };
+        let records = self.controller.alter_partition(&self.image, &change)?;
         self.append(records);
+        Ok(())
     }
 
     fn check_invariants(&mut self) {
@@ -277,14 +285,60 @@ fn placement_spreads_leaders_and_racks() {
 }
 
 #[test]
+fn isr_changes_come_from_the_leader_on_the_current_epochs() {
+    let mut h = cluster(&["a", "b", "c"]);
+    h.create("t", 1, 3);
+    let p = h.image.topic("t").unwrap().partitions[0].clone();
+    let (leader, followers) = (p.leader, p.replicas[1..].to_vec());
+    // A laggard leaves; the same request again changes nothing.
+    h.alter_isr("t", 0, &[leader, followers[0]], None).unwrap();
+    let shrunk = h.image.topic("t").unwrap().partitions[0].clone();
+    assert_eq!(shrunk.isr, [leader, followers[0]]);
+    assert!(shrunk.partition_epoch > p.partition_epoch);
+    assert_eq!(shrunk.leader_epoch, p.leader_epoch, "the same leader");
+    let offset = h.image.offset;
+    h.alter_isr("t", 0, &[leader, followers[0]], None).unwrap();
+    assert_eq!(h.image.offset, offset);
+    // A request on the old partition epoch is refused.
+    let stale = h.alter_isr("t", 0, &p.replicas, Some(p.partition_epoch));
+    assert!(matches!(
+        stale,
+        Err(ControllerError::InvalidUpdateVersion(_))
+    ));
+    // The leader may not leave, nor a stranger join.
+    assert!(h.alter_isr("t", 0, &followers, None).is_err());
+    let stranger = h.alter_isr("t", 0, &[leader, 9], None);
+    assert!(matches!(
+        stranger,
+        Err(ControllerError::IneligibleReplica(_))
+    ));
+    // A fenced replica may not join; once back, it may.
+    let out = followers[1];
+    for _ in 0..6 {
+        h.now += 2000;
+        for b in [leader, followers[0]] {
+            h.heartbeat(b, false);
+        }
+        let records = h.controller.tick(&h.image, h.now);
+        h.append(records);
+    }
+    assert!(h.image.brokers[&out].fenced);
+    let fenced = h.alter_isr("t", 0, &[leader, followers[0], out], None);
+    assert!(matches!(fenced, Err(ControllerError::IneligibleReplica(_))));
+    h.heartbeat(out, false);
+    h.alter_isr("t", 0, &[leader, followers[0], out], None)
+        .unwrap();
+    assert_eq!(h.image.topic("t").unwrap().partitions[0].isr.len(), 3);
+}
+
+#[test]
 fn a_silent_broker_is_fenced_and_its_leaderships_move() {
     let mut h = cluster(&["a", "b", "c"]);
     h.create("t", 3, 3);
-    // Followers copy nothing yet: only the leader is in sync.
+    // New partitions are empty: every replica is in sync.
     for p in &h.image.topic("t").unwrap().partitions {
-        assert_eq!(p.isr, [p.leader]);
+        assert_eq!(p.isr, p.replicas);
     }
-    h.catch_up_followers("t");
     h.create("single", 3, 1);
     let led_by_0: Vec<usize> = h
         .image

@@ -87,7 +87,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     def("min.compaction.lag.ms", T::Long, &["log.cleaner.min.compaction.lag.ms"],
         "Shortest time a record stays uncompacted (stored; no log cleaner runs yet)."),
     def("min.insync.replicas", T::Int, &["min.insync.replicas"],
-        "In-sync replicas acks=all needs: this single-node broker keeps exactly one."),
+        "In-sync replicas acks=all needs (capped at the replication factor); below it the high watermark stays."),
     def("retention.bytes", T::Long, &["log.retention.bytes"],
         "Largest size of a partition before its oldest segments are deleted; -1: no limit."),
     def("retention.ms", T::Long, &["log.retention.ms", "log.retention.minutes", "log.retention.hours"],
@@ -285,8 +285,7 @@ mod tests {
                 assert!(
                     mapped == Some(def.name)
                         || synonym.ends_with(".hours")
-                        || synonym.ends_with(".minutes")
-                        || *synonym == "min.insync.replicas",
+                        || synonym.ends_with(".minutes"),
                     "{synonym}"
                 );
             }

@@ -79,12 +79,14 @@ pub struct ClusterConfig {
     /// `broker.rack`
     pub rack: Option<String>,
     pub default_replication_factor: i16,
-    pub min_insync_replicas: i32,
     pub offsets_topic_replication_factor: i16,
     pub txn_state_log_replication_factor: i16,
     pub txn_state_log_min_isr: i32,
     pub broker_heartbeat_interval_ms: u64,
     pub broker_session_timeout_ms: u64,
+    /// `replica.lag.time.max.ms`: an in-sync follower not caught up for
+    /// this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -107,12 +109,12 @@ impl Default for ClusterConfig {
             inter_broker_listener_name: None,
             rack: None,
             default_replication_factor: 1,
-            min_insync_replicas: 1,
             offsets_topic_replication_factor: 1,
             txn_state_log_replication_factor: 1,
             txn_state_log_min_isr: 1,
             broker_heartbeat_interval_ms: 2000,
             broker_session_timeout_ms: 9000,
+            replica_lag_time_max_ms: 30_000,
         }
     }
 }
@@ -254,7 +256,6 @@ impl ClusterConfig {
             "default.replication.factor" => {
                 self.default_replication_factor = at_least_one(name, value)?
             }
-            "min.insync.replicas" => self.min_insync_replicas = at_least_one(name, value)?,
             "offsets.topic.replication.factor" => {
                 self.offsets_topic_replication_factor = at_least_one(name, value)?
             }
@@ -270,6 +271,7 @@ impl ClusterConfig {
             "broker.session.timeout.ms" => {
                 self.broker_session_timeout_ms = at_least_one(name, value)?
             }
+            "replica.lag.time.max.ms" => self.replica_lag_time_max_ms = at_least_one(name, value)?,
             _ => return Ok(false),
         }
         Ok(true)

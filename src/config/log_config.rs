@@ -87,8 +87,11 @@ pub struct LogConfig {
     pub delete_retention_ms: i64,
     /// `min.cleanable.dirty.ratio`
     pub min_cleanable_dirty_ratio: f64,
-    /// `unclean.leader.election.enable`: meaningless with one replica; kept for tools that set it.
+    /// `unclean.leader.election.enable`: not acted on (no unclean election).
     pub unclean_leader_election: bool,
+    /// `min.insync.replicas`: in-sync replicas acks=all needs (capped at the
+    /// replication factor), and below which the high watermark stays.
+    pub min_insync_replicas: i32,
 }
 
 impl Default for LogConfig {
@@ -114,6 +117,7 @@ impl Default for LogConfig {
             delete_retention_ms: 86_400_000,
             min_cleanable_dirty_ratio: 0.5,
             unclean_leader_election: false,
+            min_insync_replicas: 1,
         }
     }
 }
@@ -279,13 +283,9 @@ impl LogConfig {
                 }
                 self.min_cleanable_dirty_ratio = ratio;
             }
-            // One replica: anything above 1 could never be satisfied.
             "min.insync.replicas" => {
-                if at_least(name, int(name, value)?, 1)? != 1 {
-                    return Err(format!(
-                        "{name}: {value} is more than the 1 replica this broker keeps"
-                    ));
-                }
+                let min = at_least(name, int(name, value)?, 1)?;
+                self.min_insync_replicas = i32::try_from(min).unwrap_or(i32::MAX);
             }
             "unclean.leader.election.enable" => {
                 self.unclean_leader_election = boolean(name, value)?
@@ -325,7 +325,7 @@ impl LogConfig {
             "max.compaction.lag.ms" => self.max_compaction_lag_ms.to_string(),
             "delete.retention.ms" => self.delete_retention_ms.to_string(),
             "min.cleanable.dirty.ratio" => self.min_cleanable_dirty_ratio.to_string(),
-            "min.insync.replicas" => "1".into(),
+            "min.insync.replicas" => self.min_insync_replicas.to_string(),
             "unclean.leader.election.enable" => self.unclean_leader_election.to_string(),
             _ => return None,
         })
@@ -392,6 +392,7 @@ pub fn broker_to_topic_name(name: &str) -> Option<&'static str> {
         "log.cleaner.delete.retention.ms" => "delete.retention.ms",
         "log.cleaner.min.cleanable.ratio" => "min.cleanable.dirty.ratio",
         "unclean.leader.election.enable" => "unclean.leader.election.enable",
+        "min.insync.replicas" => "min.insync.replicas",
         _ => return None,
     })
 }
@@ -445,7 +446,11 @@ mod tests {
             "Invalid value yes for configuration unclean.leader.election.enable: \
              Expected value to be either true or false"
         );
-        assert!(one("min.insync.replicas", "2")
+        assert_eq!(
+            one("min.insync.replicas", "2").unwrap().min_insync_replicas,
+            2
+        );
+        assert!(one("min.insync.replicas", "0")
             .unwrap_err()
             .contains("min.insync.replicas"));
         assert!(one("min.insync.replicas", "1").is_ok());

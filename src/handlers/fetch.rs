@@ -50,6 +50,7 @@ fn requested_targets(broker: &Broker, version: i16, request: &FetchRequest) -> V
                 partition: p.partition,
                 fetch_offset: p.fetch_offset,
                 current_leader_epoch: p.current_leader_epoch,
+                last_fetched_epoch: p.last_fetched_epoch,
                 max_bytes: p.partition_max_bytes,
                 sent_high_watermark: -1,
                 sent_log_start: -1,
@@ -80,8 +81,84 @@ fn forgotten_partitions(
     forgotten
 }
 
+/// Who is fetching: a consumer, or a follower (by broker id) copying the
+/// log, whose fetch offset is recorded once per request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fetcher {
+    Consumer,
+    Follower { id: i32, record: bool },
+}
+
+impl Fetcher {
+    fn of(version: i16, request: &FetchRequest) -> Fetcher {
+        let id = if version >= 15 {
+            request.replica_state.replica_id
+        } else {
+            request.replica_id
+        };
+        if id >= 0 {
+            Fetcher::Follower { id, record: true }
+        } else {
+            Fetcher::Consumer
+        }
+    }
+}
+
+/// A follower's fetch of a partition this broker leads: nothing but the
+/// point of divergence if its last epoch parts from the leader's log;
+/// otherwise the log up to its end, and its fetch offset recorded.
+fn read_for_follower(
+    partition: &crate::log::partition::Partition,
+    follower: i32,
+    record: bool,
+    target: &Target,
+    limit: usize,
+    oversize: Oversize,
+    data: &mut PartitionData,
+) {
+    let (start, high_watermark, _) = partition.offsets();
+    (data.log_start_offset, data.high_watermark) = (start, high_watermark);
+    data.last_stable_offset = partition.last_stable_offset();
+    if let Some((epoch, end_offset)) =
+        partition.divergence(target.last_fetched_epoch, target.fetch_offset)
+    {
+        data.diverging_epoch.epoch = epoch;
+        data.diverging_epoch.end_offset = end_offset;
+        return;
+    }
+    match partition.read_bounded(target.fetch_offset, limit, Isolation::Replica, oversize) {
+        Ok(read) => {
+            data.records = Some(read.records);
+            if !record {
+                return;
+            }
+            let now = crate::log::now_ms();
+            match partition.record_follower_fetch(follower, target.fetch_offset, now) {
+                Ok(()) => data.high_watermark = partition.offsets().1,
+                Err(crate::log::replica_set::FetchRefused::NotLeader) => {
+                    data.error_code = ErrorCode::NotLeaderOrFollower.code();
+                }
+                // As Kafka: a replica the leader does not know yet retries.
+                Err(crate::log::replica_set::FetchRefused::NotAReplica) => {
+                    data.error_code = ErrorCode::UnknownLeaderEpoch.code();
+                }
+            }
+        }
+        // The follower learns the leader's log start here (from it, a
+        // follower whose log lies wholly below restarts its log).
+        Err(ReadError::OffsetOutOfRange { .. }) => {
+            data.error_code = ErrorCode::OffsetOutOfRange.code();
+        }
+        Err(ReadError::Io(e)) => {
+            tracing::error!(topic = %target.topic, partition = target.partition, error = %e, "read failed");
+            data.error_code = ErrorCode::UnknownServerError.code();
+        }
+    }
+}
+
 /// Reads one partition within `limit` bytes, if `image` says this broker
 /// leads it.
+#[allow(clippy::too_many_arguments)]
 fn read_target(
     broker: &Broker,
     image: &crate::cluster::image::MetadataImage,
@@ -90,6 +167,7 @@ fn read_target(
     limit: usize,
     oversize: Oversize,
     read_committed: bool,
+    fetcher: Fetcher,
 ) -> PartitionData {
     let mut data = PartitionData {
         partition_index: target.partition,
@@ -121,6 +199,10 @@ fn read_target(
             return data;
         }
     };
+    if let Fetcher::Follower { id, record } = fetcher {
+        read_for_follower(&partition, id, record, target, limit, oversize, &mut data);
+        return data;
+    }
     if limit == 0 {
         let (start, high_watermark, _) = partition.offsets();
         (
@@ -181,6 +263,7 @@ fn read_all(
     request: &FetchRequest,
     targets: &[Target],
     incremental: bool,
+    fetcher: Fetcher,
 ) -> (Vec<(usize, PartitionData)>, usize, bool) {
     let mut remaining = usize::try_from(request.max_bytes).unwrap_or(0);
     let mut total = 0usize;
@@ -207,6 +290,7 @@ fn read_all(
             limit,
             oversize,
             request.isolation_level == 1,
+            fetcher,
         );
         let bytes = data.records.as_ref().map_or(0, Bytes::len);
         total += bytes;
@@ -310,12 +394,20 @@ pub async fn handle(
     let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     let deadline = tokio::time::Instant::now() + max_wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let mut fetcher = Fetcher::of(version, &request);
     loop {
-        let arrived = broker.log.arrivals().notified();
+        // Consumers wait for high watermarks to move; followers for appends.
+        let arrived = match fetcher {
+            Fetcher::Consumer => broker.log.arrivals().notified(),
+            Fetcher::Follower { .. } => broker.log.appends().notified(),
+        };
         tokio::pin!(arrived);
         arrived.as_mut().enable();
         let (answered, total, any_error) =
-            read_all(broker, version, &request, &targets, incremental);
+            read_all(broker, version, &request, &targets, incremental, fetcher);
+        if let Fetcher::Follower { record, .. } = &mut fetcher {
+            *record = false;
+        }
         if total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline {
             if session_id != 0 {
                 let sent: Vec<_> = answered

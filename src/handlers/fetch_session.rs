@@ -26,6 +26,9 @@ pub struct Target {
     pub fetch_offset: i64,
     /// The leader epoch the client last saw (-1: none), checked on every read.
     pub current_leader_epoch: i32,
+    /// A follower's last fetched epoch (-1: none), to find where its log
+    /// parts from the leader's.
+    pub last_fetched_epoch: i32,
     pub max_bytes: i32,
     /// High watermark and log start last sent (-1: never), to detect changes.
     pub sent_high_watermark: i64,
@@ -201,6 +204,7 @@ mod tests {
             partition,
             fetch_offset: offset,
             current_leader_epoch: -1,
+            last_fetched_epoch: -1,
             max_bytes: 1024,
             sent_high_watermark: -1,
             sent_log_start: -1,

@@ -4,7 +4,7 @@
 use super::produce_policy;
 use super::Implemented;
 use crate::broker::Broker;
-use crate::log::partition::AppendError;
+use crate::log::partition::{AppendError, Appended, Partition};
 use crate::log::PendingAppend;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::produce_response::{
@@ -13,6 +13,7 @@ use crate::protocol::messages::produce_response::{
 use crate::protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, ResponseBody};
 use crate::protocol::records::{split_batches, RecordError};
 use bytes::Bytes;
+use std::sync::Arc;
 
 pub const IMPLEMENTED: Implemented = Implemented {
     api_key: ApiKey::Produce,
@@ -189,7 +190,10 @@ fn append_failed(topic: &str, index: i32, error: AppendError) -> PartitionProduc
     let code = match &error {
         AppendError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
         AppendError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
-        AppendError::Io(_) | AppendError::Malformed => {
+        AppendError::Io(_)
+        | AppendError::Malformed
+        | AppendError::NotFollowing
+        | AppendError::OffsetOverlap { .. } => {
             tracing::error!(topic, partition = index, error = %error, "append failed");
             ErrorCode::UnknownServerError
         }
@@ -199,7 +203,49 @@ fn append_failed(topic: &str, index: i32, error: AppendError) -> PartitionProduc
 
 enum Outcome {
     Done(PartitionProduceResponse),
-    Pending(i32, PendingAppend),
+    /// Appended; acks=all also waits for the partition's high watermark.
+    Pending(i32, PendingAppend, Option<Arc<Partition>>),
+}
+
+/// acks=all with fewer in-sync replicas than `min.insync.replicas`: refused
+/// before the append, as Kafka does, so a retry duplicates nothing.
+fn enough_replicas(partition: &Partition) -> Result<(), PartitionProduceResponse> {
+    match partition.in_sync_replicas() {
+        Some((isr, min)) if isr < min => Err(failed(
+            partition.index,
+            ErrorCode::NotEnoughReplicas,
+            Some(format!(
+                "{} in-sync replicas, min.insync.replicas is {min}",
+                isr
+            )),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// acks=all: the batch counts once the high watermark passes it, that is
+/// once every in-sync replica has it on disk.
+async fn replicated(
+    partition: &Partition,
+    appended: &Appended,
+    deadline: tokio::time::Instant,
+) -> Result<(), PartitionProduceResponse> {
+    let wanted = appended.last_offset + 1;
+    if tokio::time::timeout_at(deadline, partition.wait_for_high_watermark(wanted))
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let code = match partition.in_sync_replicas() {
+        Some((isr, min)) if isr < min => ErrorCode::NotEnoughReplicasAfterAppend,
+        _ => ErrorCode::RequestTimedOut,
+    };
+    Err(failed(
+        partition.index,
+        code,
+        Some(format!("offset {wanted} is not replicated in time")),
+    ))
 }
 
 pub async fn handle(
@@ -268,10 +314,26 @@ pub async fn handle(
                                 tracing::debug!(topic = %topic.name, partition = index, code = response.error_code, message = ?response.error_message, "rejected batch");
                                 Outcome::Done(response)
                             }
-                            Ok(batch) => match broker.log.append(&partition, &batch) {
-                                Ok(pending) => Outcome::Pending(index, pending),
-                                Err(e) => Outcome::Done(append_failed(&topic.name, index, e)),
-                            },
+                            Ok(batch) => {
+                                let all = acks == -1;
+                                match if all {
+                                    enough_replicas(&partition)
+                                } else {
+                                    Ok(())
+                                } {
+                                    Err(response) => Outcome::Done(response),
+                                    Ok(()) => match broker.log.append(&partition, &batch) {
+                                        Ok(pending) => Outcome::Pending(
+                                            index,
+                                            pending,
+                                            all.then_some(partition),
+                                        ),
+                                        Err(e) => {
+                                            Outcome::Done(append_failed(&topic.name, index, e))
+                                        }
+                                    },
+                                }
+                            }
                         }
                     }
                 }
@@ -282,21 +344,32 @@ pub async fn handle(
     }
     // Every append above is queued before any wait: one fsync round serves them all.
     ctx.pass_turn();
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let mut responses = Vec::with_capacity(topics.len());
     for (name, outcomes) in topics {
         let mut partition_responses = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             partition_responses.push(match outcome {
                 Outcome::Done(response) => response,
-                Outcome::Pending(index, pending) => match pending.wait().await {
-                    Ok(appended) => PartitionProduceResponse {
-                        index,
-                        error_code: ErrorCode::None.code(),
-                        base_offset: appended.base_offset,
-                        log_append_time_ms: appended.log_append_time,
-                        log_start_offset: appended.log_start_offset,
-                        ..PartitionProduceResponse::default()
-                    },
+                Outcome::Pending(index, pending, all) => match pending.wait().await {
+                    Ok(appended) => {
+                        let replicated = match &all {
+                            Some(partition) => replicated(partition, &appended, deadline).await,
+                            None => Ok(()),
+                        };
+                        match replicated {
+                            Err(response) => response,
+                            Ok(()) => PartitionProduceResponse {
+                                index,
+                                error_code: ErrorCode::None.code(),
+                                base_offset: appended.base_offset,
+                                log_append_time_ms: appended.log_append_time,
+                                log_start_offset: appended.log_start_offset,
+                                ..PartitionProduceResponse::default()
+                            },
+                        }
+                    }
                     Err(e) => failed(index, ErrorCode::UnknownServerError, Some(e)),
                 },
             });

@@ -19,6 +19,7 @@ pub mod index;
 pub mod partition;
 pub mod producer_state;
 pub mod properties;
+pub mod replica_set;
 pub mod scan;
 pub mod segment;
 pub mod topic;
@@ -101,14 +102,22 @@ impl From<io::Error> for TopicError {
     }
 }
 
+/// What fetches long-poll on: consumers on high watermarks, followers on
+/// log ends (one of each for the whole log, until fetches wait per partition).
+#[derive(Default)]
+pub struct Wakers {
+    pub high_watermarks: Notify,
+    pub appends: Notify,
+}
+
 pub struct LogManager {
     data_dir: PathBuf,
     /// Static settings overlaid by dynamic broker configs; replaced by AlterConfigs.
     defaults: RwLock<LogConfig>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     flusher: Flusher,
-    /// Woken whenever any partition's high watermark moves.
-    arrivals: Arc<Notify>,
+    /// Woken whenever any partition's high watermark or log end moves.
+    wakers: Arc<Wakers>,
     /// Set once this node follows a metadata quorum: topics are then created
     /// and deleted only from the metadata image, never on the side.
     image_managed: std::sync::atomic::AtomicBool,
@@ -144,7 +153,7 @@ impl LogManager {
         let metas = TopicMeta::load_all(data_dir)?;
         discard_orphan_directories(data_dir, &metas)?;
         let now = now_ms();
-        let arrivals = Arc::new(Notify::new());
+        let wakers = Arc::new(Wakers::default());
         let mut topics = BTreeMap::new();
         for meta in metas {
             let config = defaults.with_overrides(&meta.configs).map_err(|e| {
@@ -160,7 +169,7 @@ impl LogManager {
                     &meta.name,
                     p,
                     config.clone(),
-                    Arc::clone(&arrivals),
+                    Arc::clone(&wakers),
                     now,
                 )?;
                 if recovery.truncated_bytes > 0 || recovery.indexes_rebuilt > 0 {
@@ -177,7 +186,7 @@ impl LogManager {
             defaults: RwLock::new(defaults),
             topics: RwLock::new(topics),
             flusher: Flusher::start()?,
-            arrivals,
+            wakers,
             image_managed: std::sync::atomic::AtomicBool::new(false),
             creating: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         })
@@ -186,7 +195,12 @@ impl LogManager {
     /// Woken whenever any partition's high watermark moves. Enable the
     /// `notified()` future before checking for data, so no wake-up is lost.
     pub fn arrivals(&self) -> &Notify {
-        &self.arrivals
+        &self.wakers.high_watermarks
+    }
+
+    /// Woken whenever any partition's log end moves (followers' fetches).
+    pub fn appends(&self) -> &Notify {
+        &self.wakers.appends
     }
 
     pub fn defaults(&self) -> LogConfig {
@@ -411,7 +425,7 @@ impl LogManager {
                 name,
                 p,
                 config.clone(),
-                Arc::clone(&self.arrivals),
+                Arc::clone(&self.wakers),
                 now,
             )?;
             opened.push(Arc::new(partition));
@@ -506,7 +520,7 @@ impl LogManager {
                 name,
                 p,
                 config.clone(),
-                Arc::clone(&self.arrivals),
+                Arc::clone(&self.wakers),
                 now,
             )?;
             partitions.push(Arc::new(partition));
@@ -562,6 +576,17 @@ impl LogManager {
     ) -> Result<PendingAppend, partition::AppendError> {
         let appended = partition.append_marker(producer_id, epoch, marker, now_ms())?;
         Ok(self.make_durable(partition, appended))
+    }
+
+    /// Appends batches copied from the partition's leader (see
+    /// [`Partition::append_replicated`]); durable like [`LogManager::append`].
+    pub fn append_replicated(
+        &self,
+        partition: &Arc<Partition>,
+        records: bytes::Bytes,
+    ) -> Result<Option<PendingAppend>, partition::AppendError> {
+        let appended = partition.append_replicated(records, now_ms())?;
+        Ok(appended.map(|a| self.make_durable(partition, a)))
     }
 
     fn make_durable(&self, partition: &Arc<Partition>, appended: Appended) -> PendingAppend {

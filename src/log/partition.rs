@@ -7,6 +7,7 @@
 //! at the first offset of the earliest transaction still open.
 
 use super::producer_state::{increment_sequence, BatchSequence, ProducerStates, SequenceCheck};
+use super::replica_set::ReplicaSet;
 use super::segment::{read_header_at, BatchPosition, Segment};
 use super::txn_index::{AbortedTxn, TxnIndex};
 use crate::config::log_config::{LogConfig, TimestampType};
@@ -21,10 +22,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 mod admin;
+mod replication;
 mod truncate;
 #[cfg(test)]
 pub use admin::read_epoch_checkpoint_for_tests;
 pub use admin::{DeleteRecordsError, LEADER_EPOCH};
+pub use replication::{FetchPosition, IsrChanges};
 
 const LOG_START_CHECKPOINT: &str = "log-start-offset";
 
@@ -44,6 +47,13 @@ pub enum AppendError {
         producer_id: i64,
         current: i16,
         got: i16,
+    },
+    /// Batches copied from a leader, while this broker leads the partition.
+    NotFollowing,
+    /// A replicated batch starts inside the log this broker already has.
+    OffsetOverlap {
+        log_end_offset: i64,
+        base_offset: i64,
     },
 }
 
@@ -72,6 +82,14 @@ impl std::fmt::Display for AppendError {
                     "producer {producer_id}: epoch {got} is older than {current}"
                 )
             }
+            AppendError::NotFollowing => write!(f, "this broker leads the partition now"),
+            AppendError::OffsetOverlap {
+                log_end_offset,
+                base_offset,
+            } => write!(
+                f,
+                "a replicated batch at offset {base_offset} overlaps the log, which ends at {log_end_offset}"
+            ),
         }
     }
 }
@@ -113,6 +131,8 @@ pub struct ReadResult {
 pub enum Isolation {
     ReadUncommitted,
     ReadCommitted,
+    /// A follower's fetch: everything up to the log end.
+    Replica,
 }
 
 /// Whether a read may return one batch larger than its byte limit.
@@ -148,6 +168,17 @@ struct State {
     /// The history of leader epochs, and the epoch appends are stamped with.
     epochs: crate::log::epoch_cache::EpochCache,
     leader_epoch: i32,
+    /// What this broker's own disk holds (in page-cache mode: what it
+    /// wrote): `high_watermark` ≤ `durable_end` ≤ `log_end_offset`.
+    durable_end: i64,
+    role: Role,
+}
+
+/// Whether this broker leads the partition (and what it knows of the other
+/// replicas) or copies it from a leader (and what that leader allows).
+enum Role {
+    Leader(ReplicaSet),
+    Follower { leader_high_watermark: i64 },
 }
 
 impl State {
@@ -163,8 +194,10 @@ pub struct Partition {
     pub index: i32,
     dir: PathBuf,
     state: Mutex<State>,
-    /// Woken whenever a high watermark moves, for fetch long-polling.
-    arrivals: Arc<Notify>,
+    /// Woken whenever a high watermark or log end moves, for fetch long-polling.
+    wakers: Arc<super::Wakers>,
+    /// Woken when this partition's high watermark moves (acks=all waits).
+    high_watermark_moved: Notify,
 }
 
 /// A sealed segment as the cleaner sees it (its file never changes).
@@ -237,7 +270,7 @@ impl Partition {
         topic: &str,
         index: i32,
         config: LogConfig,
-        arrivals: Arc<Notify>,
+        wakers: Arc<super::Wakers>,
         now_ms: i64,
     ) -> io::Result<(Partition, Recovery)> {
         if !dir.exists() {
@@ -299,13 +332,16 @@ impl Partition {
             aborted,
             epochs,
             leader_epoch,
+            durable_end: log_end_offset,
+            role: Role::Leader(ReplicaSet::default()),
         };
         let partition = Partition {
             topic: topic.to_string(),
             index,
             dir,
             state: Mutex::new(state),
-            arrivals,
+            wakers,
+            high_watermark_moved: Notify::new(),
         };
         Ok((partition, recovery))
     }
@@ -460,10 +496,76 @@ impl Partition {
             let crc = crc32c::crc32c_append(crc32c::crc32c(&header[batch::ATTRIBUTES..]), body);
             let _ = batch::put(&mut header, batch::CRC, crc.to_be_bytes());
         }
-        let max_timestamp = batch::i64_at(&header, batch::MAX_TIMESTAMP);
+        let (found, file) = self.write_batch(&mut st, &header, body, producer, marker, now_ms)?;
+        let sync = self.written(&mut st, file, record_count);
+        Ok(Appended {
+            base_offset,
+            last_offset: found.last_offset,
+            log_append_time,
+            log_start_offset: st.log_start_offset,
+            sync,
+            duplicate: false,
+        })
+    }
+
+    /// After a write: in durable mode the file to fsync before the batch
+    /// counts; in page-cache mode the batch counts at once, and the file is
+    /// returned only when `flush.messages` calls for a flush.
+    fn written(&self, st: &mut State, file: Arc<File>, record_count: u64) -> Option<Arc<File>> {
+        self.wakers.appends.notify_waiters();
+        if st.config.durable() {
+            return Some(file);
+        }
+        st.durable_end = st.log_end_offset;
+        self.advance_high_watermark(st);
+        st.unflushed_messages += record_count;
+        match st.config.flush_messages {
+            Some(every) if st.unflushed_messages >= every => {
+                st.unflushed_messages = 0;
+                Some(file)
+            }
+            _ => None,
+        }
+    }
+
+    /// Moves the high watermark to what the partition's role allows: its
+    /// own durable end and, leading, its in-sync followers' ends; following,
+    /// its leader's high watermark.
+    fn advance_high_watermark(&self, st: &mut State) {
+        let target = match &st.role {
+            Role::Leader(replicas) => match replicas.high_watermark(st.durable_end) {
+                Some(hw) if hw > st.high_watermark => hw,
+                _ => return,
+            },
+            Role::Follower {
+                leader_high_watermark,
+            } => (*leader_high_watermark).min(st.durable_end),
+        };
+        if target == st.high_watermark {
+            return;
+        }
+        debug_assert!(target <= st.log_end_offset, "HW {target} past the log end");
+        st.high_watermark = target;
+        self.wakers.high_watermarks.notify_waiters();
+        self.high_watermark_moved.notify_waiters();
+    }
+
+    /// Writes one batch whose header is final (offsets and epoch stamped)
+    /// at the log end, and records what it says about its producer or, for
+    /// a control batch, the transaction it ends.
+    fn write_batch(
+        &self,
+        st: &mut State,
+        header: &[u8; batch::RECORDS],
+        body: &[u8],
+        producer: Option<ProducerFields>,
+        marker: Option<EndTxnMarker>,
+        now_ms: i64,
+    ) -> Result<(BatchPosition, Arc<File>), AppendError> {
+        let base_offset = batch::i64_at(header, batch::BASE_OFFSET);
+        let last_delta = i64::from(batch::i32_at(header, batch::LAST_OFFSET_DELTA).max(0));
+        let max_timestamp = batch::i64_at(header, batch::MAX_TIMESTAMP);
         let index_interval = st.config.index_interval_bytes;
-        let durable = st.config.durable();
-        let flush_every = st.config.flush_messages;
         let segment = st.segments.last_mut().ok_or(AppendError::Malformed)?;
         if segment.size == 0 {
             // `segment.ms` counts from the first batch, not from when the
@@ -472,13 +574,13 @@ impl Partition {
         }
         let found = BatchPosition {
             position: segment.size,
-            size: record_batch.len() as u64,
+            size: (header.len() + body.len()) as u64,
             base_offset,
             last_offset: base_offset + last_delta,
             max_timestamp,
         };
-        let mut joined = Vec::with_capacity(record_batch.len());
-        joined.extend_from_slice(&header);
+        let mut joined = Vec::with_capacity(header.len() + body.len());
+        joined.extend_from_slice(header);
         joined.extend_from_slice(body);
         if let Err(e) = segment.append(&joined, found, index_interval) {
             // Cut whatever part of the batch reached the file.
@@ -503,8 +605,8 @@ impl Partition {
             );
         }
         if let Some(marker) = marker {
-            let producer_id = batch::i64_at(&header, batch::PRODUCER_ID);
-            let epoch = batch::i16_at(&header, batch::PRODUCER_EPOCH);
+            let producer_id = batch::i64_at(header, batch::PRODUCER_ID);
+            let epoch = batch::i16_at(header, batch::PRODUCER_EPOCH);
             let first = st
                 .producers
                 .end_transaction(producer_id, epoch, max_timestamp);
@@ -525,34 +627,13 @@ impl Partition {
                     .map_err(AppendError::Io)?;
             }
         }
-        let sync = if durable {
-            Some(file)
-        } else {
-            st.high_watermark = st.log_end_offset;
-            self.arrivals.notify_waiters();
-            st.unflushed_messages += record_count;
-            match flush_every {
-                Some(every) if st.unflushed_messages >= every => {
-                    st.unflushed_messages = 0;
-                    Some(file)
-                }
-                _ => None,
-            }
-        };
-        Ok(Appended {
-            base_offset,
-            last_offset: found.last_offset,
-            log_append_time,
-            log_start_offset: st.log_start_offset,
-            sync,
-            duplicate: false,
-        })
+        Ok((found, file))
     }
 
     /// The answer to a retried batch: its original offsets, acknowledged once
     /// the original is durable (the next fsync round, if it is not yet).
     fn duplicate(&self, st: &State, original: BatchSequence) -> Appended {
-        let pending = original.last_offset >= st.high_watermark;
+        let pending = original.last_offset >= st.durable_end;
         Appended {
             base_offset: original.base_offset,
             last_offset: original.last_offset,
@@ -570,9 +651,10 @@ impl Partition {
     /// Called once everything up to `next_offset` is on stable storage.
     pub fn mark_durable(&self, next_offset: i64) {
         let mut st = self.lock();
-        if next_offset > st.high_watermark {
-            st.high_watermark = next_offset.min(st.log_end_offset);
-            self.arrivals.notify_waiters();
+        let next = next_offset.min(st.log_end_offset);
+        if next > st.durable_end {
+            st.durable_end = next;
+            self.advance_high_watermark(&mut st);
         }
     }
 
@@ -711,7 +793,14 @@ impl Partition {
             segment_end,
         ) = {
             let st = self.lock();
-            if offset < st.log_start_offset || offset > st.high_watermark {
+            // A follower copies the whole log; everyone else sees up to the
+            // high watermark.
+            let visible_end = if isolation == Isolation::Replica {
+                st.log_end_offset
+            } else {
+                st.high_watermark
+            };
+            if offset < st.log_start_offset || offset > visible_end {
                 return Err(ReadError::OffsetOutOfRange {
                     log_start_offset: st.log_start_offset,
                     high_watermark: st.high_watermark,
@@ -721,7 +810,7 @@ impl Partition {
             let limit_offset = if committed {
                 last_stable_offset
             } else {
-                st.high_watermark
+                visible_end
             };
             let empty = ReadResult {
                 records: Bytes::new(),

@@ -20,6 +20,10 @@ pub enum ErrorCode {
     MessageTooLarge = 10,
     InvalidTopicException = 17,
     RecordListTooLarge = 18,
+    /// acks=all with fewer in-sync replicas than `min.insync.replicas`.
+    NotEnoughReplicas = 19,
+    /// acks=all: appended, but the ISR shrank below its minimum meanwhile.
+    NotEnoughReplicasAfterAppend = 20,
     InvalidRequiredAcks = 21,
     UnsupportedForMessageFormat = 43,
     InvalidRecord = 87,
@@ -68,6 +72,10 @@ pub enum ErrorCode {
     UnknownLeaderEpoch = 75,
     /// A client's current leader epoch is older than the broker's.
     FencedLeaderEpoch = 74,
+    /// AlterPartition on a partition epoch that is not the current one.
+    InvalidUpdateVersion = 95,
+    /// AlterPartition adding a replica that may not be in sync.
+    IneligibleReplica = 107,
     UnsupportedEndpointType = 115,
     /// KIP-848: the member's epoch is not the coordinator's (it must rejoin).
     FencedMemberEpoch = 110,

@@ -49,6 +49,7 @@ impl Partition {
         st.segments[keep] = reopened.segment;
         st.log_end_offset = end;
         st.high_watermark = st.high_watermark.min(end);
+        st.durable_end = st.durable_end.min(end);
         let (producers, aborted) = recover_producers(&self.dir, &st.segments)?;
         st.producers = producers;
         st.aborted = aborted;
@@ -57,5 +58,32 @@ impl Partition {
         }
         debug_assert!(st.high_watermark <= st.log_end_offset);
         Ok(end)
+    }
+}
+
+impl Partition {
+    /// Empties the log and starts it again at `offset`: a follower whose
+    /// whole log lies below its leader's log start (DeleteRecords or
+    /// retention there) has nothing in common with it to keep.
+    pub fn restart_at(&self, offset: i64, now_ms: i64) -> io::Result<()> {
+        let mut st = self.lock();
+        // The checkpoint first: a crash after it opens the log at `offset`.
+        super::write_checkpoint(&self.dir, offset)?;
+        while let Some(gone) = st.segments.pop() {
+            remove_segment_files(&self.dir, &gone)?;
+            st.aborted.remove_segment(&self.dir, gone.base_offset)?;
+        }
+        st.segments
+            .push(Segment::create(&self.dir, offset, now_ms)?);
+        st.log_start_offset = offset;
+        st.log_end_offset = offset;
+        st.high_watermark = offset;
+        st.durable_end = offset;
+        let (producers, aborted) = recover_producers(&self.dir, &st.segments)?;
+        st.producers = producers;
+        st.aborted = aborted;
+        st.epochs = crate::log::epoch_cache::EpochCache::default();
+        write_epoch_checkpoint(&self.dir, &st.epochs)?;
+        Ok(())
     }
 }

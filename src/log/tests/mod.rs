@@ -10,6 +10,7 @@ mod epochs;
 mod idempotence;
 mod index;
 mod recovery;
+mod replication;
 mod retention;
 mod timestamps;
 mod truncation;
@@ -21,7 +22,6 @@ use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -66,7 +66,7 @@ fn open(dir: &Path, config: LogConfig, now_ms: i64) -> (Partition, Recovery) {
         "t",
         0,
         config,
-        Arc::new(Notify::new()),
+        Arc::new(crate::log::Wakers::default()),
         now_ms,
     )
     .unwrap()

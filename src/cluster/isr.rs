@@ -1,0 +1,125 @@
+//! The leader's side of the ISR: followers that fall behind for longer than
+//! `replica.lag.time.max.ms` leave it, followers that catch up join it, and
+//! each change goes through the controller (AlterPartition), one at a time
+//! per partition, decided on the partition epoch the leader knows.
+
+use super::controller::IsrChange;
+use super::image::{MetadataImage, PartitionImage};
+use super::node::{ClusterNode, ControllerCall, ControllerReply};
+use crate::broker::Broker;
+use crate::log::partition::IsrChanges;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often led partitions are checked. Shrinking needs only a fraction of
+/// the lag bound; joining should be quick, since acks=all counts on it.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// The ISR `p` should have, given what the leader measured: members out of
+/// sync leave, caught-up replicas join. None if it stays as it is.
+pub fn wanted_isr(p: &PartitionImage, leader: i32, changes: &IsrChanges) -> Option<Vec<i32>> {
+    let mut isr: Vec<i32> = p
+        .isr
+        .iter()
+        .copied()
+        .filter(|r| *r == leader || !changes.out_of_sync.contains(r))
+        .collect();
+    for r in &changes.caught_up {
+        if p.replicas.contains(r) && !isr.contains(r) {
+            isr.push(*r);
+        }
+    }
+    (isr != p.isr).then_some(isr)
+}
+
+/// Checks the partitions this broker leads until `stop`.
+pub async fn run(broker: Arc<Broker>, node: Arc<ClusterNode>, mut stop: watch::Receiver<bool>) {
+    let lag_max_ms =
+        i64::try_from(broker.config.cluster.replica_lag_time_max_ms).unwrap_or(i64::MAX);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(CHECK_EVERY) => {}
+        }
+        let image = node.image();
+        for change in proposals(&broker, &image, node.broker_epoch(), lag_max_ms) {
+            let call = ControllerCall::AlterPartition(change.clone());
+            match node.call(call).await {
+                ControllerReply::Topics { outcomes, offset } => match outcomes.first() {
+                    Some(Ok(())) => {
+                        tracing::info!(partition = change.partition, isr = ?change.isr, "ISR changed");
+                        // The next check must see this change (one in flight).
+                        node.wait_for_offset(offset).await;
+                    }
+                    Some(Err(e)) => tracing::debug!(error = %e, "ISR change refused"),
+                    None => {}
+                },
+                other => tracing::debug!(reply = ?other, "ISR change not decided"),
+            }
+        }
+    }
+}
+
+/// The ISR changes this broker's led partitions call for.
+fn proposals(
+    broker: &Broker,
+    image: &MetadataImage,
+    broker_epoch: i64,
+    lag_max_ms: i64,
+) -> Vec<IsrChange> {
+    let node_id = broker.config.node_id;
+    let now = crate::log::now_ms();
+    let mut changes = Vec::new();
+    for topic in image.topics() {
+        for (index, p) in topic.partitions.iter().enumerate() {
+            if p.leader != node_id || p.replicas.len() < 2 {
+                continue;
+            }
+            let Some(partition) = broker.log.partition(&topic.name, index as i32) else {
+                continue;
+            };
+            let measured = partition.isr_changes(now, lag_max_ms);
+            let Some(isr) = wanted_isr(p, node_id, &measured) else {
+                continue;
+            };
+            changes.push(IsrChange {
+                broker_id: node_id,
+                broker_epoch,
+                topic_id: topic.id.0,
+                partition: index as i32,
+                leader_epoch: p.leader_epoch,
+                partition_epoch: p.partition_epoch,
+                isr,
+            });
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(replicas: &[i32], isr: &[i32]) -> PartitionImage {
+        PartitionImage {
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            leader: 0,
+            leader_epoch: 1,
+            partition_epoch: 1,
+        }
+    }
+
+    #[test]
+    fn laggards_leave_and_the_caught_up_join_but_the_leader_stays() {
+        let p = partition(&[0, 1, 2], &[0, 1]);
+        let none = IsrChanges::default();
+        assert_eq!(wanted_isr(&p, 0, &none), None);
+        let changes = IsrChanges {
+            out_of_sync: vec![0, 1],
+            caught_up: vec![2, 7],
+        };
+        assert_eq!(wanted_isr(&p, 0, &changes), Some(vec![0, 2]));
+    }
+}

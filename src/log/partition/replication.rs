@@ -1,0 +1,251 @@
+//! A partition's part in replication. Leading, it records how far each
+//! follower has copied it and lets the high watermark follow the in-sync
+//! replicas (see [`ReplicaSet`]); following, it appends its leader's
+//! batches byte for byte and takes its leader's high watermark.
+
+use super::{admin, AppendError, Appended, Partition, ProducerFields, Role};
+use crate::log::replica_set::{FetchRefused, ReplicaSet};
+use crate::protocol::records::control::EndTxnMarker;
+use crate::protocol::records::header as batch;
+use crate::protocol::records::BatchIter;
+use bytes::Bytes;
+
+/// ISR changes a leader should ask the controller for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IsrChanges {
+    /// In-sync followers that fell behind for too long.
+    pub out_of_sync: Vec<i32>,
+    /// Followers outside the ISR that caught up.
+    pub caught_up: Vec<i32>,
+}
+
+/// Where a follower stands: what it asks its leader for next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchPosition {
+    /// The log end, durable (the follower waits for its fsync before it
+    /// fetches again, so what it reports is on its disk).
+    pub log_end_offset: i64,
+    /// The epoch of its last batch, -1 with an empty log.
+    pub last_fetched_epoch: i32,
+    pub log_start_offset: i64,
+}
+
+impl Partition {
+    /// Leads the partition as `leader` of `replicas`, with `isr` in sync.
+    pub fn lead(
+        &self,
+        leader: i32,
+        replicas: &[i32],
+        isr: &[i32],
+        min_insync_replicas: usize,
+        now_ms: i64,
+    ) {
+        let mut st = self.lock();
+        let was_leading = matches!(st.role, Role::Leader(_));
+        if !was_leading {
+            st.role = Role::Leader(ReplicaSet::default());
+        }
+        if let Role::Leader(set) = &mut st.role {
+            set.update(leader, replicas, isr, min_insync_replicas, now_ms);
+            if !was_leading {
+                set.restart_clocks(now_ms);
+            }
+        }
+        self.advance_high_watermark(&mut st);
+    }
+
+    /// Copies the partition from another broker, which leads it.
+    pub fn follow(&self) {
+        let mut st = self.lock();
+        if matches!(st.role, Role::Leader(_)) {
+            let high_watermark = st.high_watermark;
+            st.role = Role::Follower {
+                leader_high_watermark: high_watermark,
+            };
+        }
+    }
+
+    pub fn is_leading(&self) -> bool {
+        matches!(self.lock().role, Role::Leader(_))
+    }
+
+    /// A follower fetched from `fetch_offset`: everything before it is on
+    /// its disk. The high watermark may move.
+    pub fn record_follower_fetch(
+        &self,
+        follower: i32,
+        fetch_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), FetchRefused> {
+        let mut st = self.lock();
+        let leader_end = st.log_end_offset;
+        let Role::Leader(set) = &mut st.role else {
+            return Err(FetchRefused::NotLeader);
+        };
+        set.record_fetch(follower, fetch_offset, leader_end, now_ms)?;
+        self.advance_high_watermark(&mut st);
+        Ok(())
+    }
+
+    /// Following: the leader's high watermark, bounded by what this
+    /// broker's disk holds.
+    pub fn set_leader_high_watermark(&self, leader_high_watermark: i64) {
+        let mut st = self.lock();
+        if let Role::Follower {
+            leader_high_watermark: hw,
+        } = &mut st.role
+        {
+            *hw = leader_high_watermark;
+            self.advance_high_watermark(&mut st);
+        }
+    }
+
+    /// Leading: the ISR's size and the minimum acks=all needs.
+    pub fn in_sync_replicas(&self) -> Option<(usize, usize)> {
+        match &self.lock().role {
+            Role::Leader(set) => Some((set.isr_size(), set.min_isr())),
+            Role::Follower { .. } => None,
+        }
+    }
+
+    /// Leading: followers to drop from the ISR or add to it.
+    pub fn isr_changes(&self, now_ms: i64, lag_max_ms: i64) -> IsrChanges {
+        let st = self.lock();
+        let Role::Leader(set) = &st.role else {
+            return IsrChanges::default();
+        };
+        let epoch_start = st
+            .epochs
+            .entries()
+            .last()
+            .filter(|(epoch, _)| *epoch == st.leader_epoch)
+            .map_or(st.log_end_offset, |(_, start)| *start);
+        IsrChanges {
+            out_of_sync: set.out_of_sync(now_ms, lag_max_ms),
+            caught_up: set.caught_up(st.high_watermark, epoch_start),
+        }
+    }
+
+    /// Resolves once the high watermark reaches `offset`.
+    pub async fn wait_for_high_watermark(&self, offset: i64) {
+        loop {
+            let moved = self.high_watermark_moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            if self.lock().high_watermark >= offset {
+                return;
+            }
+            moved.await;
+        }
+    }
+
+    /// Leading: where a follower's log parts from this one, as the epoch
+    /// and end offset it should cut to (Kafka's DivergingEpoch): when its
+    /// last epoch is unknown here, or ends here before its fetch offset.
+    pub fn divergence(&self, last_fetched_epoch: i32, fetch_offset: i64) -> Option<(i32, i64)> {
+        if last_fetched_epoch < 0 {
+            return None;
+        }
+        let (epoch, end_offset) = self.end_offset_for_epoch(last_fetched_epoch);
+        (epoch < last_fetched_epoch || end_offset < fetch_offset).then_some((epoch, end_offset))
+    }
+
+    /// Following: cuts the log where it parts from the leader's, as Kafka's
+    /// followers do: at the smaller of the leader's end for the diverging
+    /// epoch and this log's own end for it. A leader that knows no epoch
+    /// that old leaves only what it had committed. Returns the new end.
+    pub fn truncate_to_divergence(
+        &self,
+        epoch: i32,
+        end_offset: i64,
+        leader_high_watermark: i64,
+        now_ms: i64,
+    ) -> std::io::Result<i64> {
+        let cut = if epoch < 0 {
+            leader_high_watermark
+        } else {
+            self.end_offset_for_epoch(epoch).1.min(end_offset)
+        };
+        self.truncate_to(cut.max(0), now_ms)
+    }
+
+    pub fn fetch_position(&self) -> FetchPosition {
+        let st = self.lock();
+        FetchPosition {
+            log_end_offset: st.durable_end,
+            last_fetched_epoch: st.epochs.latest_epoch().unwrap_or(-1),
+            log_start_offset: st.log_start_offset,
+        }
+    }
+
+    /// Following: appends the leader's batches as they are (offsets, epoch
+    /// stamps and all), rebuilding producer state, the aborted-transaction
+    /// index and the epoch history from them. A batch that overlaps the
+    /// log end is refused; a gap (a compacted leader) is kept. A trailing
+    /// partial batch is left for the next fetch. None if nothing was new.
+    pub fn append_replicated(
+        &self,
+        records: Bytes,
+        now_ms: i64,
+    ) -> Result<Option<Appended>, AppendError> {
+        let mut st = self.lock();
+        if matches!(st.role, Role::Leader(_)) {
+            return Err(AppendError::NotFollowing);
+        }
+        let mut first_offset = None;
+        let mut last = None;
+        let mut record_count = 0u64;
+        for parsed in BatchIter::new(records) {
+            let parsed = parsed.map_err(|_| AppendError::Malformed)?;
+            if parsed.magic() != 2 || parsed.verify_crc().is_err() {
+                return Err(AppendError::Malformed);
+            }
+            if parsed.base_offset() < st.log_end_offset {
+                return Err(AppendError::OffsetOverlap {
+                    log_end_offset: st.log_end_offset,
+                    base_offset: parsed.base_offset(),
+                });
+            }
+            let bytes = parsed.as_bytes();
+            let last_delta = i64::from(parsed.last_offset_delta().max(0));
+            self.maybe_roll(&mut st, bytes.len() as u64, last_delta, now_ms)
+                .map_err(AppendError::Io)?;
+            let epoch = parsed.partition_leader_epoch().max(0);
+            admin::assign_epoch(&self.dir, &mut st, epoch, parsed.base_offset())
+                .map_err(AppendError::Io)?;
+            st.leader_epoch = st.leader_epoch.max(epoch);
+            let mut header = [0u8; batch::RECORDS];
+            header.copy_from_slice(&bytes[..batch::RECORDS]);
+            let marker = if parsed.is_control() {
+                let first = parsed.records().next().and_then(Result::ok);
+                first.and_then(|record| EndTxnMarker::parse(&record).ok())
+            } else {
+                None
+            };
+            let producer = ProducerFields::of(&header);
+            let (found, file) = self.write_batch(
+                &mut st,
+                &header,
+                &bytes[batch::RECORDS..],
+                producer,
+                marker,
+                now_ms,
+            )?;
+            first_offset.get_or_insert(found.base_offset);
+            last = Some((found.last_offset, file));
+            record_count += u64::try_from(parsed.record_count()).unwrap_or(0);
+        }
+        let (Some(base_offset), Some((last_offset, file))) = (first_offset, last) else {
+            return Ok(None);
+        };
+        let sync = self.written(&mut st, file, record_count);
+        Ok(Some(Appended {
+            base_offset,
+            last_offset,
+            log_append_time: -1,
+            log_start_offset: st.log_start_offset,
+            sync,
+            duplicate: false,
+        }))
+    }
+}

@@ -1,0 +1,206 @@
+//! Replication between two partitions, as a leader and its follower see it
+//! (the fetch between them is the handler's; here the bytes are handed
+//! over directly): the follower's log is the leader's byte for byte, with
+//! its producer state, aborted transactions and epochs; the high watermark
+//! waits for the in-sync follower's disk; a deposed leader's tail is cut at
+//! the divergence, and the log goes on from the new leader's.
+
+use super::*;
+use crate::log::partition::{AppendError, Isolation};
+use crate::protocol::records::control::EndTxnMarker;
+
+fn idempotent(pid: i64, first_seq: i32, records: usize, transactional: bool) -> Bytes {
+    let mut builder = BatchBuilder::new(0).producer(pid, 0, first_seq);
+    if transactional {
+        builder = builder.transactional(true);
+    }
+    for i in 0..records {
+        builder.push(NewRecord::new(
+            1_000,
+            None,
+            Some(Bytes::from(format!("{pid}/{first_seq}/{i}"))),
+        ));
+    }
+    builder.build().unwrap()
+}
+
+/// Copies whatever `follower` lacks from `leader`, as one fetch round does:
+/// read from the follower's durable end, append, fsync (here: mark durable),
+/// then report the new end. Returns how many batches moved.
+fn replicate(leader: &Partition, follower: &Partition, follower_id: i32) -> usize {
+    let position = follower.fetch_position();
+    assert_eq!(
+        leader.divergence(position.last_fetched_epoch, position.log_end_offset),
+        None
+    );
+    leader
+        .record_follower_fetch(follower_id, position.log_end_offset, 1_000)
+        .unwrap();
+    let read = leader
+        .read_bounded(
+            position.log_end_offset,
+            1 << 20,
+            Isolation::Replica,
+            Oversize::FirstBatch,
+        )
+        .unwrap();
+    let moved = split_batches(read.records.clone()).unwrap().len();
+    if let Some(appended) = follower.append_replicated(read.records, 1_000).unwrap() {
+        follower.mark_durable(appended.last_offset + 1);
+    }
+    follower.set_leader_high_watermark(read.high_watermark);
+    // The next fetch tells the leader where the follower's disk ends.
+    leader
+        .record_follower_fetch(follower_id, follower.fetch_position().log_end_offset, 1_000)
+        .unwrap();
+    follower.set_leader_high_watermark(leader.offsets().1);
+    moved
+}
+
+/// The whole log up to its end, as bytes.
+fn log_bytes(p: &Partition) -> Bytes {
+    p.read_bounded(
+        p.offsets().0,
+        1 << 30,
+        Isolation::Replica,
+        Oversize::FirstBatch,
+    )
+    .unwrap()
+    .records
+}
+
+fn pair(tag: &str) -> (TempDir, TempDir, Partition, Partition) {
+    let (ld, fd) = (
+        TempDir::new(&format!("{tag}-leader")),
+        TempDir::new(&format!("{tag}-follower")),
+    );
+    let (leader, _) = open(&ld.partition_dir(), config(), 1_000);
+    let (follower, _) = open(&fd.partition_dir(), config(), 1_000);
+    leader.set_leader_epoch(3).unwrap();
+    leader.lead(0, &[0, 1], &[0, 1], 1, 1_000);
+    follower.follow();
+    (ld, fd, leader, follower)
+}
+
+#[test]
+fn a_follower_holds_its_leaders_log_byte_for_byte_and_the_high_watermark_waits_for_it() {
+    let (_ld, _fd, leader, follower) = pair("copy");
+    append(&leader, &batch("plain", &[1, 2]), 1_000);
+    append(&leader, &idempotent(7, 0, 3, false), 1_000);
+    append(&leader, &idempotent(8, 0, 2, true), 1_000);
+    let marker = EndTxnMarker {
+        commit: false,
+        coordinator_epoch: 0,
+    };
+    let abort = leader.append_marker(8, 0, marker, 1_000).unwrap();
+    leader.mark_durable(abort.last_offset + 1);
+    // Durable on the leader's disk, but not yet on its in-sync follower's.
+    assert_eq!(leader.offsets(), (0, 0, 8));
+    assert_eq!(replicate(&leader, &follower, 1), 4);
+    assert_eq!(
+        leader.offsets(),
+        (0, 8, 8),
+        "the follower's disk holds it all"
+    );
+    assert_eq!(follower.offsets(), (0, 8, 8));
+    assert_eq!(log_bytes(&follower), log_bytes(&leader));
+    assert_eq!(
+        follower.end_offset_for_epoch(3),
+        leader.end_offset_for_epoch(3)
+    );
+    let aborted = |p: &Partition| {
+        p.read_isolated(0, 1 << 20, Isolation::ReadCommitted)
+            .unwrap()
+            .aborted
+    };
+    assert_eq!(aborted(&follower), aborted(&leader));
+    assert_eq!(follower.last_stable_offset(), 8);
+    // The follower takes over: producer 7's retry is a duplicate there too.
+    follower.set_leader_epoch(4).unwrap();
+    follower.lead(1, &[0, 1], &[1], 1, 2_000);
+    let retry = follower.append(&idempotent(7, 0, 3, false), 2_000).unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.base_offset, 2);
+    assert!(matches!(
+        follower.append(&idempotent(7, 9, 1, false), 2_000),
+        Err(AppendError::OutOfOrderSequence { .. })
+    ));
+}
+
+#[test]
+fn the_leader_refuses_copies_and_followers_refuse_overlaps() {
+    let (_ld, _fd, leader, follower) = pair("refuse");
+    append(&leader, &batch("a", &[1]), 1_000);
+    let read = leader
+        .read_bounded(0, 1 << 20, Isolation::Replica, Oversize::FirstBatch)
+        .unwrap();
+    assert!(matches!(
+        leader.append_replicated(read.records.clone(), 1_000),
+        Err(AppendError::NotFollowing)
+    ));
+    follower
+        .append_replicated(read.records.clone(), 1_000)
+        .unwrap();
+    assert!(matches!(
+        follower.append_replicated(read.records, 1_000),
+        Err(AppendError::OffsetOverlap {
+            log_end_offset: 1,
+            base_offset: 0
+        })
+    ));
+    let mut corrupt = log_bytes(&leader).to_vec();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    assert!(matches!(
+        follower.append_replicated(Bytes::from(corrupt), 1_000),
+        Err(AppendError::Malformed)
+    ));
+}
+
+#[test]
+fn a_deposed_leaders_tail_is_cut_where_it_diverged_and_the_log_goes_on() {
+    let (_ld, _fd, old, new) = pair("diverge");
+    append(&old, &batch("shared", &[1, 2]), 1_000);
+    replicate(&old, &new, 1);
+    // The old leader takes two batches its follower never copies, then dies.
+    append(&old, &batch("lost", &[3]), 1_000);
+    append(&old, &batch("lost", &[4, 5]), 1_000);
+    // The follower leads with epoch 4 and takes writes of its own.
+    new.set_leader_epoch(4).unwrap();
+    new.lead(1, &[0, 1], &[1], 1, 2_000);
+    append(&new, &batch("kept", &[6]), 2_000);
+    // The old leader returns as a follower: its last epoch (3) ends at 2
+    // on the new leader, before its fetch offset (5).
+    old.follow();
+    let position = old.fetch_position();
+    assert_eq!(
+        (position.last_fetched_epoch, position.log_end_offset),
+        (3, 5)
+    );
+    let (epoch, end) = new.divergence(3, 5).expect("the logs diverge");
+    assert_eq!((epoch, end), (3, 2));
+    assert_eq!(
+        old.truncate_to_divergence(epoch, end, new.offsets().1, 3_000)
+            .unwrap(),
+        2
+    );
+    new.lead(1, &[0, 1], &[1, 0], 1, 3_000);
+    assert_eq!(replicate(&new, &old, 0), 1);
+    assert_eq!(log_bytes(&old), log_bytes(&new));
+    assert_eq!(old.end_offset_for_epoch(3), (3, 2));
+    assert_eq!(old.end_offset_for_epoch(4), (4, 3));
+}
+
+#[test]
+fn a_follower_below_its_leaders_log_start_restarts_there() {
+    let dir = TempDir::new("restart-at");
+    let (p, _) = open(&dir.partition_dir(), config(), 1_000);
+    append(&p, &batch("old", &[1, 2]), 1_000);
+    p.follow();
+    p.restart_at(100, 2_000).unwrap();
+    assert_eq!(p.offsets(), (100, 100, 100));
+    assert_eq!(p.fetch_position().last_fetched_epoch, -1);
+    drop(p);
+    let (p, _) = open(&dir.partition_dir(), config(), 3_000);
+    assert_eq!(p.offsets(), (100, 100, 100), "after a restart too");
+}
