@@ -38,8 +38,9 @@ const BACKOFF: Duration = Duration::from_millis(200);
 /// The newest Fetch this fetcher fills in (v18 adds KIP-1166's follower
 /// high watermark, which it does not send).
 const FETCH_VERSION: i16 = 17;
-/// LastFetchedEpoch (and DivergingEpoch) arrive in v12.
-const MIN_FETCH_VERSION: i16 = 12;
+/// LastFetchedEpoch (and DivergingEpoch) arrive in v12, and leaders take
+/// replica fetches only with the broker epoch of v15 (KIP-903).
+const MIN_FETCH_VERSION: i16 = 15;
 
 /// A partition followed from one leader, as the image names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,7 +210,7 @@ async fn fetch_round(
     let version = conn
         .try_version(ApiKey::Fetch, FETCH_VERSION)
         .filter(|v| *v >= MIN_FETCH_VERSION)
-        .ok_or("the leader serves no Fetch v12+")?;
+        .ok_or("the leader serves no Fetch v15+")?;
     let request = fetch_request(broker, version, &local);
     let answer = tokio::time::timeout(
         TIMEOUT + Duration::from_millis(MAX_WAIT_MS as u64),

@@ -82,26 +82,55 @@ fn forgotten_partitions(
 }
 
 /// Who is fetching: a consumer, or a follower (by broker id) copying the
-/// log, whose fetch offset is recorded once per request.
+/// log, whose fetch offset is recorded once per request, or a replica
+/// fetch refused whole.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fetcher {
     Consumer,
     Follower { id: i32, record: bool },
+    Refused(ErrorCode),
 }
 
 impl Fetcher {
-    fn of(version: i16, request: &FetchRequest) -> Fetcher {
+    fn of(broker: &Broker, ctx: &super::RequestContext, request: &FetchRequest) -> Fetcher {
+        let version = ctx.api_version;
         let id = if version >= 15 {
             request.replica_state.replica_id
         } else {
             request.replica_id
         };
-        if id >= 0 {
-            Fetcher::Follower { id, record: true }
-        } else {
-            Fetcher::Consumer
+        if id < 0 {
+            return Fetcher::Consumer;
+        }
+        match check_follower(broker, ctx, id, request.replica_state.replica_epoch) {
+            Ok(()) => Fetcher::Follower { id, record: true },
+            Err(code) => Fetcher::Refused(code),
         }
     }
+}
+
+/// A replica fetch reads past the high watermark and moves it, so only a
+/// registered broker, on the inter-broker listener, naming its current
+/// broker epoch (Fetch v15+, KIP-903) may send one.
+fn check_follower(
+    broker: &Broker,
+    ctx: &super::RequestContext,
+    id: i32,
+    broker_epoch: i64,
+) -> Result<(), ErrorCode> {
+    let inter_broker = broker.config.cluster.inter_broker_listener();
+    if ctx.api_version < 15 || inter_broker.is_none_or(|l| *l.name != *ctx.listener) {
+        return Err(ErrorCode::ClusterAuthorizationFailed);
+    }
+    let image = broker.image();
+    let registered = image
+        .brokers
+        .get(&id)
+        .ok_or(ErrorCode::BrokerIdNotRegistered)?;
+    if registered.epoch != broker_epoch {
+        return Err(ErrorCode::StaleBrokerEpoch);
+    }
+    Ok(())
 }
 
 /// A follower's fetch of a partition this broker leads: nothing but the
@@ -199,9 +228,16 @@ fn read_target(
             return data;
         }
     };
-    if let Fetcher::Follower { id, record } = fetcher {
-        read_for_follower(&partition, id, record, target, limit, oversize, &mut data);
-        return data;
+    match fetcher {
+        Fetcher::Follower { id, record } => {
+            read_for_follower(&partition, id, record, target, limit, oversize, &mut data);
+            return data;
+        }
+        Fetcher::Refused(code) => {
+            data.error_code = code.code();
+            return data;
+        }
+        Fetcher::Consumer => {}
     }
     if limit == 0 {
         let (start, high_watermark, _) = partition.offsets();
@@ -394,12 +430,12 @@ pub async fn handle(
     let max_wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     let deadline = tokio::time::Instant::now() + max_wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
-    let mut fetcher = Fetcher::of(version, &request);
+    let mut fetcher = Fetcher::of(broker, ctx, &request);
     loop {
         // Consumers wait for high watermarks to move; followers for appends.
         let arrived = match fetcher {
-            Fetcher::Consumer => broker.log.arrivals().notified(),
             Fetcher::Follower { .. } => broker.log.appends().notified(),
+            Fetcher::Consumer | Fetcher::Refused(_) => broker.log.arrivals().notified(),
         };
         tokio::pin!(arrived);
         arrived.as_mut().enable();
@@ -436,5 +472,67 @@ pub async fn handle(
             _ = &mut arrived => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+
+    /// A replica fetch of t-0 from offset 0 as `replica_id` with `epoch`.
+    fn replica_fetch(broker: &Broker, version: i16, replica_id: i32, epoch: i64) -> i16 {
+        let request = FetchRequest {
+            replica_id: if version < 15 { replica_id } else { -1 },
+            replica_state: ReplicaState {
+                replica_id: if version >= 15 { replica_id } else { -1 },
+                replica_epoch: epoch,
+            },
+            max_wait_ms: 0,
+            topics: vec![FetchTopic {
+                topic: "t".into(),
+                topic_id: broker
+                    .log
+                    .topic("t")
+                    .map(|t| t.meta.id)
+                    .unwrap_or(Uuid::ZERO),
+                partitions: vec![FetchPartition {
+                    partition: 0,
+                    partition_max_bytes: 1 << 20,
+                    ..FetchPartition::default()
+                }],
+                ..FetchTopic::default()
+            }],
+            ..FetchRequest::default()
+        };
+        let ctx = crate::handlers::RequestContext::for_tests(version);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let ResponseBody::Fetch(response) = runtime.block_on(handle(broker, &ctx, request)) else {
+            panic!("not a fetch response")
+        };
+        response.responses[0].partitions[0].error_code
+    }
+
+    #[test]
+    fn only_a_registered_broker_with_its_epoch_may_fetch_as_a_replica() {
+        let broker = Broker::for_tests();
+        broker
+            .log
+            .create_topic("t", 1, std::collections::BTreeMap::new())
+            .unwrap();
+        let node = broker.config.node_id;
+        let code = |v, id, epoch| replica_fetch(&broker, v, id, epoch);
+        assert_eq!(
+            code(12, node, -1),
+            ErrorCode::ClusterAuthorizationFailed.code()
+        );
+        assert_eq!(code(15, 42, 0), ErrorCode::BrokerIdNotRegistered.code());
+        assert_eq!(code(15, node, 7), ErrorCode::StaleBrokerEpoch.code());
+        // Its own registration (epoch 0 alone) passes these checks; the
+        // partition it leads has no such follower.
+        assert_eq!(code(15, node, 0), ErrorCode::UnknownLeaderEpoch.code());
     }
 }

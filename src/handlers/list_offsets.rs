@@ -52,6 +52,14 @@ pub fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> Res
                     let (log_start, high_watermark, _) = partition.offsets();
                     // read_committed (v2+) readers see the log end at the last stable offset.
                     let latest = if version >= 2 && request_isolation == 1 { partition.last_stable_offset() } else { high_watermark };
+                    // A new leader's high watermark may still lag the start
+                    // of its epoch (its followers have not fetched): only the
+                    // log start is certain until it passes it, as in Kafka.
+                    let early = matches!(p.timestamp, EARLIEST | EARLIEST_LOCAL);
+                    if !early && !partition.high_watermark_known() {
+                        response.error_code = ErrorCode::OffsetNotAvailable.code();
+                        return response;
+                    }
                     let found = match p.timestamp {
                         LATEST => Ok(Some((latest, -1))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((log_start, -1))),

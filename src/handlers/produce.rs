@@ -190,6 +190,7 @@ fn append_failed(topic: &str, index: i32, error: AppendError) -> PartitionProduc
     let code = match &error {
         AppendError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
         AppendError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+        AppendError::StorageFailed => ErrorCode::KafkaStorageError,
         AppendError::Io(_)
         | AppendError::Malformed
         | AppendError::NotFollowing

@@ -602,8 +602,9 @@ impl LogManager {
         self.flusher.sync(
             file,
             Box::new(move |result| {
-                if result.is_ok() {
-                    target.mark_durable(next_offset);
+                match &result {
+                    Ok(()) => target.mark_durable(next_offset),
+                    Err(_) => target.mark_sync_failed(),
                 }
                 let _ = done_tx.send(result);
             }),

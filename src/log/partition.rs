@@ -50,6 +50,9 @@ pub enum AppendError {
     },
     /// Batches copied from a leader, while this broker leads the partition.
     NotFollowing,
+    /// A write or fsync failed earlier: the partition takes no more appends
+    /// (KAFKA_STORAGE_ERROR), and what was not synced never counts.
+    StorageFailed,
     /// A replicated batch starts inside the log this broker already has.
     OffsetOverlap {
         log_end_offset: i64,
@@ -83,6 +86,9 @@ impl std::fmt::Display for AppendError {
                 )
             }
             AppendError::NotFollowing => write!(f, "this broker leads the partition now"),
+            AppendError::StorageFailed => {
+                write!(f, "the partition's storage failed; it takes no more writes")
+            }
             AppendError::OffsetOverlap {
                 log_end_offset,
                 base_offset,
@@ -172,6 +178,8 @@ struct State {
     /// wrote): `high_watermark` ≤ `durable_end` ≤ `log_end_offset`.
     durable_end: i64,
     role: Role,
+    /// Set by a failed fsync: `durable_end` stops there for good.
+    storage_failed: bool,
 }
 
 /// Whether this broker leads the partition (and what it knows of the other
@@ -334,6 +342,7 @@ impl Partition {
             leader_epoch,
             durable_end: log_end_offset,
             role: Role::Leader(ReplicaSet::default()),
+            storage_failed: false,
         };
         let partition = Partition {
             topic: topic.to_string(),
@@ -430,6 +439,9 @@ impl Partition {
             return Err(AppendError::Malformed);
         }
         let mut st = self.lock();
+        if st.storage_failed {
+            return Err(AppendError::StorageFailed);
+        }
         if marker.is_some() {
             let producer_id = batch::i64_at(record_batch, batch::PRODUCER_ID);
             let epoch = batch::i16_at(record_batch, batch::PRODUCER_EPOCH);
@@ -649,13 +661,28 @@ impl Partition {
     }
 
     /// Called once everything up to `next_offset` is on stable storage.
+    /// After a failed fsync nothing more counts: a later successful one
+    /// says nothing of the pages the failed one lost.
     pub fn mark_durable(&self, next_offset: i64) {
         let mut st = self.lock();
+        if st.storage_failed {
+            return;
+        }
         let next = next_offset.min(st.log_end_offset);
         if next > st.durable_end {
             st.durable_end = next;
             self.advance_high_watermark(&mut st);
         }
+    }
+
+    /// An fsync of this partition's data failed: the high watermark stays
+    /// below what it covered, and no more appends are taken.
+    pub fn mark_sync_failed(&self) {
+        let mut st = self.lock();
+        if !st.storage_failed {
+            tracing::error!(topic = %self.topic, partition = self.index, durable_end = st.durable_end, "fsync failed: the partition takes no more writes");
+        }
+        st.storage_failed = true;
     }
 
     /// The active segment's file, for page-cache mode's periodic flush.

@@ -25,6 +25,12 @@ pub enum ErrorCode {
     /// acks=all: appended, but the ISR shrank below its minimum meanwhile.
     NotEnoughReplicasAfterAppend = 20,
     InvalidRequiredAcks = 21,
+    /// A cluster action (a replica fetch) from a client that may not take it.
+    ClusterAuthorizationFailed = 31,
+    /// The partition's log directory is offline (a failed write or fsync).
+    KafkaStorageError = 56,
+    /// A new leader does not know its high watermark yet (ListOffsets).
+    OffsetNotAvailable = 78,
     UnsupportedForMessageFormat = 43,
     InvalidRecord = 87,
     UnsupportedVersion = 35,

@@ -3,7 +3,7 @@
 //! replicas (see [`ReplicaSet`]); following, it appends its leader's
 //! batches byte for byte and takes its leader's high watermark.
 
-use super::{admin, AppendError, Appended, Partition, ProducerFields, Role};
+use super::{admin, AppendError, Appended, Partition, ProducerFields, Role, State};
 use crate::log::replica_set::{FetchRefused, ReplicaSet};
 use crate::protocol::records::control::EndTxnMarker;
 use crate::protocol::records::header as batch;
@@ -65,6 +65,15 @@ impl Partition {
         }
     }
 
+    /// Whether the high watermark has reached the start of the current
+    /// leader epoch: until then a new leader cannot tell where the
+    /// committed log ends (Kafka answers OFFSET_NOT_AVAILABLE meanwhile).
+    pub fn high_watermark_known(&self) -> bool {
+        let st = self.lock();
+        st.epoch_start()
+            .is_none_or(|start| st.high_watermark >= start)
+    }
+
     pub fn is_leading(&self) -> bool {
         matches!(self.lock().role, Role::Leader(_))
     }
@@ -114,12 +123,7 @@ impl Partition {
         let Role::Leader(set) = &st.role else {
             return IsrChanges::default();
         };
-        let epoch_start = st
-            .epochs
-            .entries()
-            .last()
-            .filter(|(epoch, _)| *epoch == st.leader_epoch)
-            .map_or(st.log_end_offset, |(_, start)| *start);
+        let epoch_start = st.epoch_start().unwrap_or(st.log_end_offset);
         IsrChanges {
             out_of_sync: set.out_of_sync(now_ms, lag_max_ms),
             caught_up: set.caught_up(st.high_watermark, epoch_start),
@@ -192,6 +196,9 @@ impl Partition {
         if matches!(st.role, Role::Leader(_)) {
             return Err(AppendError::NotFollowing);
         }
+        if st.storage_failed {
+            return Err(AppendError::StorageFailed);
+        }
         let mut first_offset = None;
         let mut last = None;
         let mut record_count = 0u64;
@@ -247,5 +254,17 @@ impl Partition {
             sync,
             duplicate: false,
         }))
+    }
+}
+
+impl State {
+    /// Where the epoch this broker stamps batches with began, if it is the
+    /// latest in the history.
+    fn epoch_start(&self) -> Option<i64> {
+        self.epochs
+            .entries()
+            .last()
+            .filter(|(epoch, _)| *epoch == self.leader_epoch)
+            .map(|(_, start)| *start)
     }
 }

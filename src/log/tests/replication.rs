@@ -204,3 +204,43 @@ fn a_follower_below_its_leaders_log_start_restarts_there() {
     let (p, _) = open(&dir.partition_dir(), config(), 3_000);
     assert_eq!(p.offsets(), (100, 100, 100), "after a restart too");
 }
+
+#[test]
+fn a_new_leader_knows_its_high_watermark_once_its_followers_reach_its_epoch() {
+    let (_ld, _fd, old, new) = pair("hw-known");
+    append(&old, &batch("a", &[1, 2]), 1_000);
+    // The follower copies the batch but has not yet heard the new high watermark.
+    let read = old
+        .read_bounded(0, 1 << 20, Isolation::Replica, Oversize::FirstBatch)
+        .unwrap();
+    let appended = new.append_replicated(read.records, 1_000).unwrap().unwrap();
+    new.mark_durable(appended.last_offset + 1);
+    assert_eq!(new.offsets(), (0, 0, 2));
+    new.set_leader_epoch(4).unwrap();
+    new.lead(1, &[0, 1], &[1, 0], 1, 2_000);
+    assert!(
+        !new.high_watermark_known(),
+        "the epoch starts at 2, the HW is 0"
+    );
+    old.follow();
+    new.record_follower_fetch(0, 2, 2_000).unwrap();
+    assert!(new.high_watermark_known());
+    assert_eq!(new.offsets().1, 2);
+}
+
+#[test]
+fn after_a_failed_fsync_the_high_watermark_stays_and_appends_are_refused() {
+    let dir = TempDir::new("sync-failed");
+    let (p, _) = open(&dir.partition_dir(), config(), 1_000);
+    append(&p, &batch("synced", &[1]), 1_000);
+    let lost = p.append(&batch("lost", &[2]), 1_000).unwrap();
+    let later = p.append(&batch("later", &[3]), 1_000).unwrap();
+    // The fsync covering `lost` fails; a later one succeeds.
+    p.mark_sync_failed();
+    p.mark_durable(later.last_offset + 1);
+    assert_eq!(p.offsets(), (0, 1, lost.last_offset + 2));
+    assert!(matches!(
+        p.append(&batch("refused", &[4]), 1_000),
+        Err(AppendError::StorageFailed)
+    ));
+}
