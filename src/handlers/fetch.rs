@@ -501,7 +501,6 @@ mod tests {
                     partition_max_bytes: 1 << 20,
                     ..FetchPartition::default()
                 }],
-                ..FetchTopic::default()
             }],
             ..FetchRequest::default()
         };
