@@ -122,3 +122,78 @@ def test_acks_all_needs_min_insync_replicas(cluster):
     again = KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=0)
     again.send("strict", b"all three again").get(timeout=30)
     again.close()
+
+
+def test_idempotent_producers_keep_going_through_a_leader_kill(cluster):
+    """confluent-kafka and kafka-python produce without pause (acks=all,
+    idempotent) while the leader is killed: every record is delivered once,
+    in order within its partition. The longest gap between acknowledgements
+    is printed: the unavailability the kill caused."""
+    import threading
+    from confluent_kafka import Producer
+    from kafka import KafkaProducer
+    bootstrap = ",".join(node.bootstrap for node in cluster)
+    create_replicated(cluster[0].bootstrap, "stream", 2)
+    victim = partitions(cluster[0].bootstrap, "stream")[0][0]
+    survivor = cluster[(victim + 1) % 3]
+    per_client = 2000
+    acked: list[tuple[float, str]] = []
+    failures: list = []
+    lock = threading.Lock()
+
+    def ack(value: str):
+        with lock:
+            acked.append((time.monotonic(), value))
+
+    def confluent():
+        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                             "linger.ms": 2, "message.timeout.ms": 60000})
+        for i in range(per_client):
+            value = f"c-{i}"
+            producer.produce("stream", value=value.encode(), partition=i % 2,
+                             on_delivery=lambda err, msg, v=value: failures.append(err) if err else ack(v))
+            producer.poll(0)
+            time.sleep(0.002)
+        assert producer.flush(60) == 0
+
+    def kafka_python():
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                 linger_ms=2, retries=2147483647, request_timeout_ms=10000,
+                                 delivery_timeout_ms=60000)
+        futures = []
+        for i in range(per_client):
+            value = f"p-{i}"
+            future = producer.send("stream", value=value.encode(), partition=i % 2)
+            future.add_callback(lambda _md, v=value: ack(v))
+            future.add_errback(failures.append)
+            futures.append(future)
+            time.sleep(0.002)
+        producer.flush(60)
+        producer.close()
+
+    threads = [threading.Thread(target=confluent), threading.Thread(target=kafka_python)]
+    for t in threads:
+        t.start()
+    while len(acked) < per_client // 2:
+        time.sleep(0.01)
+    cluster[victim].kill()
+    killed = time.monotonic()
+    for t in threads:
+        t.join(120)
+    assert not failures, failures[:3]
+    values = [v for _, v in acked]
+    assert sorted(values) == sorted([f"c-{i}" for i in range(per_client)] + [f"p-{i}" for i in range(per_client)])
+    # Partition 0 was led by the victim: its acknowledgements pause.
+    times = sorted(t for t, v in acked if int(v.split("-")[1]) % 2 == 0)
+    before = max(t for t in times if t <= killed)
+    after = min(t for t in times if t > killed)
+    print(f"producing through kill -9 of a leader (RF=3, session {SESSION_MS} ms): its partition's last ack "
+          f"before the kill to the first after: {after - before:.2f} s")
+    seen = consume_confluent(survivor.bootstrap, "stream", "stream-readers", 2 * per_client)
+    assert sorted(seen) == sorted(values), "each record exactly once"
+    for client in ("c", "p"):
+        for partition in (0, 1):
+            mine = [int(v.split("-")[1]) for v in seen if v.startswith(client + "-")
+                    and int(v.split("-")[1]) % 2 == partition]
+            assert mine == sorted(mine), f"{client} partition {partition} in order"
+    cluster[victim].start(30)
