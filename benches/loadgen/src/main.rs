@@ -51,6 +51,9 @@ struct LoadArgs {
     topic: String,
     #[arg(long, default_value_t = 1)]
     partitions: i32,
+    /// Replicas of each partition (a cluster's brokers must be up).
+    #[arg(long, default_value_t = 1)]
+    replication_factor: i16,
     #[arg(long, default_value_t = 200_000)]
     records: u64,
     #[arg(long, default_value_t = 1024)]
@@ -140,8 +143,13 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 fn produce(args: &LoadArgs) -> Result<(), String> {
-    wire::create_topic(&args.bootstrap, &args.topic, args.partitions)
-        .map_err(|e| format!("creating topic: {e}"))?;
+    wire::create_topic(
+        &args.bootstrap,
+        &args.topic,
+        args.partitions,
+        args.replication_factor,
+    )
+    .map_err(|e| format!("creating topic: {e}"))?;
     let acked = Arc::new(AtomicU64::new(0));
     let context = Latencies {
         micros: Mutex::new(Vec::with_capacity(args.records as usize)),
@@ -249,8 +257,9 @@ fn produce(args: &LoadArgs) -> Result<(), String> {
     micros.sort_unstable();
     let mb = (args.records as f64 * args.size as f64) / 1e6;
     println!(
-        "RESULT produce partitions={} rate={} records={} size={} acks={} idempotence={} txn_records={} seconds={elapsed:.2} MBps={:.1} recordsps={:.0} p50_ms={:.2} p99_ms={:.2} p999_ms={:.2}",
+        "RESULT produce partitions={} rf={} rate={} records={} size={} acks={} idempotence={} txn_records={} seconds={elapsed:.2} MBps={:.1} recordsps={:.0} p50_ms={:.2} p99_ms={:.2} p999_ms={:.2}",
         args.partitions,
+        args.replication_factor,
         args.rate,
         args.records,
         args.size,

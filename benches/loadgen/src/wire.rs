@@ -34,8 +34,10 @@ fn call(stream: &mut TcpStream, body: RequestBody, version: i16) -> io::Result<R
     ResponseBody::decode(api_key, &mut response, version).map_err(io::Error::other)
 }
 
+/// Connects to the first broker of a bootstrap list.
 fn connect(bootstrap: &str) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(bootstrap)?;
+    let first = bootstrap.split(',').next().unwrap_or(bootstrap);
+    let stream = TcpStream::connect(first)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_nodelay(true)?;
     Ok(stream)
@@ -61,13 +63,18 @@ pub fn metadata(bootstrap: &str) -> io::Result<()> {
 }
 
 /// Creates `topic` (an existing one is fine).
-pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> io::Result<()> {
+pub fn create_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> io::Result<()> {
     let mut stream = connect(bootstrap)?;
     let request = CreateTopicsRequest {
         topics: vec![CreatableTopic {
             name: topic.into(),
             num_partitions: partitions,
-            replication_factor: 1,
+            replication_factor,
             ..CreatableTopic::default()
         }],
         timeout_ms: 10_000,
