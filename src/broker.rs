@@ -29,6 +29,8 @@ pub struct Broker {
     pub txns: crate::txn::coordinator::TxnCoordinator,
     /// Broker settings changed through AlterConfigs, layered over `config`.
     pub dynamic_configs: crate::config::dynamic::DynamicBrokerConfigs,
+    /// Which internal partitions' coordinator state is loaded, at which epoch.
+    pub coordinator_loads: crate::handlers::coordinators::Loads,
 }
 
 /// Kafka's cluster id form: a UUID in URL-safe base64 without padding (22 characters).
@@ -149,6 +151,7 @@ impl Broker {
             groups,
             txns,
             dynamic_configs,
+            coordinator_loads: Default::default(),
         })
     }
 

@@ -197,3 +197,87 @@ def test_idempotent_producers_keep_going_through_a_leader_kill(cluster):
                     and int(v.split("-")[1]) % 2 == partition]
             assert mine == sorted(mine), f"{client} partition {partition} in order"
     cluster[victim].start(30)
+
+
+@pytest.fixture
+def replicated_internals(tmp_path):
+    """Three nodes whose group and transaction logs have three replicas
+    (Kafka's defaults), in one partition each: one coordinator to kill."""
+    nodes = start_cluster(tmp_path, settings=[
+        f"broker.session.timeout.ms={SESSION_MS}",
+        "broker.heartbeat.interval.ms=500",
+        "offsets.topic.replication.factor=3",
+        "offsets.topic.num.partitions=1",
+        "transaction.state.log.replication.factor=3",
+        "transaction.state.log.num.partitions=1",
+    ])
+    yield nodes
+    codes = stop_cluster(nodes)
+    for node in nodes:
+        print(f"--- {node.log_path}\n{node.log_tail(30)}")
+    assert all(code == 0 for code in codes.values()), f"exit codes on SIGTERM: {codes}"
+
+
+def test_a_group_keeps_its_offsets_when_its_coordinator_is_killed(replicated_internals):
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    cluster = replicated_internals
+    bootstrap = ",".join(node.bootstrap for node in cluster)
+    create_replicated(cluster[0].bootstrap, "orders", 2)
+    first = [f"first-{i}" for i in range(100)]
+    produce_confluent(bootstrap, "orders", first)
+    assert sorted(consume_confluent(bootstrap, "orders", "billing", len(first))) == sorted(first)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    coordinator = admin.describe_consumer_groups(["billing"])["billing"].result(timeout=30).coordinator.id
+    assert partitions(cluster[0].bootstrap, "__consumer_offsets")[0][1] == [0, 1, 2]
+    cluster[coordinator].kill()
+    survivor = cluster[(coordinator + 1) % 3]
+    moved = wait_for(
+        "another coordinator",
+        lambda: partitions(survivor.bootstrap, "__consumer_offsets")[0][0] not in (coordinator, -1),
+        SESSION_MS / 1000 + 20)
+    alive = ",".join(n.bootstrap for i, n in enumerate(cluster) if i != coordinator)
+    admin = AdminClient({"bootstrap.servers": alive})
+    request = [ConsumerGroupTopicPartitions("billing")]
+    committed = admin.list_consumer_group_offsets(request)["billing"].result(timeout=30)
+    offsets = {tp.partition: tp.offset for tp in committed.topic_partitions}
+    assert sum(offsets.values()) == len(first), offsets
+    # The group goes on from its offsets: only the new records.
+    second = [f"second-{i}" for i in range(50)]
+    produce_confluent(alive, "orders", second)
+    assert sorted(consume_confluent(alive, "orders", "billing", len(second), timeout=30)) == sorted(second)
+    print(f"kill -9 of a group coordinator (RF=3): a new leader of its partition after {moved:.2f} s; "
+          f"the committed offsets and the group carried over")
+    cluster[coordinator].start(30)
+
+
+def test_transactions_go_on_when_their_coordinator_is_killed(replicated_internals):
+    from confluent_kafka import Producer
+    cluster = replicated_internals
+    bootstrap = ",".join(node.bootstrap for node in cluster)
+    create_replicated(cluster[0].bootstrap, "ledger", 1)
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": "ledger-writer",
+                         "transaction.timeout.ms": 60000})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for i in range(10):
+        producer.produce("ledger", value=f"a-{i}".encode())
+    producer.commit_transaction(30)
+    committed = {"isolation.level": "read_committed"}
+    # Read once now: the group's log (three replicas) exists before the kill.
+    first = consume_confluent(bootstrap, "ledger", "ledger-readers", 10, timeout=30, **committed)
+    assert sorted(first) == sorted(f"a-{i}" for i in range(10))
+    coordinator = partitions(cluster[0].bootstrap, "__transaction_state")[0][0]
+    cluster[coordinator].kill()
+    survivor = cluster[(coordinator + 1) % 3]
+    wait_for("another transaction coordinator",
+             lambda: partitions(survivor.bootstrap, "__transaction_state")[0][0] not in (coordinator, -1),
+             SESSION_MS / 1000 + 20)
+    # The same producer goes on with the id's next transaction.
+    producer.begin_transaction()
+    for i in range(10):
+        producer.produce("ledger", value=f"b-{i}".encode())
+    producer.commit_transaction(60)
+    alive = ",".join(n.bootstrap for i, n in enumerate(cluster) if i != coordinator)
+    seen = consume_confluent(alive, "ledger", "ledger-readers", 10, timeout=30, **committed)
+    assert sorted(seen) == sorted(f"b-{i}" for i in range(10))
+    cluster[coordinator].start(30)

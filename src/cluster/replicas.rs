@@ -190,6 +190,7 @@ pub async fn reconcile_at_join(
     create_missing(log, &image)?;
     follow_broker_configs(broker, &image);
     follow_roles(log, &image, broker.config.node_id);
+    crate::handlers::coordinators::follow_leadership(broker, &image);
     Ok(image)
 }
 
@@ -319,6 +320,7 @@ pub async fn follow(
             continue;
         }
         follow_roles(log, &after, broker.config.node_id);
+        crate::handlers::coordinators::follow_leadership(&broker, &after);
         broker.followed_image(after.offset);
         before = after;
     }

@@ -332,14 +332,19 @@ pub struct GroupCoordinator {
     txn_offsets: Mutex<txn_offsets::PendingTxnOffsets>,
 }
 
-impl GroupCoordinator {
-    /// Rebuilds every group from `__consumer_offsets`.
-    pub fn load(config: GroupConfig, log: &LogManager) -> std::io::Result<GroupCoordinator> {
-        let now = crate::log::now_ms();
+/// The groups stored in `__consumer_offsets` (or only in its partition
+/// `only`), and the transactional offset commits still open there.
+fn rebuild(
+    config: &GroupConfig,
+    log: &LogManager,
+    only: Option<i32>,
+    now: i64,
+) -> std::io::Result<(HashMap<String, Group>, Vec<store::OpenTxnRecords>)> {
+    {
         let mut metadata: HashMap<String, Option<GroupValue>> = HashMap::new();
         let mut offsets: HashMap<String, BTreeMap<(String, i32), Committed>> = HashMap::new();
         let mut consumers: HashMap<String, Option<store::ConsumerGroupValue>> = HashMap::new();
-        let open_txns = store::replay(log, |record| match record.key {
+        let open_txns = store::replay(log, only, |record| match record.key {
             store::Key::Offset {
                 group,
                 topic,
@@ -464,6 +469,15 @@ impl GroupCoordinator {
                 .or_insert_with(|| Group::new(&id, now))
                 .offsets = entries;
         }
+        Ok((groups, open_txns))
+    }
+}
+
+impl GroupCoordinator {
+    /// Rebuilds every group from `__consumer_offsets`.
+    pub fn load(config: GroupConfig, log: &LogManager) -> std::io::Result<GroupCoordinator> {
+        let now = crate::log::now_ms();
+        let (groups, open_txns) = rebuild(&config, log, None, now)?;
         if !groups.is_empty() {
             tracing::info!(groups = groups.len(), "loaded consumer groups");
         }
@@ -474,6 +488,39 @@ impl GroupCoordinator {
             last_retention_check: AtomicI64::new(now),
             txn_offsets,
         })
+    }
+
+    /// This broker now leads `__consumer_offsets` partition `partition`:
+    /// its groups are rebuilt from that partition's log, replacing whatever
+    /// was known of them. Returns how many groups it holds.
+    pub fn load_partition(&self, log: &LogManager, partition: i32) -> std::io::Result<usize> {
+        let (loaded, open_txns) =
+            rebuild(&self.config, log, Some(partition), crate::log::now_ms())?;
+        let count = loaded.len();
+        self.unload_partition(log, partition);
+        self.groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(loaded);
+        self.txn_offsets()
+            .merge(txn_offsets::PendingTxnOffsets::from_replay(open_txns));
+        Ok(count)
+    }
+
+    /// This broker no longer leads `__consumer_offsets` partition
+    /// `partition`: it forgets the groups stored there.
+    pub fn unload_partition(&self, log: &LogManager, partition: i32) {
+        let Some(count) = log
+            .topic(store::OFFSETS_TOPIC)
+            .and_then(|t| i32::try_from(t.partitions.len()).ok())
+        else {
+            return;
+        };
+        self.groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| store::partition_for(id, count) != partition);
+        self.txn_offsets().drop_partition(partition);
     }
 
     pub fn config(&self) -> &GroupConfig {

@@ -579,6 +579,7 @@ fn append_batch(
         .build()
         .map_err(|e| io::Error::other(e.to_string()))?;
     log.append(partition, &batch)
+        .map(|pending| pending.until_committed(partition))
         .map_err(|e| io::Error::other(e.to_string()))
 }
 
@@ -599,13 +600,14 @@ pub struct OpenTxnRecords {
     pub records: Vec<Replayed>,
 }
 
-/// Reads every partition of `__consumer_offsets` from log start to high
-/// watermark, in order, skipping records it cannot parse. Records of a
+/// Reads every partition of `__consumer_offsets` (or only partition `only`)
+/// from log start to log end, in order, skipping records it cannot parse. Records of a
 /// transaction are visited when its commit marker is met (so by record
 /// offset they may arrive out of order); those of a transaction still open
 /// are returned.
 pub fn replay(
     log: &LogManager,
+    only: Option<i32>,
     mut visit: impl FnMut(Replayed),
 ) -> io::Result<Vec<OpenTxnRecords>> {
     let mut open_txns = Vec::new();
@@ -613,6 +615,9 @@ pub fn replay(
         return Ok(open_txns);
     };
     for partition in &topic.partitions {
+        if only.is_some_and(|i| i != partition.index) {
+            continue;
+        }
         let mut in_txn: BTreeMap<i64, Vec<Replayed>> = BTreeMap::new();
         crate::log::scan::partition_batches(partition, |batch| {
             if batch.is_control() {

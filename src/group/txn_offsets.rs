@@ -61,6 +61,24 @@ impl PendingTxnOffsets {
         pending
     }
 
+    /// Adds what another replay found.
+    pub(super) fn merge(&mut self, other: PendingTxnOffsets) {
+        for (producer, offsets) in other.by_producer {
+            self.by_producer
+                .entry(producer)
+                .or_default()
+                .extend(offsets);
+        }
+    }
+
+    /// Forgets the offsets held in `__consumer_offsets` partition `partition`.
+    pub(super) fn drop_partition(&mut self, partition: i32) {
+        for offsets in self.by_producer.values_mut() {
+            offsets.retain(|p| p.offsets_partition != partition);
+        }
+        self.by_producer.retain(|_, offsets| !offsets.is_empty());
+    }
+
     fn has(&self, group: &str, topic: &str, partition: i32) -> bool {
         self.by_producer
             .values()
@@ -70,7 +88,7 @@ impl PendingTxnOffsets {
 }
 
 impl GroupCoordinator {
-    fn txn_offsets(&self) -> std::sync::MutexGuard<'_, PendingTxnOffsets> {
+    pub(super) fn txn_offsets(&self) -> std::sync::MutexGuard<'_, PendingTxnOffsets> {
         self.txn_offsets.lock().unwrap_or_else(|p| p.into_inner())
     }
 

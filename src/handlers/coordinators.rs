@@ -9,7 +9,7 @@ use crate::group::store::{partition_for, OFFSETS_TOPIC};
 use crate::protocol::error_code::ErrorCode;
 use crate::txn::store::TRANSACTION_TOPIC;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Coordinated {
     Group,
     Transaction,
@@ -67,28 +67,128 @@ pub async fn ensure_topic(broker: &Broker, kind: Coordinated) -> Result<(), (Err
         .map_err(unavailable)
 }
 
-/// The broker coordinating `key`, as the image has it.
-pub fn coordinator_of(broker: &Broker, kind: Coordinated, key: &str) -> Result<i32, ErrorCode> {
+/// The internal partition holding `key`, its leader and leader epoch, as
+/// the image has it.
+fn coordinating(
+    broker: &Broker,
+    kind: Coordinated,
+    key: &str,
+) -> Result<(i32, i32, i32), ErrorCode> {
     let image = broker.image();
     let topic = image
         .topic(kind.topic())
         .ok_or(ErrorCode::CoordinatorNotAvailable)?;
     let count = i32::try_from(topic.partitions.len()).unwrap_or(1);
-    let partition = usize::try_from(partition_for(key, count)).unwrap_or(0);
-    match topic.partitions.get(partition) {
-        Some(p) if p.leader != NO_LEADER => Ok(p.leader),
+    let partition = partition_for(key, count);
+    match usize::try_from(partition)
+        .ok()
+        .and_then(|i| topic.partitions.get(i))
+    {
+        Some(p) if p.leader != NO_LEADER => Ok((partition, p.leader, p.leader_epoch)),
         _ => Err(ErrorCode::CoordinatorNotAvailable),
     }
 }
 
+/// The broker coordinating `key`, as the image has it.
+pub fn coordinator_of(broker: &Broker, kind: Coordinated, key: &str) -> Result<i32, ErrorCode> {
+    coordinating(broker, kind, key).map(|(_, leader, _)| leader)
+}
+
 /// NOT_COORDINATOR unless this broker coordinates `key` (a node that has
-/// not joined a cluster coordinates everything).
+/// not joined a cluster coordinates everything), and
+/// COORDINATOR_LOAD_IN_PROGRESS until it has loaded the state of the key's
+/// partition for the leader epoch it leads with.
 pub fn check(broker: &Broker, kind: Coordinated, key: &str) -> Result<(), ErrorCode> {
     if broker.cluster_node().is_none() {
         return Ok(());
     }
-    match coordinator_of(broker, kind, key)? {
-        id if id == broker.config.node_id => Ok(()),
-        _ => Err(ErrorCode::NotCoordinator),
+    let (partition, leader, epoch) = coordinating(broker, kind, key)?;
+    if leader != broker.config.node_id {
+        return Err(ErrorCode::NotCoordinator);
+    }
+    if broker.coordinator_loads.epoch(kind, partition) != Some(epoch) {
+        return Err(ErrorCode::CoordinatorLoadInProgress);
+    }
+    Ok(())
+}
+
+/// The leader epoch at which this broker loaded each internal partition's
+/// coordinator state (those it leads).
+#[derive(Default)]
+pub struct Loads(std::sync::Mutex<std::collections::HashMap<(Coordinated, i32), i32>>);
+
+impl Loads {
+    fn epoch(&self, kind: Coordinated, partition: i32) -> Option<i32> {
+        let loads = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        loads.get(&(kind, partition)).copied()
+    }
+}
+
+/// Coordinators follow the leadership of their internal partitions: a
+/// partition this broker leads with a new epoch has its groups or
+/// transactions read again from its log (others' writes reached it as a
+/// follower); one it no longer leads is forgotten. Called as the image is
+/// followed, after the local logs took their roles.
+pub fn follow_leadership(broker: &Broker, image: &crate::cluster::image::MetadataImage) {
+    let node_id = broker.config.node_id;
+    for kind in [Coordinated::Group, Coordinated::Transaction] {
+        let Some(topic) = image.topic(kind.topic()) else {
+            continue;
+        };
+        for (index, p) in topic.partitions.iter().enumerate() {
+            let partition = index as i32;
+            let loaded = broker.coordinator_loads.epoch(kind, partition);
+            if p.leader != node_id {
+                if loaded.is_some() {
+                    match kind {
+                        Coordinated::Group => {
+                            broker.groups.unload_partition(&broker.log, partition)
+                        }
+                        Coordinated::Transaction => {
+                            broker.txns.unload_partition(&broker.log, partition)
+                        }
+                    }
+                    broker.coordinator_loads.forget(kind, partition);
+                    tracing::info!(topic = kind.topic(), partition, "no longer coordinating");
+                }
+                continue;
+            }
+            if loaded == Some(p.leader_epoch) {
+                continue;
+            }
+            let outcome = match kind {
+                Coordinated::Group => broker.groups.load_partition(&broker.log, partition),
+                Coordinated::Transaction => broker.txns.load_partition(&broker.log, partition),
+            };
+            match outcome {
+                Ok(count) => {
+                    broker
+                        .coordinator_loads
+                        .set(kind, partition, p.leader_epoch);
+                    tracing::info!(
+                        topic = kind.topic(),
+                        partition,
+                        epoch = p.leader_epoch,
+                        loaded = count,
+                        "coordinating"
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(topic = kind.topic(), partition, error = %e, "loading coordinator state")
+                }
+            }
+        }
+    }
+}
+
+impl Loads {
+    fn set(&self, kind: Coordinated, partition: i32, epoch: i32) {
+        let mut loads = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        loads.insert((kind, partition), epoch);
+    }
+
+    fn forget(&self, kind: Coordinated, partition: i32) {
+        let mut loads = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        loads.remove(&(kind, partition));
     }
 }

@@ -594,6 +594,7 @@ impl LogManager {
             return PendingAppend {
                 appended,
                 durable: None,
+                committed: None,
             };
         };
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -611,7 +612,11 @@ impl LogManager {
         );
         // Page-cache mode: the flush is a background matter.
         let durable = partition.config().durable().then_some(done_rx);
-        PendingAppend { appended, durable }
+        PendingAppend {
+            appended,
+            durable,
+            committed: None,
+        }
     }
 
     pub fn enforce_retention(&self) {
@@ -646,22 +651,46 @@ impl LogManager {
     }
 }
 
-/// An append that may still be waiting for its fsync.
+/// How long a coordinator's write may wait for the in-sync replicas
+/// (Kafka's `offsets.commit.timeout.ms`).
+const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An append that may still be waiting for its fsync, and (for the
+/// coordinators' writes) for the in-sync replicas.
 pub struct PendingAppend {
     pub appended: Appended,
     durable: Option<tokio::sync::oneshot::Receiver<io::Result<()>>>,
+    committed: Option<Arc<Partition>>,
 }
 
 impl PendingAppend {
+    /// Resolves once the append is durable here, and also committed (past
+    /// the high watermark) if [`PendingAppend::until_committed`] asked so.
     pub async fn wait(self) -> Result<Appended, String> {
-        let Some(durable) = self.durable else {
-            return Ok(self.appended);
-        };
-        match durable.await {
-            Ok(Ok(())) => Ok(self.appended),
-            Ok(Err(e)) => Err(format!("fsync failed: {e}")),
-            Err(_) => Err("the log closed before the append was durable".into()),
+        if let Some(durable) = self.durable {
+            match durable.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(format!("fsync failed: {e}")),
+                Err(_) => return Err("the log closed before the append was durable".into()),
+            }
         }
+        if let Some(partition) = self.committed {
+            let wanted = self.appended.last_offset + 1;
+            if partition.offsets().1 >= wanted {
+                return Ok(self.appended);
+            }
+            tokio::time::timeout(COMMIT_TIMEOUT, partition.wait_for_high_watermark(wanted))
+                .await
+                .map_err(|_| format!("not on the in-sync replicas within {COMMIT_TIMEOUT:?}"))?;
+        }
+        Ok(self.appended)
+    }
+
+    /// Waits also for the in-sync replicas of `partition` (as acks=all):
+    /// what a coordinator answers must survive the loss of its leader.
+    pub fn until_committed(mut self, partition: &Arc<Partition>) -> PendingAppend {
+        self.committed = Some(Arc::clone(partition));
+        self
     }
 }
 

@@ -1,8 +1,10 @@
 //! Reading a whole topic back, batch by batch, from each partition's log
-//! start to its high watermark: how the internal topics
-//! (`__consumer_offsets`, `__transaction_state`) are replayed at start-up.
+//! start to its end: how the internal topics (`__consumer_offsets`,
+//! `__transaction_state`) are replayed at start-up and when this broker
+//! becomes a partition's leader (its log then holds what the old leader
+//! committed, its high watermark may not know it yet).
 
-use super::partition::{Partition, ReadError};
+use super::partition::{Isolation, Oversize, Partition, ReadError};
 use super::LogManager;
 use crate::protocol::records::{BatchIter, RecordBatch};
 use std::io;
@@ -19,7 +21,12 @@ pub fn partition_batches(
 ) -> io::Result<()> {
     let (mut offset, _, _) = partition.offsets();
     loop {
-        let read = match partition.read(offset, READ_BYTES) {
+        let read = match partition.read_bounded(
+            offset,
+            READ_BYTES,
+            Isolation::Replica,
+            Oversize::FirstBatch,
+        ) {
             Ok(read) => read,
             Err(ReadError::OffsetOutOfRange { .. }) => return Ok(()),
             Err(ReadError::Io(e)) => return Err(io::Error::other(e)),
@@ -40,16 +47,20 @@ pub fn partition_batches(
 }
 
 /// [`partition_batches`] for every partition of `topic` (none if it does
-/// not exist), with the partition index.
+/// not exist), or only partition `only`, with the partition index.
 pub fn topic_batches(
     log: &LogManager,
     topic: &str,
+    only: Option<i32>,
     mut visit: impl FnMut(i32, RecordBatch),
 ) -> io::Result<()> {
     let Some(topic) = log.topic(topic) else {
         return Ok(());
     };
     for partition in &topic.partitions {
+        if only.is_some_and(|i| i != partition.index) {
+            continue;
+        }
         partition_batches(partition, |batch| visit(partition.index, batch))?;
     }
     Ok(())

@@ -72,7 +72,7 @@ fn producer_entry(value: &TxnValue) -> (i16, Partitions) {
 impl TxnCoordinator {
     /// Rebuilds every transactional id's state from `__transaction_state`.
     pub fn load(config: TxnConfig, log: &LogManager) -> std::io::Result<TxnCoordinator> {
-        let stored = store::replay(log)?;
+        let stored = store::replay(log, None)?;
         let mut txns = HashMap::new();
         let mut open = HashMap::new();
         for (id, value) in stored {
@@ -92,6 +92,48 @@ impl TxnCoordinator {
             open: Mutex::new(open),
             last_timeout_check: AtomicI64::new(now_ms()),
         })
+    }
+
+    /// This broker now leads `__transaction_state` partition `partition`:
+    /// the states of its ids are read again from that partition's log,
+    /// replacing whatever was known of them. Returns how many it holds.
+    pub fn load_partition(&self, log: &LogManager, partition: i32) -> std::io::Result<usize> {
+        let stored = store::replay(log, Some(partition))?;
+        self.unload_partition(log, partition);
+        let mut txns = self.txns.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, value) in &stored {
+            open.insert(value.producer_id, producer_entry(value));
+            txns.insert(id.clone(), Arc::new(AsyncMutex::new(Some(value.clone()))));
+        }
+        Ok(stored.len())
+    }
+
+    /// This broker no longer leads `__transaction_state` partition
+    /// `partition`: it forgets the ids stored there, and their producers'
+    /// open transactions.
+    pub fn unload_partition(&self, log: &LogManager, partition: i32) {
+        let Some(count) = log
+            .topic(store::TRANSACTION_TOPIC)
+            .and_then(|t| i32::try_from(t.partitions.len()).ok())
+        else {
+            return;
+        };
+        let mut txns = self.txns.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        txns.retain(|id, slot| {
+            if partition_for(id, count) != partition {
+                return true;
+            }
+            // A slot busy with a request keeps its producer entry; that
+            // request answers, and the next finds the id gone.
+            if let Ok(guard) = slot.try_lock() {
+                if let Some(value) = guard.as_ref() {
+                    open.remove(&value.producer_id);
+                }
+            }
+            false
+        });
     }
 
     fn slot(&self, transactional_id: &str, create: bool) -> Option<Slot> {

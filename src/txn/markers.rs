@@ -49,7 +49,9 @@ pub fn append_here(
         .log
         .append_marker(&partition, outcome.producer_id, outcome.epoch, marker)
     {
-        Ok(append) => Ok(Some(append)),
+        // Markers are written as acks=all: the transaction's outcome must
+        // survive the loss of this leader.
+        Ok(append) => Ok(Some(append.until_committed(&partition))),
         Err(AppendError::InvalidProducerEpoch { current, got, .. }) => {
             tracing::warn!(
                 topic,

@@ -247,13 +247,14 @@ pub fn append(
         .build()
         .map_err(|e| io::Error::other(e.to_string()))?;
     log.append(partition, &batch)
+        .map(|pending| pending.until_committed(partition))
         .map_err(|e| io::Error::other(e.to_string()))
 }
 
 /// Every transactional id's last state, from the whole topic.
-pub fn replay(log: &LogManager) -> io::Result<BTreeMap<String, TxnValue>> {
+pub fn replay(log: &LogManager, only: Option<i32>) -> io::Result<BTreeMap<String, TxnValue>> {
     let mut last = BTreeMap::new();
-    crate::log::scan::topic_batches(log, TRANSACTION_TOPIC, |_, batch| {
+    crate::log::scan::topic_batches(log, TRANSACTION_TOPIC, only, |_, batch| {
         for record in batch.records() {
             let Ok(record) = record else { break };
             let Some(key) = record.key else { continue };
