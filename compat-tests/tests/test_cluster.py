@@ -12,9 +12,8 @@ only loosely: performance is measured, not asserted.
 Topics go through the controller and are placed across the nodes;
 clients follow each partition's leader, and groups and transactions find
 their coordinator on whichever node leads the key's internal partition.
-Followers copy nothing yet (replication is the next step), so these
-scenarios use RF=1 topics: a killed node's partitions are unavailable
-until it returns."""
+These scenarios use RF=1 topics: a killed node's partitions are
+unavailable until it returns (replicated topics: test_replication.py)."""
 from __future__ import annotations
 
 import time

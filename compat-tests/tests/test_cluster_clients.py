@@ -1,7 +1,7 @@
 """Every client family against one three-node cluster (every node a broker
 and a voter): each sees the three brokers, creates a topic whose partitions
 are led by different nodes, and produces and reads back records across
-those leaders. RF=1: followers copy nothing yet (replication is next)."""
+those leaders. RF=1, so that each node leads its own partition."""
 from __future__ import annotations
 
 import pytest
