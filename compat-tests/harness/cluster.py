@@ -64,3 +64,12 @@ def stop_cluster(nodes: list[Broker]) -> dict[str, int | None]:
         if node.alive():
             node.proc.send_signal(signal.SIGTERM)
     return {node.bootstrap: node.stop() for node in nodes}
+
+
+def stop_and_check(nodes: list[Broker]) -> None:
+    """A cluster fixture's teardown: every node stopped (SIGTERM), its log's
+    tail printed for the report, and every exit clean."""
+    codes = stop_cluster(nodes)
+    for node in nodes:
+        print(f"--- {node.log_path}\n{node.log_tail(30)}")
+    assert all(code == 0 for code in codes.values()), f"exit codes on SIGTERM: {codes}"

@@ -23,7 +23,7 @@ from confluent_kafka.admin import AdminClient
 from kafka import KafkaAdminClient
 
 from harness.broker import free_port
-from harness.cluster import start_cluster, stop_cluster
+from harness.cluster import start_cluster, stop_and_check
 
 MATRIX_CLIENT = "confluent"
 SESSION_MS = 3000
@@ -39,10 +39,7 @@ def cluster(tmp_path):
         "transaction.state.log.num.partitions=6",
     ])
     yield nodes
-    codes = stop_cluster(nodes)
-    for node in nodes:
-        print(f"--- {node.log_path}\n{node.log_tail(30)}")
-    assert all(code == 0 for code in codes.values()), f"exit codes on SIGTERM: {codes}"
+    stop_and_check(nodes)
 
 
 def brokers_seen(bootstrap: str):

@@ -8,7 +8,7 @@ import pytest
 
 from clients import all_clients
 from clients.franz import FranzClient
-from harness.cluster import start_cluster, stop_cluster
+from harness.cluster import start_cluster, stop_and_check
 from harness.data import PARTITIONS, expected_records
 from test_clients import assert_records, expected_acks
 
@@ -23,8 +23,7 @@ def cluster(tmp_path_factory):
     needs = sorted({setting for c in CLIENTS for setting in c.broker_settings})
     nodes = start_cluster(tmp_path_factory.mktemp("cluster-clients"), NODES, needs)
     yield nodes
-    codes = stop_cluster(nodes)
-    assert all(code == 0 for code in codes.values()), f"exit codes on SIGTERM: {codes}"
+    stop_and_check(nodes)
 
 
 @pytest.mark.parametrize("client", [pytest.param(c, id=c.name) for c in CLIENTS], indirect=True)

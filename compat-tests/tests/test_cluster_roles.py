@@ -15,7 +15,7 @@ import re
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from harness.cluster import start_split_cluster, stop_cluster
+from harness.cluster import start_split_cluster, stop_and_check
 from test_cluster import consume_confluent, create_topic, leaders, metadata_quorum, produce_confluent
 
 MATRIX_CLIENT = "confluent"
@@ -27,10 +27,7 @@ def split(tmp_path):
         "broker.session.timeout.ms=3000", "broker.heartbeat.interval.ms=500",
         "offsets.topic.num.partitions=4"])
     yield nodes
-    codes = stop_cluster(nodes)
-    for node in nodes:
-        print(f"--- {node.log_path}\n{node.log_tail(30)}")
-    assert all(code == 0 for code in codes.values()), f"exit codes on SIGTERM: {codes}"
+    stop_and_check(nodes)
 
 
 def test_brokers_follow_a_controller_that_serves_no_client(split):

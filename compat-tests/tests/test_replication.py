@@ -19,7 +19,7 @@ import time
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from harness.cluster import start_cluster, stop_cluster
+from harness.cluster import start_cluster, stop_and_check
 from test_cluster import consume_confluent, produce_confluent
 
 MATRIX_CLIENT = "confluent"
@@ -34,10 +34,7 @@ def cluster(tmp_path):
         "replica.lag.time.max.ms=5000",
     ])
     yield nodes
-    codes = stop_cluster(nodes)
-    for node in nodes:
-        print(f"--- {node.log_path}\n{node.log_tail(30)}")
-    assert all(code == 0 for code in codes.values()), f"exit codes on SIGTERM: {codes}"
+    stop_and_check(nodes)
 
 
 def partitions(bootstrap: str, topic: str) -> dict[int, tuple[int, list[int]]]:
@@ -78,7 +75,6 @@ def test_a_killed_leaders_followers_take_over_with_every_acknowledged_record(clu
     during = [f"during-{i}" for i in range(300)]
     produce_confluent(survivor.bootstrap, "rep", during, **{"enable.idempotence": True})
     cluster[victim].start(30)
-    restarted = time.monotonic()
     rejoined = wait_for(
         "the restarted node to rejoin every ISR",
         lambda: all(isr == [0, 1, 2] for _, isr in partitions(survivor.bootstrap, "rep").values()),
@@ -212,10 +208,7 @@ def replicated_internals(tmp_path):
         "transaction.state.log.num.partitions=1",
     ])
     yield nodes
-    codes = stop_cluster(nodes)
-    for node in nodes:
-        print(f"--- {node.log_path}\n{node.log_tail(30)}")
-    assert all(code == 0 for code in codes.values()), f"exit codes on SIGTERM: {codes}"
+    stop_and_check(nodes)
 
 
 def test_a_group_keeps_its_offsets_when_its_coordinator_is_killed(replicated_internals):

@@ -203,17 +203,7 @@ impl Controller {
         heartbeat: Heartbeat,
         now_ms: u64,
     ) -> Result<(Vec<MetadataRecord>, HeartbeatReply), ControllerError> {
-        let broker = image
-            .brokers
-            .get(&heartbeat.broker_id)
-            .ok_or(ControllerError::BrokerIdNotRegistered(heartbeat.broker_id))?;
-        if broker.epoch != heartbeat.broker_epoch {
-            return Err(ControllerError::StaleBrokerEpoch {
-                broker_id: broker.id,
-                epoch: heartbeat.broker_epoch,
-                current: broker.epoch,
-            });
-        }
+        let broker = registered(image, heartbeat.broker_id, heartbeat.broker_epoch)?;
         self.last_heard.insert(broker.id, now_ms);
         let caught_up = heartbeat.applied_offset >= broker.epoch;
         let mut records = Vec::new();
@@ -462,17 +452,7 @@ impl Controller {
         broker_epoch: i64,
         at_least: i64,
     ) -> Result<(Vec<MetadataRecord>, i64), ControllerError> {
-        let broker = image
-            .brokers
-            .get(&broker_id)
-            .ok_or(ControllerError::BrokerIdNotRegistered(broker_id))?;
-        if broker.epoch != broker_epoch {
-            return Err(ControllerError::StaleBrokerEpoch {
-                broker_id,
-                epoch: broker_epoch,
-                current: broker.epoch,
-            });
-        }
+        registered(image, broker_id, broker_epoch)?;
         let start = image.next_producer_id.max(at_least);
         let record = MetadataRecord::ProducerIds {
             broker_id,
@@ -493,17 +473,7 @@ impl Controller {
         image: &MetadataImage,
         change: &IsrChange,
     ) -> Result<Vec<MetadataRecord>, ControllerError> {
-        let broker = image
-            .brokers
-            .get(&change.broker_id)
-            .ok_or(ControllerError::BrokerIdNotRegistered(change.broker_id))?;
-        if broker.epoch != change.broker_epoch {
-            return Err(ControllerError::StaleBrokerEpoch {
-                broker_id: change.broker_id,
-                epoch: change.broker_epoch,
-                current: broker.epoch,
-            });
-        }
+        registered(image, change.broker_id, change.broker_epoch)?;
         let topic_id = Uuid(change.topic_id);
         let topic = image
             .topic_by_id(topic_id)
@@ -567,6 +537,26 @@ impl Controller {
             replicas: None,
         }])
     }
+}
+
+/// The registration of `broker_id` if `broker_epoch` is its current epoch.
+fn registered(
+    image: &MetadataImage,
+    broker_id: i32,
+    broker_epoch: i64,
+) -> Result<&super::image::BrokerRegistration, ControllerError> {
+    let broker = image
+        .brokers
+        .get(&broker_id)
+        .ok_or(ControllerError::BrokerIdNotRegistered(broker_id))?;
+    if broker.epoch != broker_epoch {
+        return Err(ControllerError::StaleBrokerEpoch {
+            broker_id,
+            epoch: broker_epoch,
+            current: broker.epoch,
+        });
+    }
+    Ok(broker)
 }
 
 fn leads_nothing(image: &MetadataImage, broker: i32) -> bool {

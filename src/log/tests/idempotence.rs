@@ -5,18 +5,6 @@ use super::*;
 use crate::log::partition::AppendError;
 
 /// A batch of `records` records from producer `pid` at `epoch`, sequences from `first_seq`.
-fn idempotent(pid: i64, epoch: i16, first_seq: i32, records: usize) -> Bytes {
-    let mut builder = BatchBuilder::new(0).producer(pid, epoch, first_seq);
-    for i in 0..records {
-        builder.push(NewRecord::new(
-            1_000 + i as i64,
-            None,
-            Some(Bytes::from(format!("{pid}/{first_seq}/{i}"))),
-        ));
-    }
-    builder.build().unwrap()
-}
-
 #[test]
 fn a_retried_batch_gets_its_original_offset_and_is_not_appended_again() {
     let dir = TempDir::new("idem-dup");

@@ -104,6 +104,33 @@ fn stored(input: &[u8], base_offset: i64) -> Bytes {
     Bytes::from(out)
 }
 
+/// A batch of producer `pid` (epoch `epoch`): `records` records from
+/// sequence `first_seq`, transactional or only idempotent.
+fn producer_batch(
+    pid: i64,
+    epoch: i16,
+    first_seq: i32,
+    records: usize,
+    transactional: bool,
+) -> Bytes {
+    let mut builder = BatchBuilder::new(0)
+        .producer(pid, epoch, first_seq)
+        .transactional(transactional);
+    for i in 0..records {
+        builder.push(NewRecord::new(
+            1_000 + i as i64,
+            None,
+            Some(Bytes::from(format!("{pid}/{first_seq}/{i}"))),
+        ));
+    }
+    builder.build().unwrap()
+}
+
+/// An idempotent producer's batch (see [`producer_batch`]).
+fn idempotent(pid: i64, epoch: i16, first_seq: i32, records: usize) -> Bytes {
+    producer_batch(pid, epoch, first_seq, records, false)
+}
+
 /// Appends and marks durable at once, as the flusher would after its fsync.
 fn append(p: &Partition, bytes: &[u8], now_ms: i64) -> Appended {
     let appended = p.append(bytes, now_ms).unwrap();

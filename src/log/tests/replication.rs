@@ -9,21 +9,6 @@ use super::*;
 use crate::log::partition::{AppendError, Isolation};
 use crate::protocol::records::control::EndTxnMarker;
 
-fn idempotent(pid: i64, first_seq: i32, records: usize, transactional: bool) -> Bytes {
-    let mut builder = BatchBuilder::new(0).producer(pid, 0, first_seq);
-    if transactional {
-        builder = builder.transactional(true);
-    }
-    for i in 0..records {
-        builder.push(NewRecord::new(
-            1_000,
-            None,
-            Some(Bytes::from(format!("{pid}/{first_seq}/{i}"))),
-        ));
-    }
-    builder.build().unwrap()
-}
-
 /// Copies whatever `follower` lacks from `leader`, as one fetch round does:
 /// read from the follower's durable end, append, fsync (here: mark durable),
 /// then report the new end. Returns how many batches moved.
@@ -86,8 +71,8 @@ fn pair(tag: &str) -> (TempDir, TempDir, Partition, Partition) {
 fn a_follower_holds_its_leaders_log_byte_for_byte_and_the_high_watermark_waits_for_it() {
     let (_ld, _fd, leader, follower) = pair("copy");
     append(&leader, &batch("plain", &[1, 2]), 1_000);
-    append(&leader, &idempotent(7, 0, 3, false), 1_000);
-    append(&leader, &idempotent(8, 0, 2, true), 1_000);
+    append(&leader, &producer_batch(7, 0, 0, 3, false), 1_000);
+    append(&leader, &producer_batch(8, 0, 0, 2, true), 1_000);
     let marker = EndTxnMarker {
         commit: false,
         coordinator_epoch: 0,
@@ -118,11 +103,13 @@ fn a_follower_holds_its_leaders_log_byte_for_byte_and_the_high_watermark_waits_f
     // The follower takes over: producer 7's retry is a duplicate there too.
     follower.set_leader_epoch(4).unwrap();
     follower.lead(1, &[0, 1], &[1], 1, 2_000);
-    let retry = follower.append(&idempotent(7, 0, 3, false), 2_000).unwrap();
+    let retry = follower
+        .append(&producer_batch(7, 0, 0, 3, false), 2_000)
+        .unwrap();
     assert!(retry.duplicate);
     assert_eq!(retry.base_offset, 2);
     assert!(matches!(
-        follower.append(&idempotent(7, 9, 1, false), 2_000),
+        follower.append(&producer_batch(7, 0, 9, 1, false), 2_000),
         Err(AppendError::OutOfOrderSequence { .. })
     ));
 }

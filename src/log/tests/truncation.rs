@@ -5,18 +5,6 @@
 use super::*;
 use crate::log::partition::AppendError;
 
-fn idempotent(pid: i64, first_seq: i32, records: usize) -> Bytes {
-    let mut builder = BatchBuilder::new(0).producer(pid, 0, first_seq);
-    for i in 0..records {
-        builder.push(NewRecord::new(
-            1_000,
-            None,
-            Some(Bytes::from(format!("{pid}/{first_seq}/{i}"))),
-        ));
-    }
-    builder.build().unwrap()
-}
-
 fn small_segments() -> LogConfig {
     let one = padded_batch("x", &[1, 2, 3], 40).len() as u64;
     LogConfig {
@@ -62,18 +50,18 @@ fn any_cut_keeps_exactly_the_batches_before_it_across_segments_and_restarts() {
 fn producer_state_and_epochs_go_back_with_the_log() {
     let dir = TempDir::new("truncate-producer");
     let (p, _) = open(&dir.partition_dir(), small_segments(), 1_000);
-    append(&p, &idempotent(5, 0, 2), 1_000);
+    append(&p, &idempotent(5, 0, 0, 2), 1_000);
     p.set_leader_epoch(4).unwrap();
-    append(&p, &idempotent(5, 2, 2), 1_000);
-    append(&p, &idempotent(5, 4, 2), 1_000);
+    append(&p, &idempotent(5, 0, 2, 2), 1_000);
+    append(&p, &idempotent(5, 0, 4, 2), 1_000);
     assert_eq!(p.truncate_to(2, 1_000).unwrap(), 2);
     // The producer's next sequence is 2 again: its cut batch is no duplicate.
-    let again = p.append(&idempotent(5, 2, 2), 1_000).unwrap();
+    let again = p.append(&idempotent(5, 0, 2, 2), 1_000).unwrap();
     assert!(!again.duplicate);
     assert_eq!(again.base_offset, 2);
     p.mark_durable(again.last_offset + 1);
     assert!(matches!(
-        p.append(&idempotent(5, 9, 1), 1_000),
+        p.append(&idempotent(5, 0, 9, 1), 1_000),
         Err(AppendError::OutOfOrderSequence { .. })
     ));
     // Epoch 4 began at 2, which is gone; the re-append stamped it again.
