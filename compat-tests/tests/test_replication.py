@@ -32,6 +32,8 @@ def cluster(tmp_path):
         f"broker.session.timeout.ms={SESSION_MS}",
         "broker.heartbeat.interval.ms=500",
         "replica.lag.time.max.ms=5000",
+        # Preferred leaders come back within a second of rejoining the ISR.
+        "leader.imbalance.check.interval.seconds=1",
     ])
     yield nodes
     stop_and_check(nodes)
@@ -79,9 +81,13 @@ def test_a_killed_leaders_followers_take_over_with_every_acknowledged_record(clu
         "the restarted node to rejoin every ISR",
         lambda: all(isr == [0, 1, 2] for _, isr in partitions(survivor.bootstrap, "rep").values()),
         30)
+    preferred = wait_for(
+        "the restarted node to lead its preferred partitions again",
+        lambda: partitions(survivor.bootstrap, "rep") == led, 10)
     print(f"kill -9 of a leader (RF=3): new leaders {moved:.2f} s after the kill (session {SESSION_MS} ms); "
           f"back in every ISR {rejoined:.2f} s after its restart's ready line "
-          f"({time.monotonic() - killed:.2f} s after the kill)")
+          f"({time.monotonic() - killed:.2f} s after the kill); leading its preferred partitions "
+          f"again {preferred:.2f} s later (auto.leader.rebalance, checked every second)")
     # The restarted node now holds everything: lose another node and read.
     other = next(i for i in range(3) if i != victim and cluster[i].bootstrap != survivor.bootstrap)
     cluster[other].kill()
@@ -274,3 +280,32 @@ def test_transactions_go_on_when_their_coordinator_is_killed(replicated_internal
     seen = consume_confluent(alive, "ledger", "ledger-readers", 10, timeout=30, **committed)
     assert sorted(seen) == sorted(f"b-{i}" for i in range(10))
     cluster[coordinator].start(30)
+
+
+def test_elect_leaders_gives_leadership_back_to_the_preferred_replica(tmp_path):
+    """kafka-leader-election's request (ElectLeaders, preferred) through
+    confluent-kafka's admin client, with automatic rebalancing off."""
+    from confluent_kafka import ElectionType, TopicPartition
+    nodes = start_cluster(tmp_path, settings=[
+        f"broker.session.timeout.ms={SESSION_MS}", "broker.heartbeat.interval.ms=500",
+        "auto.leader.rebalance.enable=false"])
+    try:
+        create_replicated(nodes[0].bootstrap, "elect", 1)
+        preferred = partitions(nodes[0].bootstrap, "elect")[0][0]
+        nodes[preferred].kill()
+        survivor = nodes[(preferred + 1) % 3]
+        wait_for("a new leader", lambda: partitions(survivor.bootstrap, "elect")[0][0] not in (preferred, -1),
+                 SESSION_MS / 1000 + 20)
+        nodes[preferred].start(30)
+        wait_for("the preferred replica back in sync",
+                 lambda: partitions(survivor.bootstrap, "elect")[0][1] == [0, 1, 2], 30)
+        time.sleep(1.5)
+        assert partitions(survivor.bootstrap, "elect")[0][0] != preferred, "no automatic rebalance when disabled"
+        admin = AdminClient({"bootstrap.servers": survivor.bootstrap})
+        admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition("elect", 0)]).result(timeout=30)
+        assert partitions(survivor.bootstrap, "elect")[0][0] == preferred
+        again = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition("elect", 0)]).result(timeout=30)
+        error = again[TopicPartition("elect", 0)]
+        assert error is not None and error.code() == 84, error  # ELECTION_NOT_NEEDED
+    finally:
+        stop_and_check(nodes)

@@ -53,6 +53,10 @@ pub enum ControllerError {
     /// AlterPartition adding a replica that may not be in sync (fenced,
     /// shutting down, or no replica at all).
     IneligibleReplica(String),
+    /// ElectLeaders: the preferred replica leads already.
+    ElectionNotNeeded(String),
+    /// ElectLeaders: the preferred replica is not in sync or not active.
+    PreferredLeaderNotAvailable(String),
 }
 
 /// AlterPartition: the leader of a partition asks for a new ISR, as of the
@@ -90,7 +94,9 @@ impl std::fmt::Display for ControllerError {
             }
             ControllerError::FencedLeaderEpoch(m)
             | ControllerError::InvalidUpdateVersion(m)
-            | ControllerError::IneligibleReplica(m) => f.write_str(m),
+            | ControllerError::IneligibleReplica(m)
+            | ControllerError::ElectionNotNeeded(m)
+            | ControllerError::PreferredLeaderNotAvailable(m) => f.write_str(m),
         }
     }
 }
@@ -559,6 +565,47 @@ fn registered(
     Ok(broker)
 }
 
+impl Controller {
+    /// ElectLeaders (preferred): the first replica leads again, with a new
+    /// epoch, if it is active and in sync.
+    pub fn elect_preferred(
+        &self,
+        image: &MetadataImage,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Vec<MetadataRecord>, ControllerError> {
+        let name = format!("{topic}-{partition}");
+        let topic_image = image
+            .topic(topic)
+            .ok_or_else(|| ControllerError::UnknownTopic(name.clone()))?;
+        let p = usize::try_from(partition)
+            .ok()
+            .and_then(|i| topic_image.partitions.get(i))
+            .ok_or_else(|| ControllerError::UnknownTopic(name.clone()))?;
+        let Some(&preferred) = p.replicas.first() else {
+            return Err(ControllerError::PreferredLeaderNotAvailable(name));
+        };
+        if p.leader == preferred {
+            return Err(ControllerError::ElectionNotNeeded(format!(
+                "{name}: its preferred replica {preferred} leads already"
+            )));
+        }
+        let active = image.brokers.get(&preferred).is_some_and(|b| b.is_active());
+        if !active || !p.isr.contains(&preferred) {
+            return Err(ControllerError::PreferredLeaderNotAvailable(format!(
+                "{name}: its preferred replica {preferred} is not active and in sync"
+            )));
+        }
+        Ok(vec![MetadataRecord::PartitionChange {
+            partition_id: partition,
+            topic_id: topic_image.id,
+            isr: None,
+            leader: preferred,
+            replicas: None,
+        }])
+    }
+}
+
 fn leads_nothing(image: &MetadataImage, broker: i32) -> bool {
     image
         .topics()
@@ -585,6 +632,10 @@ impl ControllerError {
             ControllerError::FencedLeaderEpoch(_) => ErrorCode::FencedLeaderEpoch,
             ControllerError::InvalidUpdateVersion(_) => ErrorCode::InvalidUpdateVersion,
             ControllerError::IneligibleReplica(_) => ErrorCode::IneligibleReplica,
+            ControllerError::ElectionNotNeeded(_) => ErrorCode::ElectionNotNeeded,
+            ControllerError::PreferredLeaderNotAvailable(_) => {
+                ErrorCode::PreferredLeaderNotAvailable
+            }
         }
     }
 }

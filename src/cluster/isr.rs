@@ -2,6 +2,13 @@
 //! `replica.lag.time.max.ms` leave it, followers that catch up join it, and
 //! each change goes through the controller (AlterPartition), one at a time
 //! per partition, decided on the partition epoch the leader knows.
+//!
+//! And the preferred replica's side of leadership: with
+//! `auto.leader.rebalance.enable`, every
+//! `leader.imbalance.check.interval.seconds` a broker asks the controller to
+//! give back the leadership of the partitions it is the first replica of,
+//! once it is in their ISR again (as Kafka's controller does after a
+//! failover, so leaders do not pile up on the survivors).
 
 use super::controller::IsrChange;
 use super::image::{MetadataImage, PartitionImage};
@@ -35,14 +42,20 @@ pub fn wanted_isr(p: &PartitionImage, leader: i32, changes: &IsrChanges) -> Opti
 
 /// Checks the partitions this broker leads until `stop`.
 pub async fn run(broker: Arc<Broker>, node: Arc<ClusterNode>, mut stop: watch::Receiver<bool>) {
-    let lag_max_ms =
-        i64::try_from(broker.config.cluster.replica_lag_time_max_ms).unwrap_or(i64::MAX);
+    let config = &broker.config.cluster;
+    let lag_max_ms = i64::try_from(config.replica_lag_time_max_ms).unwrap_or(i64::MAX);
+    let balance_every = Duration::from_secs(config.leader_imbalance_check_interval_s);
+    let mut last_balance = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(CHECK_EVERY) => {}
         }
         let image = node.image();
+        if config.auto_leader_rebalance && last_balance.elapsed() >= balance_every {
+            last_balance = tokio::time::Instant::now();
+            take_back_leadership(&node, &image, broker.config.node_id).await;
+        }
         for change in proposals(&broker, &image, node.broker_epoch(), lag_max_ms) {
             let call = ControllerCall::AlterPartition(change.clone());
             match node.call(call).await {
@@ -58,6 +71,39 @@ pub async fn run(broker: Arc<Broker>, node: Arc<ClusterNode>, mut stop: watch::R
                 other => tracing::debug!(reply = ?other, "ISR change not decided"),
             }
         }
+    }
+}
+
+/// The partitions `node_id` is the preferred (first) replica of, and in
+/// sync for, that another broker leads.
+pub fn preferred_elsewhere(image: &MetadataImage, node_id: i32) -> Vec<(String, i32)> {
+    let mut wanted = Vec::new();
+    for topic in image.topics() {
+        for (index, p) in topic.partitions.iter().enumerate() {
+            let preferred = p.replicas.first() == Some(&node_id);
+            if preferred && p.leader != node_id && p.isr.contains(&node_id) {
+                wanted.push((topic.name.clone(), index as i32));
+            }
+        }
+    }
+    wanted
+}
+
+async fn take_back_leadership(node: &ClusterNode, image: &MetadataImage, node_id: i32) {
+    let partitions = preferred_elsewhere(image, node_id);
+    if partitions.is_empty() {
+        return;
+    }
+    let count = partitions.len();
+    match node
+        .call(ControllerCall::ElectPreferred { partitions })
+        .await
+    {
+        ControllerReply::Topics { outcomes, .. } => {
+            let elected = outcomes.iter().filter(|o| o.is_ok()).count();
+            tracing::info!(elected, of = count, "preferred leader election");
+        }
+        other => tracing::debug!(reply = ?other, "preferred leader election not decided"),
     }
 }
 

@@ -71,6 +71,10 @@ pub enum ControllerCall {
     },
     /// A partition's leader asks for a new ISR.
     AlterPartition(super::controller::IsrChange),
+    /// ElectLeaders (preferred) of these (topic, partition)s.
+    ElectPreferred {
+        partitions: Vec<(String, i32)>,
+    },
 }
 
 /// CreatePartitions of one topic: (topic, new total, explicit replicas of
@@ -456,6 +460,13 @@ impl ClusterNode {
                     },
                     Err(e) => ControllerReply::Refused(e.to_string()),
                 }
+            }
+            ControllerCall::ElectPreferred { partitions } => {
+                let decided = partitions
+                    .iter()
+                    .map(|(topic, partition)| controller.elect_preferred(&image, topic, *partition))
+                    .collect();
+                self.propose_outcomes(&image, decided, false).await
             }
             ControllerCall::AlterPartition(change) => {
                 let decided = vec![controller.alter_partition(&image, &change)];

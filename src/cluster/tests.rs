@@ -332,6 +332,53 @@ fn isr_changes_come_from_the_leader_on_the_current_epochs() {
 }
 
 #[test]
+fn the_preferred_replica_leads_again_once_back_in_sync() {
+    let mut h = cluster(&["a", "b", "c"]);
+    h.create("t", 1, 3);
+    let p = h.image.topic("t").unwrap().partitions[0].clone();
+    let preferred = p.replicas[0];
+    let elect = |h: &mut Harness| {
+        let records = h.controller.elect_preferred(&h.image, "t", 0)?;
+        h.append(records);
+        Ok::<(), ControllerError>(())
+    };
+    assert!(matches!(
+        elect(&mut h),
+        Err(ControllerError::ElectionNotNeeded(_))
+    ));
+    assert!(matches!(
+        h.controller.elect_preferred(&h.image, "t", 5),
+        Err(ControllerError::UnknownTopic(_))
+    ));
+    // The preferred replica falls silent: fenced, out of the ISR, not leading.
+    let others: Vec<i32> = p.replicas[1..].to_vec();
+    for _ in 0..6 {
+        h.now += 2000;
+        for b in &others {
+            h.heartbeat(*b, false);
+        }
+        let records = h.controller.tick(&h.image, h.now);
+        h.append(records);
+    }
+    let moved = h.image.topic("t").unwrap().partitions[0].clone();
+    assert_ne!(moved.leader, preferred);
+    // Back and active, but not in sync yet: it may not lead.
+    h.heartbeat(preferred, false);
+    assert!(matches!(
+        elect(&mut h),
+        Err(ControllerError::PreferredLeaderNotAvailable(_))
+    ));
+    // In sync again (its leader said so): it leads with a new epoch.
+    let mut isr = moved.isr.clone();
+    isr.push(preferred);
+    h.alter_isr("t", 0, &isr, None).unwrap();
+    elect(&mut h).unwrap();
+    let back = &h.image.topic("t").unwrap().partitions[0];
+    assert_eq!(back.leader, preferred);
+    assert!(back.leader_epoch > moved.leader_epoch);
+}
+
+#[test]
 fn a_silent_broker_is_fenced_and_its_leaderships_move() {
     let mut h = cluster(&["a", "b", "c"]);
     h.create("t", 3, 3);

@@ -87,6 +87,10 @@ pub struct ClusterConfig {
     /// `replica.lag.time.max.ms`: an in-sync follower not caught up for
     /// this long leaves the ISR.
     pub replica_lag_time_max_ms: u64,
+    /// `auto.leader.rebalance.enable`: preferred replicas lead again once
+    /// back in sync, checked every `leader.imbalance.check.interval.seconds`.
+    pub auto_leader_rebalance: bool,
+    pub leader_imbalance_check_interval_s: u64,
 }
 
 impl Default for ClusterConfig {
@@ -115,6 +119,8 @@ impl Default for ClusterConfig {
             broker_heartbeat_interval_ms: 2000,
             broker_session_timeout_ms: 9000,
             replica_lag_time_max_ms: 30_000,
+            auto_leader_rebalance: true,
+            leader_imbalance_check_interval_s: 300,
         }
     }
 }
@@ -272,6 +278,16 @@ impl ClusterConfig {
                 self.broker_session_timeout_ms = at_least_one(name, value)?
             }
             "replica.lag.time.max.ms" => self.replica_lag_time_max_ms = at_least_one(name, value)?,
+            "auto.leader.rebalance.enable" => {
+                self.auto_leader_rebalance = match value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(invalid(name, value, "must be true or false")),
+                }
+            }
+            "leader.imbalance.check.interval.seconds" => {
+                self.leader_imbalance_check_interval_s = at_least_one(name, value)?
+            }
             _ => return Ok(false),
         }
         Ok(true)

@@ -10,6 +10,7 @@ pub mod context;
 pub mod coordinators;
 pub mod describe_cluster;
 pub mod describe_quorum;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod fetch_session;
 pub mod groups;
@@ -160,6 +161,7 @@ pub const IMPLEMENTED: &[Implemented] = &[
     records_admin::OFFSET_FOR_LEADER_EPOCH,
     describe_quorum::IMPLEMENTED,
     txn_markers::IMPLEMENTED,
+    elect_leaders::IMPLEMENTED,
 ];
 
 /// The versions of `api_key` the broker serves, if any.
@@ -207,6 +209,9 @@ pub async fn handle(
         )),
         RequestBody::DescribeQuorum(request) => {
             Ok(Some(describe_quorum::handle(broker, ctx, request).await))
+        }
+        RequestBody::ElectLeaders(request) => {
+            Ok(Some(elect_leaders::handle(broker, ctx, request).await))
         }
         RequestBody::DescribeCluster(request) => {
             Ok(Some(describe_cluster::handle(broker, ctx, request)))

@@ -82,6 +82,12 @@ pub enum ErrorCode {
     InvalidUpdateVersion = 95,
     /// AlterPartition adding a replica that may not be in sync.
     IneligibleReplica = 107,
+    /// ElectLeaders: the preferred replica is not in sync or not active.
+    PreferredLeaderNotAvailable = 80,
+    /// ElectLeaders: the preferred replica leads already.
+    ElectionNotNeeded = 84,
+    /// ElectLeaders: no replica may be elected (unclean election is not done).
+    EligibleLeadersNotAvailable = 83,
     UnsupportedEndpointType = 115,
     /// KIP-848: the member's epoch is not the coordinator's (it must rejoin).
     FencedMemberEpoch = 110,
