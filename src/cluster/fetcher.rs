@@ -254,7 +254,7 @@ async fn fetch_round(
     // The next fetch reports these offsets: they must be on disk first.
     for (partition, append, high_watermark) in pending {
         if let Some(append) = append {
-            append.wait().await?;
+            append.wait().await.map_err(|e| e.to_string())?;
         }
         partition.set_leader_high_watermark(high_watermark);
     }

@@ -510,10 +510,7 @@ impl GroupCoordinator {
     /// This broker no longer leads `__consumer_offsets` partition
     /// `partition`: it forgets the groups stored there.
     pub fn unload_partition(&self, log: &LogManager, partition: i32) {
-        let Some(count) = log
-            .topic(store::OFFSETS_TOPIC)
-            .and_then(|t| i32::try_from(t.partitions.len()).ok())
-        else {
+        let Some(count) = log.topic(store::OFFSETS_TOPIC).map(|t| t.meta.partitions) else {
             return;
         };
         self.groups

@@ -4,8 +4,8 @@
 use super::produce_policy;
 use super::Implemented;
 use crate::broker::Broker;
-use crate::log::partition::{AppendError, Appended, Partition};
-use crate::log::PendingAppend;
+use crate::log::partition::{AppendError, Partition};
+use crate::log::{PendingAppend, WaitError};
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::produce_response::{
     NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
@@ -205,7 +205,7 @@ fn append_failed(topic: &str, index: i32, error: AppendError) -> PartitionProduc
 enum Outcome {
     Done(PartitionProduceResponse),
     /// Appended; acks=all also waits for the partition's high watermark.
-    Pending(i32, PendingAppend, Option<Arc<Partition>>),
+    Pending(i32, PendingAppend),
 }
 
 /// acks=all with fewer in-sync replicas than `min.insync.replicas`: refused
@@ -224,29 +224,30 @@ fn enough_replicas(partition: &Partition) -> Result<(), PartitionProduceResponse
     }
 }
 
-/// acks=all: the batch counts once the high watermark passes it, that is
-/// once every in-sync replica has it on disk.
-async fn replicated(
-    partition: &Partition,
-    appended: &Appended,
-    deadline: tokio::time::Instant,
-) -> Result<(), PartitionProduceResponse> {
-    let wanted = appended.last_offset + 1;
-    if tokio::time::timeout_at(deadline, partition.wait_for_high_watermark(wanted))
-        .await
-        .is_ok()
-    {
-        return Ok(());
+/// Appends a checked batch. acks=all first needs enough in-sync replicas,
+/// then waits (up to `timeout`) until the high watermark passes the batch,
+/// that is until every in-sync replica has it on disk.
+fn append(
+    broker: &Broker,
+    topic: &str,
+    partition: &Arc<Partition>,
+    batch: &Bytes,
+    acks: i16,
+    timeout: std::time::Duration,
+) -> Outcome {
+    let all = acks == -1;
+    if all {
+        if let Err(response) = enough_replicas(partition) {
+            return Outcome::Done(response);
+        }
     }
-    let code = match partition.in_sync_replicas() {
-        Some((isr, min)) if isr < min => ErrorCode::NotEnoughReplicasAfterAppend,
-        _ => ErrorCode::RequestTimedOut,
-    };
-    Err(failed(
-        partition.index,
-        code,
-        Some(format!("offset {wanted} is not replicated in time")),
-    ))
+    match broker.log.append(partition, batch) {
+        Ok(pending) if all => {
+            Outcome::Pending(partition.index, pending.until_committed(partition, timeout))
+        }
+        Ok(pending) => Outcome::Pending(partition.index, pending),
+        Err(e) => Outcome::Done(append_failed(topic, partition.index, e)),
+    }
 }
 
 pub async fn handle(
@@ -258,6 +259,7 @@ pub async fn handle(
     // then the wait for durability, during which the connection's next
     // request may start.
     ctx.hold_turn();
+    let timeout = std::time::Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let version = ctx.api_version;
     let image = broker.image();
     let transactional_id = request.transactional_id.clone();
@@ -316,24 +318,7 @@ pub async fn handle(
                                 Outcome::Done(response)
                             }
                             Ok(batch) => {
-                                let all = acks == -1;
-                                match if all {
-                                    enough_replicas(&partition)
-                                } else {
-                                    Ok(())
-                                } {
-                                    Err(response) => Outcome::Done(response),
-                                    Ok(()) => match broker.log.append(&partition, &batch) {
-                                        Ok(pending) => Outcome::Pending(
-                                            index,
-                                            pending,
-                                            all.then_some(partition),
-                                        ),
-                                        Err(e) => {
-                                            Outcome::Done(append_failed(&topic.name, index, e))
-                                        }
-                                    },
-                                }
+                                append(broker, &topic.name, &partition, &batch, acks, timeout)
                             }
                         }
                     }
@@ -345,33 +330,34 @@ pub async fn handle(
     }
     // Every append above is queued before any wait: one fsync round serves them all.
     ctx.pass_turn();
-    let deadline = tokio::time::Instant::now()
-        + std::time::Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let mut responses = Vec::with_capacity(topics.len());
     for (name, outcomes) in topics {
         let mut partition_responses = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             partition_responses.push(match outcome {
                 Outcome::Done(response) => response,
-                Outcome::Pending(index, pending, all) => match pending.wait().await {
-                    Ok(appended) => {
-                        let replicated = match &all {
-                            Some(partition) => replicated(partition, &appended, deadline).await,
-                            None => Ok(()),
+                Outcome::Pending(index, pending) => match pending.wait().await {
+                    Ok(appended) => PartitionProduceResponse {
+                        index,
+                        error_code: ErrorCode::None.code(),
+                        base_offset: appended.base_offset,
+                        log_append_time_ms: appended.log_append_time,
+                        log_start_offset: appended.log_start_offset,
+                        ..PartitionProduceResponse::default()
+                    },
+                    Err(e) => {
+                        let code = match e {
+                            WaitError::NotReplicated {
+                                below_min_isr: true,
+                                ..
+                            } => ErrorCode::NotEnoughReplicasAfterAppend,
+                            WaitError::NotReplicated { .. } => ErrorCode::RequestTimedOut,
+                            WaitError::Fsync(_) | WaitError::Closed => {
+                                ErrorCode::UnknownServerError
+                            }
                         };
-                        match replicated {
-                            Err(response) => response,
-                            Ok(()) => PartitionProduceResponse {
-                                index,
-                                error_code: ErrorCode::None.code(),
-                                base_offset: appended.base_offset,
-                                log_append_time_ms: appended.log_append_time,
-                                log_start_offset: appended.log_start_offset,
-                                ..PartitionProduceResponse::default()
-                            },
-                        }
+                        failed(index, code, Some(e.to_string()))
                     }
-                    Err(e) => failed(index, ErrorCode::UnknownServerError, Some(e)),
                 },
             });
         }

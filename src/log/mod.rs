@@ -653,43 +653,83 @@ impl LogManager {
 
 /// How long a coordinator's write may wait for the in-sync replicas
 /// (Kafka's `offsets.commit.timeout.ms`).
-const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// An append that may still be waiting for its fsync, and (for the
-/// coordinators' writes) for the in-sync replicas.
+/// Why an append was not acknowledged.
+#[derive(Debug)]
+pub enum WaitError {
+    Fsync(io::Error),
+    /// The log closed before the append was durable.
+    Closed,
+    /// Not every in-sync replica held it in time; `below_min_isr` when the
+    /// ISR had meanwhile shrunk below `min.insync.replicas`.
+    NotReplicated {
+        offset: i64,
+        below_min_isr: bool,
+    },
+}
+
+impl std::fmt::Display for WaitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitError::Fsync(e) => write!(f, "fsync failed: {e}"),
+            WaitError::Closed => write!(f, "the log closed before the append was durable"),
+            WaitError::NotReplicated { offset, .. } => {
+                write!(f, "offset {offset} is not on the in-sync replicas in time")
+            }
+        }
+    }
+}
+
+/// An append that may still be waiting for its fsync, and (acks=all, and
+/// the coordinators' writes) for the in-sync replicas.
 pub struct PendingAppend {
     pub appended: Appended,
     durable: Option<tokio::sync::oneshot::Receiver<io::Result<()>>>,
-    committed: Option<Arc<Partition>>,
+    committed: Option<(Arc<Partition>, tokio::time::Instant)>,
 }
 
 impl PendingAppend {
     /// Resolves once the append is durable here, and also committed (past
     /// the high watermark) if [`PendingAppend::until_committed`] asked so.
-    pub async fn wait(self) -> Result<Appended, String> {
+    pub async fn wait(self) -> Result<Appended, WaitError> {
         if let Some(durable) = self.durable {
             match durable.await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(format!("fsync failed: {e}")),
-                Err(_) => return Err("the log closed before the append was durable".into()),
+                Ok(Err(e)) => return Err(WaitError::Fsync(e)),
+                Err(_) => return Err(WaitError::Closed),
             }
         }
-        if let Some(partition) = self.committed {
+        if let Some((partition, deadline)) = self.committed {
             let wanted = self.appended.last_offset + 1;
+            // Mostly true at once (one replica): no timer needed then.
             if partition.offsets().1 >= wanted {
                 return Ok(self.appended);
             }
-            tokio::time::timeout(COMMIT_TIMEOUT, partition.wait_for_high_watermark(wanted))
-                .await
-                .map_err(|_| format!("not on the in-sync replicas within {COMMIT_TIMEOUT:?}"))?;
+            let waited = partition.wait_for_high_watermark(wanted);
+            if tokio::time::timeout_at(deadline, waited).await.is_err() {
+                let below_min_isr = partition
+                    .in_sync_replicas()
+                    .is_some_and(|(isr, min)| isr < min);
+                return Err(WaitError::NotReplicated {
+                    offset: wanted,
+                    below_min_isr,
+                });
+            }
         }
         Ok(self.appended)
     }
 
-    /// Waits also for the in-sync replicas of `partition` (as acks=all):
-    /// what a coordinator answers must survive the loss of its leader.
-    pub fn until_committed(mut self, partition: &Arc<Partition>) -> PendingAppend {
-        self.committed = Some(Arc::clone(partition));
+    /// Waits also, for at most `within` from now, for the in-sync replicas
+    /// of `partition` (acks=all): what is answered then survives the loss
+    /// of its leader.
+    pub fn until_committed(
+        mut self,
+        partition: &Arc<Partition>,
+        within: std::time::Duration,
+    ) -> PendingAppend {
+        let deadline = tokio::time::Instant::now() + within;
+        self.committed = Some((Arc::clone(partition), deadline));
         self
     }
 }

@@ -102,14 +102,6 @@ impl ReplicaSet {
         self.min_isr = min_insync_replicas.clamp(1, replicas.len().max(1));
     }
 
-    /// Starts leading anew: every follower gets a fresh lag period.
-    pub fn restart_clocks(&mut self, now_ms: i64) {
-        for progress in self.followers.values_mut() {
-            progress.last_caught_up_ms = now_ms;
-            progress.last_fetch_ms = now_ms;
-        }
-    }
-
     pub fn isr_size(&self) -> usize {
         self.in_sync.len() + 1
     }

@@ -115,7 +115,7 @@ impl TxnCoordinator {
     pub fn unload_partition(&self, log: &LogManager, partition: i32) {
         let Some(count) = log
             .topic(store::TRANSACTION_TOPIC)
-            .and_then(|t| i32::try_from(t.partitions.len()).ok())
+            .map(|t| t.meta.partitions)
         else {
             return;
         };

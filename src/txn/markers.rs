@@ -51,7 +51,9 @@ pub fn append_here(
     {
         // Markers are written as acks=all: the transaction's outcome must
         // survive the loss of this leader.
-        Ok(append) => Ok(Some(append.until_committed(&partition))),
+        Ok(append) => Ok(Some(
+            append.until_committed(&partition, crate::log::COMMIT_TIMEOUT),
+        )),
         Err(AppendError::InvalidProducerEpoch { current, got, .. }) => {
             tracing::warn!(
                 topic,

@@ -247,7 +247,7 @@ pub fn append(
         .build()
         .map_err(|e| io::Error::other(e.to_string()))?;
     log.append(partition, &batch)
-        .map(|pending| pending.until_committed(partition))
+        .map(|pending| pending.until_committed(partition, crate::log::COMMIT_TIMEOUT))
         .map_err(|e| io::Error::other(e.to_string()))
 }
 

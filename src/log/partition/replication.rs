@@ -41,15 +41,12 @@ impl Partition {
         now_ms: i64,
     ) {
         let mut st = self.lock();
-        let was_leading = matches!(st.role, Role::Leader(_));
-        if !was_leading {
+        // A new leader starts afresh: each follower gets one lag period.
+        if !matches!(st.role, Role::Leader(_)) {
             st.role = Role::Leader(ReplicaSet::default());
         }
         if let Role::Leader(set) = &mut st.role {
             set.update(leader, replicas, isr, min_insync_replicas, now_ms);
-            if !was_leading {
-                set.restart_clocks(now_ms);
-            }
         }
         self.advance_high_watermark(&mut st);
     }
@@ -72,10 +69,6 @@ impl Partition {
         let st = self.lock();
         st.epoch_start()
             .is_none_or(|start| st.high_watermark >= start)
-    }
-
-    pub fn is_leading(&self) -> bool {
-        matches!(self.lock().role, Role::Leader(_))
     }
 
     /// A follower fetched from `fetch_offset`: everything before it is on
