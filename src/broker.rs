@@ -128,6 +128,9 @@ impl Broker {
             )
         })?;
         let log = LogManager::open(&config.data_dir, defaults)?;
+        if !config.cluster.voters.is_empty() {
+            log.restore_high_watermarks();
+        }
         let producer_ids =
             crate::txn::producer_ids::ProducerIds::open(&config.data_dir.join("meta"))?;
         let groups = crate::group::GroupCoordinator::load(config.group.clone(), &log)?;

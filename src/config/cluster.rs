@@ -87,6 +87,9 @@ pub struct ClusterConfig {
     /// `replica.lag.time.max.ms`: an in-sync follower not caught up for
     /// this long leaves the ISR.
     pub replica_lag_time_max_ms: u64,
+    /// `replica.high.watermark.checkpoint.interval.ms`: how often the high
+    /// watermarks are checkpointed for a restart.
+    pub hw_checkpoint_interval_ms: u64,
     /// `auto.leader.rebalance.enable`: preferred replicas lead again once
     /// back in sync, checked every `leader.imbalance.check.interval.seconds`.
     pub auto_leader_rebalance: bool,
@@ -119,6 +122,7 @@ impl Default for ClusterConfig {
             broker_heartbeat_interval_ms: 2000,
             broker_session_timeout_ms: 9000,
             replica_lag_time_max_ms: 30_000,
+            hw_checkpoint_interval_ms: 5_000,
             auto_leader_rebalance: true,
             leader_imbalance_check_interval_s: 300,
         }
@@ -278,6 +282,9 @@ impl ClusterConfig {
                 self.broker_session_timeout_ms = at_least_one(name, value)?
             }
             "replica.lag.time.max.ms" => self.replica_lag_time_max_ms = at_least_one(name, value)?,
+            "replica.high.watermark.checkpoint.interval.ms" => {
+                self.hw_checkpoint_interval_ms = at_least_one(name, value)?
+            }
             "auto.leader.rebalance.enable" => {
                 self.auto_leader_rebalance = match value.trim() {
                     "true" => true,

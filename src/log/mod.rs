@@ -15,6 +15,7 @@
 pub mod cleaner;
 pub mod epoch_cache;
 pub mod flusher;
+pub mod hw_checkpoint;
 pub mod index;
 pub mod partition;
 pub mod producer_state;
@@ -124,6 +125,9 @@ pub struct LogManager {
     /// Names of topics whose directories are being created: only their
     /// creator opens them (and removes them if the creation is refused).
     creating: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// What the high-watermark checkpoint last held, so an idle log is not
+    /// rewritten (and fsynced) on every round.
+    checkpointed: std::sync::Mutex<Vec<(String, i32, i64)>>,
 }
 
 /// A topic name reserved for its creator until dropped.
@@ -189,6 +193,7 @@ impl LogManager {
             wakers,
             image_managed: std::sync::atomic::AtomicBool::new(false),
             creating: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            checkpointed: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -639,7 +644,8 @@ impl LogManager {
         }
     }
 
-    /// Fsyncs every partition and stops the flusher.
+    /// Fsyncs every partition, stops the flusher and checkpoints the
+    /// high watermarks.
     pub fn close(&self) -> io::Result<()> {
         self.flusher.close();
         for topic in self.topics() {
@@ -647,7 +653,47 @@ impl LogManager {
                 partition.close()?;
             }
         }
+        self.checkpoint_high_watermarks()
+    }
+
+    /// Writes every partition's high watermark to the checkpoint, unless
+    /// none moved since the last write.
+    pub fn checkpoint_high_watermarks(&self) -> io::Result<()> {
+        let mut entries = Vec::new();
+        for topic in self.topics() {
+            for partition in &topic.partitions {
+                let (_, high_watermark, _) = partition.offsets();
+                entries.push((topic.meta.name.clone(), partition.index, high_watermark));
+            }
+        }
+        let mut last = self.checkpointed.lock().unwrap_or_else(|p| p.into_inner());
+        if *last == entries && self.data_dir.join(hw_checkpoint::FILE).exists() {
+            return Ok(());
+        }
+        hw_checkpoint::write(&self.data_dir, &entries)?;
+        *last = entries;
         Ok(())
+    }
+
+    /// A node of a cluster, restarted: every partition's high watermark
+    /// goes back to its checkpoint (the log start where there is none, or
+    /// the checkpoint is unreadable) until the metadata says who leads.
+    /// A node alone keeps the whole of its recovered logs visible instead:
+    /// it is every partition's only replica.
+    pub fn restore_high_watermarks(&self) {
+        let checkpoint = match hw_checkpoint::read(&self.data_dir) {
+            Ok(checkpoint) => checkpoint.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "high-watermark checkpoint unreadable: every high watermark restarts at its log start");
+                Default::default()
+            }
+        };
+        for topic in self.topics() {
+            for partition in &topic.partitions {
+                let key = (topic.meta.name.clone(), partition.index);
+                partition.restore_high_watermark(checkpoint.get(&key).copied());
+            }
+        }
     }
 }
 

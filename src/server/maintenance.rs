@@ -1,7 +1,9 @@
 //! Background upkeep of the log: retention checks every
 //! `log.retention.check.interval.ms`, and `flush.ms` for topics in
 //! page-cache mode, the group coordinator's timeouts, and the transaction
-//! coordinator's (timed-out transactions, completions left by a restart);
+//! coordinator's (timed-out transactions, completions left by a restart),
+//! the high-watermark checkpoint every
+//! `replica.high.watermark.checkpoint.interval.ms`;
 //! and, on a task of its own, the log cleaner every `log.cleaner.backoff.ms`.
 //! Runs until the broker stops.
 
@@ -25,6 +27,9 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     let mut retention = tokio::time::interval(broker.config.retention_check_interval);
     let mut flush = tokio::time::interval(FLUSH_TICK);
     let mut groups = tokio::time::interval(GROUP_TICK);
+    let mut checkpoint = tokio::time::interval(Duration::from_millis(
+        broker.config.cluster.hw_checkpoint_interval_ms,
+    ));
     let mut last_flush: HashMap<(String, i32), Instant> = HashMap::new();
     loop {
         tokio::select! {
@@ -34,6 +39,13 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
                 let _ = tokio::task::spawn_blocking(move || broker.log.enforce_retention()).await;
             }
             _ = flush.tick() => flush_due(&broker, &mut last_flush).await,
+            _ = checkpoint.tick() => {
+                let broker = Arc::clone(&broker);
+                let written = tokio::task::spawn_blocking(move || broker.log.checkpoint_high_watermarks()).await;
+                if let Ok(Err(e)) = written {
+                    tracing::error!(error = %e, "checkpointing high watermarks failed");
+                }
+            }
             _ = groups.tick() => {
                 let now = crate::log::now_ms();
                 broker.groups.tick(&broker.log, now);

@@ -62,6 +62,21 @@ impl Partition {
         }
     }
 
+    /// A restarted node of a cluster: the high watermark its checkpoint
+    /// kept (none: the log start), until the metadata says whether it
+    /// leads. Meanwhile it counts as a follower whose leader allows no
+    /// more, so nothing but a real election can expose records above it.
+    pub fn restore_high_watermark(&self, checkpointed: Option<i64>) {
+        let mut st = self.lock();
+        let restored = checkpointed
+            .unwrap_or(st.log_start_offset)
+            .clamp(st.log_start_offset, st.durable_end);
+        st.high_watermark = restored;
+        st.role = Role::Follower {
+            leader_high_watermark: restored,
+        };
+    }
+
     /// Whether the high watermark has reached the start of the current
     /// leader epoch: until then a new leader cannot tell where the
     /// committed log ends (Kafka answers OFFSET_NOT_AVAILABLE meanwhile).

@@ -539,6 +539,47 @@ fn log_manager_append_resolves_after_the_fsync_and_survives_reopen() {
     assert_eq!(manager.partition("lazy", 0).unwrap().offsets(), (0, 2, 2));
 }
 
+/// The checkpoint holds every partition's high watermark at close; a node
+/// of a cluster reopening takes them back (a partition missing from it gets
+/// its log start), a node alone keeps its whole log visible.
+#[test]
+fn high_watermarks_are_checkpointed_and_restored_by_a_node_of_a_cluster() {
+    let dir = TempDir::new("hw-checkpoint");
+    {
+        let manager = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+        manager.create_topic("kept", 2, BTreeMap::new()).unwrap();
+        let p = manager.partition("kept", 1).unwrap();
+        append(&p, &batch("a", &[1, 2]), 1_000);
+        manager.close().unwrap();
+        // Written after the checkpoint: above the high watermark it kept.
+        append(&p, &batch("b", &[3]), 1_000);
+        manager.create_topic("late", 1, BTreeMap::new()).unwrap();
+        append(
+            &manager.partition("late", 0).unwrap(),
+            &batch("c", &[4]),
+            1_000,
+        );
+    }
+    let checkpoint = crate::log::hw_checkpoint::read(dir.path())
+        .unwrap()
+        .unwrap();
+    assert_eq!(checkpoint.len(), 2);
+    assert_eq!(checkpoint[&("kept".to_string(), 1)], 2);
+
+    let alone = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+    assert_eq!(alone.partition("kept", 1).unwrap().offsets(), (0, 3, 3));
+    drop(alone);
+    let member = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+    member.restore_high_watermarks();
+    assert_eq!(member.partition("kept", 1).unwrap().offsets(), (0, 2, 3));
+    assert_eq!(member.partition("late", 0).unwrap().offsets(), (0, 0, 1));
+    member.checkpoint_high_watermarks().unwrap();
+    let rewritten = crate::log::hw_checkpoint::read(dir.path())
+        .unwrap()
+        .unwrap();
+    assert_eq!(rewritten.len(), 3);
+}
+
 #[test]
 fn a_bounded_read_returns_only_batches_that_fit_unless_the_first_may_exceed() {
     let dir = TempDir::new("bounded");

@@ -231,3 +231,48 @@ fn after_a_failed_fsync_the_high_watermark_stays_and_appends_are_refused() {
         Err(AppendError::StorageFailed)
     ));
 }
+
+/// A leader killed while its follower lagged comes back with the high
+/// watermark its checkpoint kept, not its log end: what the follower had
+/// not copied was never committed, and stays hidden until the in-sync
+/// replicas hold it again. Alone in its ISR it exposes its log at once.
+#[test]
+fn a_restarted_replica_exposes_nothing_above_its_checkpointed_high_watermark() {
+    let (ld, _fd, leader, follower) = pair("restore");
+    append(&leader, &batch("committed", &[1, 2]), 1_000);
+    replicate(&leader, &follower, 1);
+    assert_eq!(leader.offsets().1, 2);
+    append(&leader, &batch("uncommitted", &[3]), 1_000);
+    assert_eq!(
+        leader.offsets(),
+        (0, 2, 3),
+        "the follower has not copied it"
+    );
+    drop(leader);
+
+    let (restarted, _) = open(&ld.partition_dir(), config(), 2_000);
+    assert_eq!(
+        restarted.offsets(),
+        (0, 3, 3),
+        "a node alone trusts its log"
+    );
+    restarted.restore_high_watermark(Some(2));
+    assert_eq!(restarted.offsets(), (0, 2, 3));
+    assert_eq!(read_all(&restarted).len(), 1, "only the committed batch");
+    restarted.set_leader_epoch(4).unwrap();
+    restarted.lead(0, &[0, 1], &[0, 1], 1, 2_000);
+    assert_eq!(restarted.offsets().1, 2, "the follower must copy it first");
+    assert!(!restarted.high_watermark_known());
+    replicate(&restarted, &follower, 1);
+    assert_eq!(restarted.offsets().1, 3);
+
+    // No checkpoint at all: nothing is exposed until an election says more.
+    let (again, _) = open(&ld.partition_dir(), config(), 3_000);
+    again.restore_high_watermark(None);
+    assert_eq!(again.offsets(), (0, 0, 3));
+    again.restore_high_watermark(Some(99));
+    assert_eq!(again.offsets(), (0, 3, 3), "clamped to the log end");
+    again.restore_high_watermark(Some(0));
+    again.lead(0, &[0, 1], &[0], 1, 3_000);
+    assert_eq!(again.offsets(), (0, 3, 3), "the only in-sync replica");
+}
