@@ -674,7 +674,7 @@ impl GroupCoordinator {
                     }
                     group.transition(GroupState::Stable, now);
                     group.sync_deadline = None;
-                    let answers: Vec<(oneshot::Sender<SyncResult>, Bytes)> = group
+                    let waiters: Vec<(oneshot::Sender<SyncResult>, Bytes)> = group
                         .members
                         .values_mut()
                         .filter_map(|m| {
@@ -682,15 +682,61 @@ impl GroupCoordinator {
                             m.sync_waiter.take().map(|w| (w, m.assignment.clone()))
                         })
                         .collect();
-                    for (waiter, assignment) in answers {
-                        let _ = waiter.send(ok(group, assignment));
-                    }
+                    let answers = waiters
+                        .into_iter()
+                        .map(|(waiter, assignment)| (waiter, ok(group, assignment)))
+                        .collect();
+                    let settle = self.settle_sync(&req.group_id, group.generation, answers);
                     let writes = vec![Entry::Group(Some(group.stored()))];
-                    self.write(log, &req.group_id, &writes, now);
+                    let Some(write) = self.write(log, &req.group_id, &writes, now) else {
+                        drop(groups);
+                        settle(Err(ErrorCode::CoordinatorNotAvailable));
+                        return Pending::Wait(rx);
+                    };
+                    return Pending::AfterWrite(Box::new(AfterWrite {
+                        write,
+                        settle,
+                        answer: rx,
+                    }));
                 }
                 Pending::Wait(rx)
             }
         }
+    }
+
+    /// What answers a group's members once the leader's assignment is
+    /// committed. If it is not, they hear why and, as with Kafka, the
+    /// group rebalances: the assignment was never stored.
+    fn settle_sync(
+        &self,
+        group_id: &str,
+        generation: i32,
+        answers: Vec<(oneshot::Sender<SyncResult>, SyncResult)>,
+    ) -> Box<dyn FnOnce(Result<(), ErrorCode>) + Send> {
+        let groups = std::sync::Arc::clone(&self.groups);
+        let config = self.config.clone();
+        let group_id = group_id.to_string();
+        Box::new(move |outcome| {
+            let Err(code) = outcome else {
+                for (waiter, answer) in answers {
+                    let _ = waiter.send(answer);
+                }
+                return;
+            };
+            for (waiter, _) in answers {
+                let _ = waiter.send(SyncResult::failed(code));
+            }
+            let mut groups = groups.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(group) = groups.get_mut(&group_id) else {
+                return;
+            };
+            if group.generation == generation && group.state == GroupState::Stable {
+                for member in group.members.values_mut() {
+                    member.assignment = Bytes::new();
+                }
+                group.prepare_rebalance(&config, crate::log::now_ms());
+            }
+        })
     }
 
     pub fn heartbeat(

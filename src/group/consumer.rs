@@ -14,6 +14,7 @@ use super::assignor::{self, Partitions, Subscriber};
 use super::reconcile::{self, Current, MemberState};
 use super::store::{ConsumerGroupValue, Entry, StoredConsumerMember};
 use super::*;
+use crate::log::PendingAppend;
 use crate::protocol::wire::Uuid;
 use regex::Regex;
 use std::collections::BTreeSet;
@@ -58,7 +59,7 @@ pub struct ConsumerHeartbeatResult {
 }
 
 impl ConsumerHeartbeatResult {
-    fn failed(error: ErrorCode, message: String, member_id: &str) -> Self {
+    pub fn failed(error: ErrorCode, message: String, member_id: &str) -> Self {
         ConsumerHeartbeatResult {
             error,
             message: Some(message),
@@ -715,15 +716,20 @@ impl ConsumerGroup {
 }
 
 impl GroupCoordinator {
+    /// A ConsumerGroupHeartbeat, and the write of the group's new state
+    /// when it changed: the answer must wait for that write's commit.
     pub fn consumer_heartbeat(
         &self,
         log: &LogManager,
         req: ConsumerHeartbeat,
         view: &TopicsView,
         now: i64,
-    ) -> ConsumerHeartbeatResult {
+    ) -> (ConsumerHeartbeatResult, Option<PendingAppend>) {
         let fail = |(code, message): Failure| {
-            ConsumerHeartbeatResult::failed(code, message, &req.member_id)
+            (
+                ConsumerHeartbeatResult::failed(code, message, &req.member_id),
+                None,
+            )
         };
         if let Err(failure) = validate(&req) {
             return fail(failure);
@@ -780,17 +786,28 @@ impl GroupCoordinator {
         if was_empty != now_empty {
             group.state_since = now;
         }
-        if let Some(stored) = stored {
-            self.write(log, &req.group_id, &[Entry::Consumer(Some(stored))], now);
-        }
-        ConsumerHeartbeatResult {
+        let write = match stored {
+            Some(stored) => {
+                let write = self.write(log, &req.group_id, &[Entry::Consumer(Some(stored))], now);
+                if write.is_none() {
+                    return fail((
+                        ErrorCode::CoordinatorNotAvailable,
+                        "the group's state could not be written".into(),
+                    ));
+                }
+                write
+            }
+            None => None,
+        };
+        let result = ConsumerHeartbeatResult {
             error: ErrorCode::None,
             message: None,
             member_id: outcome.member_id,
             member_epoch: outcome.epoch,
             heartbeat_interval_ms: self.config.consumer_heartbeat_interval_ms,
             assignment: outcome.assignment,
-        }
+        };
+        (result, write)
     }
 
     /// ConsumerGroupDescribe: GROUP_ID_NOT_FOUND for a missing or classic group.

@@ -7,6 +7,30 @@ use crate::broker::Broker;
 const T0: i64 = 1_000_000;
 const TOPIC: Uuid = Uuid([1; 16]);
 
+/// The heartbeat's answer, its write left to land on its own (the
+/// handler is what waits for the commit).
+trait BeatNow {
+    fn consumer_heartbeat_now(
+        &self,
+        log: &LogManager,
+        req: ConsumerHeartbeat,
+        view: &TopicsView,
+        now: i64,
+    ) -> ConsumerHeartbeatResult;
+}
+
+impl BeatNow for GroupCoordinator {
+    fn consumer_heartbeat_now(
+        &self,
+        log: &LogManager,
+        req: ConsumerHeartbeat,
+        view: &TopicsView,
+        now: i64,
+    ) -> ConsumerHeartbeatResult {
+        self.consumer_heartbeat(log, req, view, now).0
+    }
+}
+
 fn view(partitions: i32) -> TopicsView {
     [("orders".to_string(), (TOPIC, partitions))].into()
 }
@@ -52,12 +76,12 @@ fn set(ps: &[i32]) -> Partitions {
 fn second_member_gets_partitions_only_after_the_first_revokes() {
     let broker = Broker::for_tests();
     let (g, log) = (&broker.groups, &broker.log);
-    let a = g.consumer_heartbeat(log, join("a"), &view(6), T0);
+    let a = g.consumer_heartbeat_now(log, join("a"), &view(6), T0);
     assert_eq!(
         (a.error, a.member_epoch, parts(&a)),
         (ErrorCode::None, 1, vec![0, 1, 2, 3, 4, 5])
     );
-    let b = g.consumer_heartbeat(log, join("b"), &view(6), T0);
+    let b = g.consumer_heartbeat_now(log, join("b"), &view(6), T0);
     assert_eq!(b.member_epoch, 2);
     assert!(
         parts(&b).is_empty(),
@@ -65,7 +89,7 @@ fn second_member_gets_partitions_only_after_the_first_revokes() {
     );
     assert_eq!(g.describe_consumer_group("g").state, "Reconciling");
     // a is told to revoke three partitions and keeps epoch 1.
-    let a = g.consumer_heartbeat(
+    let a = g.consumer_heartbeat_now(
         log,
         beat("a", 1, &set(&[0, 1, 2, 3, 4, 5])),
         &view(6),
@@ -82,12 +106,12 @@ fn second_member_gets_partitions_only_after_the_first_revokes() {
         .validate_commit("a", 1)
         .unwrap();
     // b still gets nothing while a owns them.
-    let b = g.consumer_heartbeat(log, beat("b", 2, &Partitions::new()), &view(6), T0 + 2);
+    let b = g.consumer_heartbeat_now(log, beat("b", 2, &Partitions::new()), &view(6), T0 + 2);
     assert!(parts(&b).is_empty());
     // a acknowledges: epoch 2; then b gets the other three.
-    let a = g.consumer_heartbeat(log, beat("a", 1, &set(&kept)), &view(6), T0 + 3);
+    let a = g.consumer_heartbeat_now(log, beat("a", 1, &set(&kept)), &view(6), T0 + 3);
     assert_eq!(a.member_epoch, 2);
-    let b = g.consumer_heartbeat(log, beat("b", 2, &Partitions::new()), &view(6), T0 + 4);
+    let b = g.consumer_heartbeat_now(log, beat("b", 2, &Partitions::new()), &view(6), T0 + 4);
     let mut all = parts(&b);
     assert_eq!(all.len(), 3);
     all.extend(kept);
@@ -100,20 +124,20 @@ fn second_member_gets_partitions_only_after_the_first_revokes() {
 fn epochs_are_checked_and_members_expire() {
     let broker = Broker::for_tests();
     let (g, log) = (&broker.groups, &broker.log);
-    let a = g.consumer_heartbeat(log, join("a"), &view(2), T0);
+    let a = g.consumer_heartbeat_now(log, join("a"), &view(2), T0);
     let owned = set(&[0, 1]);
     assert_eq!(
-        g.consumer_heartbeat(log, beat("a", 5, &owned), &view(2), T0)
+        g.consumer_heartbeat_now(log, beat("a", 5, &owned), &view(2), T0)
             .error,
         ErrorCode::FencedMemberEpoch
     );
     assert_eq!(
-        g.consumer_heartbeat(log, beat("zz", 1, &owned), &view(2), T0)
+        g.consumer_heartbeat_now(log, beat("zz", 1, &owned), &view(2), T0)
             .error,
         ErrorCode::UnknownMemberId
     );
     assert_eq!(
-        g.consumer_heartbeat(log, beat("a", a.member_epoch, &owned), &view(2), T0)
+        g.consumer_heartbeat_now(log, beat("a", a.member_epoch, &owned), &view(2), T0)
             .error,
         ErrorCode::None
     );
@@ -130,7 +154,7 @@ fn epochs_are_checked_and_members_expire() {
     let described = g.describe_consumer_group("g");
     assert_eq!((described.state, described.epoch), ("Empty", 2));
     assert_eq!(
-        g.consumer_heartbeat(log, beat("a", 1, &owned), &view(2), T0)
+        g.consumer_heartbeat_now(log, beat("a", 1, &owned), &view(2), T0)
             .error,
         ErrorCode::UnknownMemberId
     );
@@ -144,11 +168,11 @@ fn leave_static_rejoin_and_unreleased_instance() {
         instance_id: Some("i1".into()),
         ..join(member)
     };
-    let a = g.consumer_heartbeat(log, static_join("a"), &view(2), T0);
+    let a = g.consumer_heartbeat_now(log, static_join("a"), &view(2), T0);
     assert_eq!(parts(&a), vec![0, 1]);
     // The same instance cannot join twice while held.
     assert_eq!(
-        g.consumer_heartbeat(log, static_join("a2"), &view(2), T0)
+        g.consumer_heartbeat_now(log, static_join("a2"), &view(2), T0)
             .error,
         ErrorCode::UnreleasedInstanceId
     );
@@ -158,16 +182,17 @@ fn leave_static_rejoin_and_unreleased_instance() {
         ..beat("a", STATIC_LEAVE_EPOCH, &Partitions::new())
     };
     assert_eq!(
-        g.consumer_heartbeat(log, leave, &view(2), T0).member_epoch,
+        g.consumer_heartbeat_now(log, leave, &view(2), T0)
+            .member_epoch,
         STATIC_LEAVE_EPOCH
     );
     let epoch = g.describe_consumer_group("g").epoch;
     // The instance comes back under a new member id: same partitions, no new group epoch.
-    let back = g.consumer_heartbeat(log, static_join("a2"), &view(2), T0 + 1);
+    let back = g.consumer_heartbeat_now(log, static_join("a2"), &view(2), T0 + 1);
     assert_eq!((back.error, parts(&back)), (ErrorCode::None, vec![0, 1]));
     assert_eq!(g.describe_consumer_group("g").epoch, epoch);
     // -1: gone for good.
-    let gone = g.consumer_heartbeat(
+    let gone = g.consumer_heartbeat_now(
         log,
         beat("a2", LEAVE_EPOCH, &Partitions::new()),
         &view(2),
@@ -189,16 +214,16 @@ fn new_partitions_and_regex_topics_trigger_a_new_target() {
         subscribed_topic_regex: Some("ord.*".into()),
         ..join("a")
     };
-    let a = g.consumer_heartbeat(log, regex_join, &view(2), T0);
+    let a = g.consumer_heartbeat_now(log, regex_join, &view(2), T0);
     assert_eq!((a.member_epoch, parts(&a)), (1, vec![0, 1]));
     // Partitions added: new epoch, new partitions.
-    let a = g.consumer_heartbeat(log, beat("a", 1, &set(&[0, 1])), &view(3), T0 + 1);
+    let a = g.consumer_heartbeat_now(log, beat("a", 1, &set(&[0, 1])), &view(3), T0 + 1);
     assert_eq!((a.member_epoch, parts(&a)), (2, vec![0, 1, 2]));
     // A new matching topic.
     let mut topics = view(3);
     topics.insert("orders-eu".into(), (Uuid([2; 16]), 1));
     topics.insert("__consumer_offsets".into(), (Uuid([3; 16]), 1));
-    let a = g.consumer_heartbeat(log, beat("a", 2, &set(&[0, 1, 2])), &topics, T0 + 2);
+    let a = g.consumer_heartbeat_now(log, beat("a", 2, &set(&[0, 1, 2])), &topics, T0 + 2);
     assert_eq!(a.member_epoch, 3);
     let assigned = a.assignment.expect("assignment changed");
     assert_eq!(
@@ -210,7 +235,7 @@ fn new_partitions_and_regex_topics_trigger_a_new_target() {
         ..join("b")
     };
     assert_eq!(
-        g.consumer_heartbeat(log, bad, &topics, T0).error,
+        g.consumer_heartbeat_now(log, bad, &topics, T0).error,
         ErrorCode::InvalidRegularExpression
     );
     let bad = ConsumerHeartbeat {
@@ -218,7 +243,7 @@ fn new_partitions_and_regex_topics_trigger_a_new_target() {
         ..join("b")
     };
     assert_eq!(
-        g.consumer_heartbeat(log, bad, &topics, T0).error,
+        g.consumer_heartbeat_now(log, bad, &topics, T0).error,
         ErrorCode::UnsupportedAssignor
     );
 }
@@ -228,7 +253,7 @@ fn the_group_survives_a_restart_and_excludes_classic_members() {
     let config = Broker::test_config();
     let broker = Broker::open(config.clone()).unwrap();
     let (g, log) = (&broker.groups, &broker.log);
-    g.consumer_heartbeat(log, join("a"), &view(2), T0);
+    g.consumer_heartbeat_now(log, join("a"), &view(2), T0);
     // A classic join to a consumer group with members is refused.
     let classic = JoinRequest {
         group_id: "g".into(),
@@ -260,6 +285,6 @@ fn the_group_survives_a_restart_and_excludes_classic_members() {
     assert_eq!((described.epoch, described.members.len()), (1, 1));
     assert_eq!(described.members[0].assignment[0].2, vec![0, 1]);
     // The member carries on with its epoch after the restart.
-    let a = reloaded.consumer_heartbeat(log, beat("a", 1, &set(&[0, 1])), &view(2), T0 + 1);
+    let a = reloaded.consumer_heartbeat_now(log, beat("a", 1, &set(&[0, 1])), &view(2), T0 + 1);
     assert_eq!(a.error, ErrorCode::None);
 }

@@ -69,10 +69,21 @@ impl GroupState {
     }
 }
 
-/// An answer now, or one that arrives when the rebalance completes.
+/// An answer now, or one that arrives when the rebalance completes, or
+/// one that waits for a write to commit.
 pub enum Pending<T> {
     Ready(T),
     Wait(oneshot::Receiver<T>),
+    AfterWrite(Box<AfterWrite<T>>),
+}
+
+/// Answers that must not go out before `write` is committed: `settle`
+/// then hands every waiter its answer (this one's through `answer`), or
+/// the error the write met.
+pub struct AfterWrite<T> {
+    pub write: crate::log::PendingAppend,
+    pub settle: Box<dyn FnOnce(Result<(), ErrorCode>) + Send>,
+    pub answer: oneshot::Receiver<T>,
 }
 
 impl<T> Pending<T> {
@@ -81,6 +92,23 @@ impl<T> Pending<T> {
         match self {
             Pending::Ready(value) => value,
             Pending::Wait(rx) => rx.await.unwrap_or_else(|_| orphaned()),
+            Pending::AfterWrite(after) => {
+                let AfterWrite {
+                    write,
+                    settle,
+                    answer,
+                } = *after;
+                // Its own task: the other waiters are answered even if
+                // this request is dropped.
+                tokio::spawn(async move {
+                    let outcome = write.wait().await.map(drop).map_err(|e| {
+                        tracing::error!(error = %e, "group write not committed");
+                        store::unwritten(&e)
+                    });
+                    settle(outcome);
+                });
+                answer.await.unwrap_or_else(|_| orphaned())
+            }
         }
     }
 
@@ -96,6 +124,7 @@ impl<T> Pending<T> {
                 Some(value)
             }
             Pending::Wait(rx) => rx.try_recv().ok(),
+            Pending::AfterWrite(_) => None,
         }
     }
 }
@@ -326,7 +355,7 @@ pub struct FetchedOffset {
 
 pub struct GroupCoordinator {
     config: GroupConfig,
-    groups: Mutex<HashMap<String, Group>>,
+    groups: std::sync::Arc<Mutex<HashMap<String, Group>>>,
     last_retention_check: AtomicI64,
     /// Offsets committed inside transactions not yet ended.
     txn_offsets: Mutex<txn_offsets::PendingTxnOffsets>,
@@ -484,7 +513,7 @@ impl GroupCoordinator {
         let txn_offsets = Mutex::new(txn_offsets::PendingTxnOffsets::from_replay(open_txns));
         Ok(GroupCoordinator {
             config,
-            groups: Mutex::new(groups),
+            groups: std::sync::Arc::new(Mutex::new(groups)),
             last_retention_check: AtomicI64::new(now),
             txn_offsets,
         })
@@ -712,7 +741,7 @@ impl GroupCoordinator {
                 Ok(_) => ErrorCode::None,
                 Err(e) => {
                     tracing::error!(group = group_id, error = %e, "group deletion not durable");
-                    ErrorCode::UnknownServerError
+                    store::unwritten(&e)
                 }
             },
             Err(e) => {

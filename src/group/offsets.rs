@@ -131,7 +131,7 @@ impl GroupCoordinator {
         };
         let appended = pending.wait().await.map_err(|e| {
             tracing::error!(group = group_id, error = %e, "offset commit not durable");
-            ErrorCode::UnknownServerError
+            store::unwritten(&e)
         })?;
         let mut groups = self.lock();
         if let Some(group) = groups.get_mut(group_id) {
@@ -297,10 +297,7 @@ impl GroupCoordinator {
             (pending, errors, deleted)
         };
         if let Some(pending) = pending {
-            let appended = pending
-                .wait()
-                .await
-                .map_err(|_| ErrorCode::UnknownServerError)?;
+            let appended = pending.wait().await.map_err(|e| store::unwritten(&e))?;
             let mut groups = self.lock();
             if let Some(group) = groups.get_mut(group_id) {
                 for key in deleted {

@@ -51,7 +51,8 @@
 //! in the same partition, and are dropped by an abort marker.
 
 use super::assignor::Partitions;
-use crate::log::{LogManager, PendingAppend};
+use crate::log::{LogManager, PendingAppend, WaitError};
+use crate::protocol::error_code::ErrorCode;
 use crate::protocol::records::builder::NO_SEQUENCE;
 use crate::protocol::records::control::EndTxnMarker;
 use crate::protocol::records::{BatchBuilder, NewRecord};
@@ -496,6 +497,17 @@ pub fn partition_of(log: &LogManager, group: &str) -> Option<i32> {
 /// Creates `__consumer_offsets` if it does not exist yet.
 pub fn ensure_topic(log: &LogManager, partitions: i32) -> io::Result<()> {
     log.ensure_internal_topic(OFFSETS_TOPIC, partitions)
+}
+
+/// Kafka's answer to a coordinator write that was not committed: with too
+/// few replicas, or too slow, the coordinator is unavailable for now
+/// (clients retry); with its disk failed it no longer coordinates
+/// (clients look for the new one).
+pub fn unwritten(error: &WaitError) -> ErrorCode {
+    match error {
+        WaitError::NotReplicated { .. } | WaitError::Closed => ErrorCode::CoordinatorNotAvailable,
+        WaitError::Fsync(_) => ErrorCode::NotCoordinator,
+    }
 }
 
 /// Appends `entries` of `group` as one batch to the group's partition. The

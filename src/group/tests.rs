@@ -33,8 +33,17 @@ fn static_req(group: &str, member: &str, instance: &str) -> JoinRequest {
     }
 }
 
+/// The answer, there at once or once its write is committed (within a
+/// second): a leader's SyncGroup answers only after its assignment is.
 fn ready<T>(mut pending: Pending<T>) -> T {
-    pending.try_now().expect("answered at once")
+    if !matches!(pending, Pending::AfterWrite(_)) {
+        return pending.try_now().expect("answered at once");
+    }
+    let answered = runtime().block_on(async {
+        let answer = pending.result(|| panic!("the waiter was dropped"));
+        tokio::time::timeout(std::time::Duration::from_secs(1), answer).await
+    });
+    answered.expect("answered once the write is committed")
 }
 
 /// Joins a new dynamic member the KIP-394 way: MEMBER_ID_REQUIRED, then rejoin.
@@ -167,6 +176,88 @@ fn three_members_followers_wait_for_the_leaders_assignment() {
     assert_eq!(sb.try_now().unwrap().assignment, Bytes::from_static(b"B"));
     assert_eq!(sc.try_now().unwrap().assignment, Bytes::from_static(b"C"));
     assert_eq!(state(&broker, "g"), GroupState::Stable);
+}
+
+/// With `__consumer_offsets` replicated, the leader's assignment is
+/// answered to nobody until the in-sync follower holds it.
+#[test]
+fn sync_group_answers_only_once_the_assignment_is_committed() {
+    let broker = Broker::for_tests();
+    let (a, pa) = join_new(&broker, "g", T0);
+    assert_eq!(ready(pa).generation, 1);
+    let (b, mut pb) = join_new(&broker, "g", T0);
+    ready(broker.groups.join(&broker.log, req("g", &a), T0));
+    assert_eq!(pb.try_now().unwrap().generation, 2);
+    store::ensure_topic(
+        &broker.log,
+        broker.groups.config.offsets_topic_num_partitions,
+    )
+    .unwrap();
+    let index = store::partition_of(&broker.log, "g").unwrap();
+    let offsets = broker.log.partition(store::OFFSETS_TOPIC, index).unwrap();
+    offsets.lead(0, &[0, 1], &[0, 1], 2, T0);
+
+    let mut sb = sync(&broker, "g", 2, &b, vec![], T0);
+    let assignments = vec![
+        (a.clone(), Bytes::from_static(b"A")),
+        (b.clone(), Bytes::from_static(b"B")),
+    ];
+    let sa = sync(&broker, "g", 2, &a, assignments, T0);
+    assert!(matches!(sa, Pending::AfterWrite(_)));
+    let rt = runtime();
+    let leader = rt.spawn(sa.result(|| panic!("dropped")));
+    rt.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(200)).await });
+    assert!(
+        !leader.is_finished(),
+        "answered before the follower copied it"
+    );
+    assert!(sb.try_now().is_none());
+
+    let (_, _, log_end) = offsets.offsets();
+    offsets.record_follower_fetch(1, log_end, T0).unwrap();
+    let sa = rt.block_on(leader).unwrap();
+    assert_eq!(sa.assignment, Bytes::from_static(b"A"));
+    assert_eq!(sb.try_now().unwrap().assignment, Bytes::from_static(b"B"));
+}
+
+/// An assignment the in-sync follower never copies within the commit
+/// timeout is answered to nobody: every member gets COORDINATOR_NOT_AVAILABLE and the
+/// group rebalances, as Kafka's coordinator does.
+#[test]
+fn an_uncommitted_assignment_fails_the_sync_and_rebalances() {
+    let broker = Broker::for_tests();
+    let (a, pa) = join_new(&broker, "g", T0);
+    assert_eq!(ready(pa).generation, 1);
+    let (b, mut pb) = join_new(&broker, "g", T0);
+    ready(broker.groups.join(&broker.log, req("g", &a), T0));
+    assert_eq!(pb.try_now().unwrap().generation, 2);
+    store::ensure_topic(
+        &broker.log,
+        broker.groups.config.offsets_topic_num_partitions,
+    )
+    .unwrap();
+    let index = store::partition_of(&broker.log, "g").unwrap();
+    let offsets = broker.log.partition(store::OFFSETS_TOPIC, index).unwrap();
+    offsets.lead(0, &[0, 1], &[0, 1], 2, T0);
+
+    let mut sb = sync(&broker, "g", 2, &b, vec![], T0);
+    let assignments = vec![
+        (a.clone(), Bytes::from_static(b"A")),
+        (b.clone(), Bytes::from_static(b"B")),
+    ];
+    let sa = sync(&broker, "g", 2, &a, assignments, T0);
+    // The commit timeout passes on a paused clock, not in real time.
+    let paused = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let sa = paused.block_on(sa.result(|| panic!("dropped")));
+    assert_eq!(sa.error, ErrorCode::CoordinatorNotAvailable);
+    assert!(sa.assignment.is_empty());
+    let sb = sb.try_now().expect("the follower is answered too");
+    assert_eq!(sb.error, ErrorCode::CoordinatorNotAvailable);
+    assert_eq!(state(&broker, "g"), GroupState::PreparingRebalance);
 }
 
 #[test]

@@ -158,7 +158,7 @@ impl GroupCoordinator {
             store::partition_of(log, by.group_id).ok_or(ErrorCode::CoordinatorNotAvailable)?;
         let appended = pending.wait().await.map_err(|e| {
             tracing::error!(group = by.group_id, error = %e, "transactional offset commit not durable");
-            ErrorCode::UnknownServerError
+            store::unwritten(&e)
         })?;
         let mut txn = self.txn_offsets();
         let entries = txn.by_producer.entry(producer.0).or_default();

@@ -4,7 +4,9 @@
 use super::Implemented;
 use crate::broker::Broker;
 use crate::group::assignor::Partitions;
-use crate::group::consumer::{ConsumerHeartbeat, NamedPartitions, TopicsView};
+use crate::group::consumer::{
+    ConsumerHeartbeat, ConsumerHeartbeatResult, NamedPartitions, TopicsView,
+};
 use crate::log::now_ms;
 use crate::protocol::messages::consumer_group_describe_response::{
     self as describe, DescribedGroup,
@@ -42,7 +44,7 @@ fn topics_view(broker: &Broker) -> TopicsView {
         .collect()
 }
 
-pub fn heartbeat(
+pub async fn heartbeat(
     broker: &Broker,
     ctx: &crate::handlers::RequestContext,
     request: ConsumerGroupHeartbeatRequest,
@@ -83,9 +85,22 @@ pub fn heartbeat(
         client_id: ctx.client_id.clone().unwrap_or_default(),
         client_host: ctx.client_host(),
     };
-    let result = broker
-        .groups
-        .consumer_heartbeat(&broker.log, req, &topics_view(broker), now_ms());
+    let member_id = req.member_id.clone();
+    let (mut result, write) =
+        broker
+            .groups
+            .consumer_heartbeat(&broker.log, req, &topics_view(broker), now_ms());
+    // The member hears its new epoch and assignment only once they are committed.
+    if let Some(write) = write {
+        if let Err(e) = write.wait().await {
+            tracing::error!(error = %e, "consumer group state not committed");
+            result = ConsumerHeartbeatResult::failed(
+                crate::group::store::unwritten(&e),
+                "the group's state was not committed".into(),
+                &member_id,
+            );
+        }
+    }
     ResponseBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse {
         throttle_time_ms: 0,
         error_code: result.error.code(),

@@ -264,7 +264,7 @@ pub async fn handle(
             txn_admin::list_transactions(broker, version, request).await,
         )),
         RequestBody::ConsumerGroupHeartbeat(request) => {
-            Ok(Some(consumer_groups::heartbeat(broker, ctx, request)))
+            Ok(Some(consumer_groups::heartbeat(broker, ctx, request).await))
         }
         RequestBody::ConsumerGroupDescribe(request) => {
             Ok(Some(consumer_groups::describe(broker, version, request)))
