@@ -136,12 +136,26 @@ async fn serve(mut config: odradek::config::BrokerConfig) -> Result<(), String> 
     let failed = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
     let stop = {
         let failed = Arc::clone(&failed);
+        let broker = Arc::clone(&broker);
         async move {
+            // A node of a cluster whose disk failed leaves, as a Kafka broker
+            // whose last log directory failed does: its leaderships move to
+            // replicas whose disks work. Alone, it stays to serve reads.
+            let disk_failed = async {
+                let reason = broker.log.health().offline().await;
+                if alone {
+                    std::future::pending::<()>().await;
+                }
+                reason
+            };
             tokio::select! {
                 _ = &mut signal => {}
                 Ok(e) = failed_rx => {
                     tracing::error!("{e}");
                     *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                }
+                reason = disk_failed => {
+                    tracing::error!("leaving the cluster: the data directory is offline ({reason})");
                 }
             }
         }

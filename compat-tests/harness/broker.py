@@ -28,11 +28,12 @@ class Broker:
     kind = "odradek"
 
     def __init__(self, data_dir: Path, port: int | None = None, settings=(), log_path: Path | None = None,
-                 serves_clients: bool = True):
+                 serves_clients: bool = True, wrapper=()):
         self.data_dir = Path(data_dir)
         self.serves_clients = serves_clients  # False: a controller only, no --listen
         self.port = free_port() if port is None else port  # 0: let the broker pick
         self.settings = list(settings)
+        self.wrapper = list(wrapper)  # a command the broker's argv is handed to (e.g. unshare)
         self.log_path = log_path or self.data_dir.with_name(self.data_dir.name + ".log")
         self.proc: subprocess.Popen | None = None
         self.ready_line = ""
@@ -59,6 +60,7 @@ class Broker:
             argv[2:2] = ["--listen", self.bootstrap]
         for s in self.settings:
             argv += ["--set", s]
+        argv = self.wrapper + argv
         log = open(self.log_path, "ab")
         log.write(f"\n=== {' '.join(argv)}\n".encode())
         log.flush()

@@ -9,7 +9,8 @@ from pathlib import Path
 from harness.broker import Broker, free_port
 
 
-def start_cluster(base: Path, size: int = 3, settings=()) -> list[Broker]:
+def start_cluster(base: Path, size: int = 3, settings=(), wrappers=None) -> list[Broker]:
+    """`wrappers`: node index -> a command that node's argv is handed to."""
     ports = [free_port() for _ in range(size)]
     quorum_ports = [free_port() for _ in range(size)]
     voters = ",".join(f"{i}@127.0.0.1:{quorum_ports[i]}" for i in range(size))
@@ -20,7 +21,7 @@ def start_cluster(base: Path, size: int = 3, settings=()) -> list[Broker]:
             f"listeners=PLAINTEXT://127.0.0.1:{ports[i]},CONTROLLER://127.0.0.1:{quorum_ports[i]}",
             "controller.listener.names=CONTROLLER",
             *settings,
-        ])
+        ], wrapper=(wrappers or {}).get(i, ()))
         for i in range(size)
     ]
     for node in nodes:

@@ -190,11 +190,9 @@ fn append_failed(topic: &str, index: i32, error: AppendError) -> PartitionProduc
     let code = match &error {
         AppendError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
         AppendError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
-        AppendError::StorageFailed => ErrorCode::KafkaStorageError,
-        AppendError::Io(_)
-        | AppendError::Malformed
-        | AppendError::NotFollowing
-        | AppendError::OffsetOverlap { .. } => {
+        // The directory is offline: said once, when it went.
+        AppendError::StorageFailed | AppendError::Io(_) => ErrorCode::KafkaStorageError,
+        AppendError::Malformed | AppendError::NotFollowing | AppendError::OffsetOverlap { .. } => {
             tracing::error!(topic, partition = index, error = %error, "append failed");
             ErrorCode::UnknownServerError
         }

@@ -13,6 +13,7 @@
 //! either the whole topic or none of it.
 
 pub mod cleaner;
+pub mod dir_health;
 pub mod epoch_cache;
 pub mod flusher;
 pub mod hw_checkpoint;
@@ -128,6 +129,8 @@ pub struct LogManager {
     /// What the high-watermark checkpoint last held, so an idle log is not
     /// rewritten (and fsynced) on every round.
     checkpointed: std::sync::Mutex<Vec<(String, i32, i64)>>,
+    /// Offline after the first write or fsync error: no more appends.
+    health: Arc<dir_health::DirHealth>,
 }
 
 /// A topic name reserved for its creator until dropped.
@@ -194,6 +197,7 @@ impl LogManager {
             image_managed: std::sync::atomic::AtomicBool::new(false),
             creating: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             checkpointed: std::sync::Mutex::new(Vec::new()),
+            health: Arc::new(dir_health::DirHealth::default()),
         })
     }
 
@@ -567,7 +571,7 @@ impl LogManager {
         partition: &Arc<Partition>,
         batch: &[u8],
     ) -> Result<PendingAppend, partition::AppendError> {
-        let appended = partition.append(batch, now_ms())?;
+        let appended = self.guarded(partition, || partition.append(batch, now_ms()))?;
         Ok(self.make_durable(partition, appended))
     }
 
@@ -579,7 +583,9 @@ impl LogManager {
         epoch: i16,
         marker: crate::protocol::records::control::EndTxnMarker,
     ) -> Result<PendingAppend, partition::AppendError> {
-        let appended = partition.append_marker(producer_id, epoch, marker, now_ms())?;
+        let appended = self.guarded(partition, || {
+            partition.append_marker(producer_id, epoch, marker, now_ms())
+        })?;
         Ok(self.make_durable(partition, appended))
     }
 
@@ -590,8 +596,33 @@ impl LogManager {
         partition: &Arc<Partition>,
         records: bytes::Bytes,
     ) -> Result<Option<PendingAppend>, partition::AppendError> {
-        let appended = partition.append_replicated(records, now_ms())?;
+        let appended =
+            self.guarded(partition, || partition.append_replicated(records, now_ms()))?;
         Ok(appended.map(|a| self.make_durable(partition, a)))
+    }
+
+    /// Runs a write unless the directory is offline; takes it offline if
+    /// the write meets an I/O error.
+    fn guarded<T>(
+        &self,
+        partition: &Partition,
+        write: impl FnOnce() -> Result<T, partition::AppendError>,
+    ) -> Result<T, partition::AppendError> {
+        if self.health.is_offline() {
+            return Err(partition::AppendError::StorageFailed);
+        }
+        let written = write();
+        if let Err(partition::AppendError::Io(e)) = &written {
+            let (topic, index) = (&partition.topic, partition.index);
+            self.health
+                .fail(|| format!("writing to {topic}-{index} failed: {e}"));
+        }
+        written
+    }
+
+    /// The data directory's health: offline after a write or fsync error.
+    pub fn health(&self) -> &dir_health::DirHealth {
+        &self.health
     }
 
     fn make_durable(&self, partition: &Arc<Partition>, appended: Appended) -> PendingAppend {
@@ -604,13 +635,18 @@ impl LogManager {
         };
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let target = Arc::clone(partition);
+        let health = Arc::clone(&self.health);
         let next_offset = appended.last_offset + 1;
         self.flusher.sync(
             file,
             Box::new(move |result| {
                 match &result {
                     Ok(()) => target.mark_durable(next_offset),
-                    Err(_) => target.mark_sync_failed(),
+                    Err(e) => {
+                        target.mark_sync_failed();
+                        let (topic, index) = (&target.topic, target.index);
+                        health.fail(|| format!("fsync of {topic}-{index} failed: {e}"));
+                    }
                 }
                 let _ = done_tx.send(result);
             }),
@@ -648,6 +684,13 @@ impl LogManager {
     /// high watermarks.
     pub fn close(&self) -> io::Result<()> {
         self.flusher.close();
+        if let Some(failure) = self.health.failure() {
+            // Nothing more is written to a failed directory: the next start
+            // recovers it from what the log files hold.
+            return Err(io::Error::other(format!(
+                "the data directory went offline: {failure}"
+            )));
+        }
         for topic in self.topics() {
             for partition in &topic.partitions {
                 partition.close()?;

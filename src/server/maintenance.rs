@@ -40,10 +40,10 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
             }
             _ = flush.tick() => flush_due(&broker, &mut last_flush).await,
             _ = checkpoint.tick() => {
-                let broker = Arc::clone(&broker);
-                let written = tokio::task::spawn_blocking(move || broker.log.checkpoint_high_watermarks()).await;
+                let writer = Arc::clone(&broker);
+                let written = tokio::task::spawn_blocking(move || writer.log.checkpoint_high_watermarks()).await;
                 if let Ok(Err(e)) = written {
-                    tracing::error!(error = %e, "checkpointing high watermarks failed");
+                    broker.log.health().fail(|| format!("checkpointing high watermarks failed: {e}"));
                 }
             }
             _ = groups.tick() => {

@@ -1,0 +1,155 @@
+"""A failing disk on one node of three: its data directory sits on a small
+tmpfs (mounted in a private mount namespace, gone with the process) that
+fills up while an idempotent producer writes with acks=all.
+
+The first write error takes the directory offline, as Kafka does with a
+failed log directory: the node refuses appends (KAFKA_STORAGE_ERROR) and
+leaves the cluster with a controlled shutdown and exit status 1, so its
+leaderships move to in-sync replicas whose disks work. The producer goes
+on there: every acknowledged record is read back, exactly once and in
+order."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from harness.cluster import start_cluster, stop_and_check
+from test_replication import partitions, wait_for
+
+MATRIX_CLIENT = "confluent"
+DISK_MIB = 8
+RECORDS = 12_000  # of 1 KiB: half again the small disk
+MOUNT = 'mkdir -p "$1" && mount -t tmpfs -o size={size}m tmpfs "$1" && shift && exec "$@"'
+
+
+def private_tmpfs(data_dir, size_mib: int) -> list[str]:
+    """A command that mounts a `size_mib` tmpfs on `data_dir` in a mount
+    namespace of its own (a user namespace too when not root), then runs
+    the rest of its argv there."""
+    user = [] if os.geteuid() == 0 else ["-r"]
+    return ["unshare", *user, "-m", "--propagation", "private",
+            "sh", "-c", MOUNT.format(size=size_mib), "sh", str(data_dir)]
+
+
+def can_mount_privately(tmp_path) -> bool:
+    probe = private_tmpfs(tmp_path / "probe", 1) + ["true"]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    if not can_mount_privately(tmp_path):
+        pytest.skip("no private mount namespace here (unshare -m) for a small failing disk")
+    nodes = start_cluster(tmp_path, settings=[
+        "broker.session.timeout.ms=3000",
+        "broker.heartbeat.interval.ms=500",
+        "replica.lag.time.max.ms=5000",
+        "auto.leader.rebalance.enable=false",
+    ], wrappers={2: private_tmpfs(tmp_path / "node2", DISK_MIB)})
+    yield nodes
+    stop_and_check(nodes)
+
+
+def test_a_full_disk_takes_its_node_out_and_its_leaderships_move(cluster):
+    bootstrap = cluster[0].bootstrap
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topic = NewTopic("full", num_partitions=1, replica_assignment=[[2, 0, 1]], config={"min.insync.replicas": "2"})
+    admin.create_topics([topic], operation_timeout=20)["full"].result(timeout=30)
+    assert partitions(bootstrap, "full")[0] == (2, [0, 1, 2])
+
+    acked, failed = [], []
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                         "linger.ms": 5, "message.timeout.ms": 120_000})
+
+    def report(err, msg):
+        (failed if err else acked).append(err or msg.value()[:8].decode())
+
+    filler = b"x" * 1016
+    for i in range(RECORDS):
+        while True:
+            try:
+                producer.produce("full", value=f"{i:08d}".encode() + filler, on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    assert producer.flush(120) == 0, "undelivered records"
+    assert not failed, failed[:3]
+
+    wait_for("the node with the full disk to leave", lambda: not cluster[2].alive(), 30)
+    assert cluster[2].stop() == 1, "a node whose disk failed exits with status 1"
+    log = cluster[2].log_path.read_text(errors="replace")
+    assert "the data directory is offline" in log, cluster[2].log_tail()
+    leader, isr = partitions(bootstrap, "full")[0]
+    assert leader in (0, 1) and 2 not in isr, (leader, isr)
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition("full", 0, 0)])
+    seen = []
+    deadline = time.monotonic() + 60
+    try:
+        while len(seen) < RECORDS and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                seen.append(msg.value()[:8].decode())
+    finally:
+        consumer.close()
+    assert sorted(acked) == [f"{i:08d}" for i in range(RECORDS)]
+    assert seen == [f"{i:08d}" for i in range(RECORDS)], "every acknowledged record, once, in order"
+
+
+def test_a_node_alone_with_a_full_disk_refuses_writes_and_still_serves_reads(tmp_path):
+    """Alone, no other node could take its partitions: the node stays up,
+    answers appends KAFKA_STORAGE_ERROR, serves what it acknowledged, and
+    reports the failure with exit status 1 when stopped."""
+    from confluent_kafka import KafkaError
+    from harness.broker import Broker
+
+    if not can_mount_privately(tmp_path):
+        pytest.skip("no private mount namespace here (unshare -m) for a small failing disk")
+    node = Broker(tmp_path / "alone", wrapper=private_tmpfs(tmp_path / "alone", DISK_MIB)).start()
+    try:
+        acked, failed = [], []
+        producer = Producer({"bootstrap.servers": node.bootstrap, "acks": "all", "retries": 0,
+                             "linger.ms": 5, "message.timeout.ms": 20_000})
+
+        def report(err, msg):
+            (failed if err else acked).append(err.code() if err else msg.value()[:8].decode())
+
+        filler = b"x" * 1016
+        for i in range(RECORDS):
+            while True:
+                try:
+                    producer.produce("alone", value=f"{i:08d}".encode() + filler, on_delivery=report)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+            producer.poll(0)
+        producer.flush(60)
+        assert failed and set(failed) == {KafkaError.KAFKA_STORAGE_ERROR}, set(failed)
+        assert acked, "the disk took some records before it filled"
+        print(f"acknowledged {len(acked)}, refused {len(failed)} (KAFKA_STORAGE_ERROR)")
+        assert node.alive(), "a node alone stays up"
+
+        consumer = Consumer({"bootstrap.servers": node.bootstrap, "group.id": "reader",
+                             "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        consumer.assign([TopicPartition("alone", 0, 0)])
+        seen = []
+        deadline = time.monotonic() + 30
+        try:
+            while len(seen) < len(acked) and time.monotonic() < deadline:
+                msg = consumer.poll(0.5)
+                if msg is not None and not msg.error():
+                    seen.append(msg.value()[:8].decode())
+        finally:
+            consumer.close()
+        assert seen == acked, "every acknowledged record is served, in order"
+    finally:
+        code = node.stop()
+    assert code == 1, f"the failure is reported on exit: {code}"
