@@ -43,7 +43,6 @@ fn open(dir: &Path) -> Partition {
         "bench",
         0,
         config(),
-        Arc::new(odradek::log::Wakers::default()),
         odradek::log::now_ms(),
     )
     .expect("open partition")

@@ -7,6 +7,7 @@ use super::fetch_session::{Plan, Target};
 use super::Implemented;
 use crate::broker::Broker;
 use crate::log::partition::{Isolation, Oversize, ReadError};
+use crate::log::watchers::{Awaited, Parked};
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::fetch_response::AbortedTransaction;
 use crate::protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
@@ -431,14 +432,9 @@ pub async fn handle(
     let deadline = tokio::time::Instant::now() + max_wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let mut fetcher = Fetcher::of(broker, ctx, &request);
+    // Parked before the first read, so no move after it is missed.
+    let parked = (!max_wait.is_zero() && min_bytes > 0).then(|| park(broker, &targets, fetcher));
     loop {
-        // Consumers wait for high watermarks to move; followers for appends.
-        let arrived = match fetcher {
-            Fetcher::Follower { .. } => broker.log.appends().notified(),
-            Fetcher::Consumer | Fetcher::Refused(_) => broker.log.arrivals().notified(),
-        };
-        tokio::pin!(arrived);
-        arrived.as_mut().enable();
         let (answered, total, any_error) =
             read_all(broker, version, &request, &targets, incremental, fetcher);
         if let Fetcher::Follower { record, .. } = &mut fetcher {
@@ -468,11 +464,30 @@ pub async fn handle(
                 ..FetchResponse::default()
             });
         }
+        let Some(parked) = &parked else {
+            // Not reached: without a wait or a minimum, the first pass answers.
+            tokio::time::sleep_until(deadline).await;
+            continue;
+        };
         tokio::select! {
-            _ = &mut arrived => {}
+            _ = parked.arrived() => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
     }
+}
+
+/// Parks the fetch on its own partitions: consumers wait for their high
+/// watermarks to move, followers for their log ends.
+fn park(broker: &Broker, targets: &[Target], fetcher: Fetcher) -> Parked {
+    let awaited = match fetcher {
+        Fetcher::Follower { .. } => Awaited::LogEnd,
+        Fetcher::Consumer | Fetcher::Refused(_) => Awaited::HighWatermark,
+    };
+    let partitions = targets
+        .iter()
+        .filter_map(|t| broker.log.partition(&t.topic, t.partition))
+        .collect();
+    Parked::on(partitions, awaited)
 }
 
 #[cfg(test)]

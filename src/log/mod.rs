@@ -26,6 +26,7 @@ pub mod scan;
 pub mod segment;
 pub mod topic;
 pub mod txn_index;
+pub mod watchers;
 
 #[cfg(test)]
 mod tests;
@@ -38,7 +39,6 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use tokio::sync::Notify;
 use topic::TopicMeta;
 
 /// The settings of the internal topics (`__consumer_offsets`,
@@ -104,22 +104,12 @@ impl From<io::Error> for TopicError {
     }
 }
 
-/// What fetches long-poll on: consumers on high watermarks, followers on
-/// log ends (one of each for the whole log, until fetches wait per partition).
-#[derive(Default)]
-pub struct Wakers {
-    pub high_watermarks: Notify,
-    pub appends: Notify,
-}
-
 pub struct LogManager {
     data_dir: PathBuf,
     /// Static settings overlaid by dynamic broker configs; replaced by AlterConfigs.
     defaults: RwLock<LogConfig>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     flusher: Flusher,
-    /// Woken whenever any partition's high watermark or log end moves.
-    wakers: Arc<Wakers>,
     /// Set once this node follows a metadata quorum: topics are then created
     /// and deleted only from the metadata image, never on the side.
     image_managed: std::sync::atomic::AtomicBool,
@@ -160,7 +150,6 @@ impl LogManager {
         let metas = TopicMeta::load_all(data_dir)?;
         discard_orphan_directories(data_dir, &metas)?;
         let now = now_ms();
-        let wakers = Arc::new(Wakers::default());
         let mut topics = BTreeMap::new();
         for meta in metas {
             let config = defaults.with_overrides(&meta.configs).map_err(|e| {
@@ -176,7 +165,6 @@ impl LogManager {
                     &meta.name,
                     p,
                     config.clone(),
-                    Arc::clone(&wakers),
                     now,
                 )?;
                 if recovery.truncated_bytes > 0 || recovery.indexes_rebuilt > 0 {
@@ -193,23 +181,11 @@ impl LogManager {
             defaults: RwLock::new(defaults),
             topics: RwLock::new(topics),
             flusher: Flusher::start()?,
-            wakers,
             image_managed: std::sync::atomic::AtomicBool::new(false),
             creating: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             checkpointed: std::sync::Mutex::new(Vec::new()),
             health: Arc::new(dir_health::DirHealth::default()),
         })
-    }
-
-    /// Woken whenever any partition's high watermark moves. Enable the
-    /// `notified()` future before checking for data, so no wake-up is lost.
-    pub fn arrivals(&self) -> &Notify {
-        &self.wakers.high_watermarks
-    }
-
-    /// Woken whenever any partition's log end moves (followers' fetches).
-    pub fn appends(&self) -> &Notify {
-        &self.wakers.appends
     }
 
     pub fn defaults(&self) -> LogConfig {
@@ -434,7 +410,6 @@ impl LogManager {
                 name,
                 p,
                 config.clone(),
-                Arc::clone(&self.wakers),
                 now,
             )?;
             opened.push(Arc::new(partition));
@@ -529,7 +504,6 @@ impl LogManager {
                 name,
                 p,
                 config.clone(),
-                Arc::clone(&self.wakers),
                 now,
             )?;
             partitions.push(Arc::new(partition));

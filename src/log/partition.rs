@@ -202,8 +202,10 @@ pub struct Partition {
     pub index: i32,
     dir: PathBuf,
     state: Mutex<State>,
-    /// Woken whenever a high watermark or log end moves, for fetch long-polling.
-    wakers: Arc<super::Wakers>,
+    /// Consumer fetches parked until the high watermark moves.
+    high_watermark_watchers: super::watchers::Watchers,
+    /// Follower fetches parked until the log end moves.
+    log_end_watchers: super::watchers::Watchers,
     /// Woken when this partition's high watermark moves (acks=all waits).
     high_watermark_moved: Notify,
 }
@@ -278,7 +280,6 @@ impl Partition {
         topic: &str,
         index: i32,
         config: LogConfig,
-        wakers: Arc<super::Wakers>,
         now_ms: i64,
     ) -> io::Result<(Partition, Recovery)> {
         if !dir.exists() {
@@ -349,10 +350,19 @@ impl Partition {
             index,
             dir,
             state: Mutex::new(state),
-            wakers,
+            high_watermark_watchers: Default::default(),
+            log_end_watchers: Default::default(),
             high_watermark_moved: Notify::new(),
         };
         Ok((partition, recovery))
+    }
+
+    /// The fetches parked on this partition for `awaited`.
+    pub fn watchers(&self, awaited: super::watchers::Awaited) -> &super::watchers::Watchers {
+        match awaited {
+            super::watchers::Awaited::HighWatermark => &self.high_watermark_watchers,
+            super::watchers::Awaited::LogEnd => &self.log_end_watchers,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -524,7 +534,7 @@ impl Partition {
     /// counts; in page-cache mode the batch counts at once, and the file is
     /// returned only when `flush.messages` calls for a flush.
     fn written(&self, st: &mut State, file: Arc<File>, record_count: u64) -> Option<Arc<File>> {
-        self.wakers.appends.notify_waiters();
+        self.log_end_watchers.wake();
         if st.config.durable() {
             return Some(file);
         }
@@ -558,7 +568,7 @@ impl Partition {
         }
         debug_assert!(target <= st.log_end_offset, "HW {target} past the log end");
         st.high_watermark = target;
-        self.wakers.high_watermarks.notify_waiters();
+        self.high_watermark_watchers.wake();
         self.high_watermark_moved.notify_waiters();
     }
 

@@ -14,6 +14,7 @@ mod replication;
 mod retention;
 mod timestamps;
 mod truncation;
+mod watchers;
 
 use super::partition::{Appended, Isolation, Oversize, Partition, ReadError, Recovery};
 use crate::config::log_config::LogConfig;
@@ -61,15 +62,7 @@ fn config() -> LogConfig {
 }
 
 fn open(dir: &Path, config: LogConfig, now_ms: i64) -> (Partition, Recovery) {
-    Partition::open(
-        dir.to_path_buf(),
-        "t",
-        0,
-        config,
-        Arc::new(crate::log::Wakers::default()),
-        now_ms,
-    )
-    .unwrap()
+    Partition::open(dir.to_path_buf(), "t", 0, config, now_ms).unwrap()
 }
 
 /// A batch of one record per timestamp; record `i` has key `tag` and value `"{tag}/{i}"`.
