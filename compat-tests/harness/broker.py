@@ -119,6 +119,14 @@ class Broker:
         self.proc.wait()
         self.proc = None
 
+    def pause(self) -> None:
+        """SIGSTOP: the process freezes with its sockets open, as a long GC
+        pause or a stalled VM would; requests sent meanwhile wait in them."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
     def rss_peak_kib(self) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):

@@ -501,12 +501,12 @@ pub fn ensure_topic(log: &LogManager, partitions: i32) -> io::Result<()> {
 
 /// Kafka's answer to a coordinator write that was not committed: with too
 /// few replicas, or too slow, the coordinator is unavailable for now
-/// (clients retry); with its disk failed it no longer coordinates
-/// (clients look for the new one).
+/// (clients retry); with its disk failed, or its partition's leadership
+/// gone, it no longer coordinates (clients look for the new one).
 pub fn unwritten(error: &WaitError) -> ErrorCode {
     match error {
         WaitError::NotReplicated { .. } | WaitError::Closed => ErrorCode::CoordinatorNotAvailable,
-        WaitError::Fsync(_) => ErrorCode::NotCoordinator,
+        WaitError::Fsync(_) | WaitError::Deposed => ErrorCode::NotCoordinator,
     }
 }
 

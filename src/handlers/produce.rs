@@ -350,6 +350,7 @@ pub async fn handle(
                                 ..
                             } => ErrorCode::NotEnoughReplicasAfterAppend,
                             WaitError::NotReplicated { .. } => ErrorCode::RequestTimedOut,
+                            WaitError::Deposed => ErrorCode::NotLeaderOrFollower,
                             WaitError::Fsync(_) | WaitError::Closed => {
                                 ErrorCode::UnknownServerError
                             }

@@ -730,6 +730,9 @@ pub enum WaitError {
         offset: i64,
         below_min_isr: bool,
     },
+    /// This broker stopped leading (in the epoch it appended in) before the
+    /// append was committed: it may or may not survive on the new leader.
+    Deposed,
 }
 
 impl std::fmt::Display for WaitError {
@@ -740,6 +743,10 @@ impl std::fmt::Display for WaitError {
             WaitError::NotReplicated { offset, .. } => {
                 write!(f, "offset {offset} is not on the in-sync replicas in time")
             }
+            WaitError::Deposed => write!(
+                f,
+                "this broker stopped leading before the write was committed"
+            ),
         }
     }
 }
@@ -765,19 +772,26 @@ impl PendingAppend {
         }
         if let Some((partition, deadline)) = self.committed {
             let wanted = self.appended.last_offset + 1;
+            let epoch = self.appended.leader_epoch;
             // Mostly true at once (one replica): no timer needed then.
-            if partition.offsets().1 >= wanted {
-                return Ok(self.appended);
+            match partition.committed(wanted, epoch) {
+                Ok(true) => return Ok(self.appended),
+                Ok(false) => {}
+                Err(partition::Deposed) => return Err(WaitError::Deposed),
             }
-            let waited = partition.wait_for_high_watermark(wanted);
-            if tokio::time::timeout_at(deadline, waited).await.is_err() {
-                let below_min_isr = partition
-                    .in_sync_replicas()
-                    .is_some_and(|(isr, min)| isr < min);
-                return Err(WaitError::NotReplicated {
-                    offset: wanted,
-                    below_min_isr,
-                });
+            let waited = partition.wait_until_committed(wanted, epoch);
+            match tokio::time::timeout_at(deadline, waited).await {
+                Ok(Ok(())) => {}
+                Ok(Err(partition::Deposed)) => return Err(WaitError::Deposed),
+                Err(_) => {
+                    let below_min_isr = partition
+                        .in_sync_replicas()
+                        .is_some_and(|(isr, min)| isr < min);
+                    return Err(WaitError::NotReplicated {
+                        offset: wanted,
+                        below_min_isr,
+                    });
+                }
             }
         }
         Ok(self.appended)

@@ -27,7 +27,7 @@ mod truncate;
 #[cfg(test)]
 pub use admin::read_epoch_checkpoint_for_tests;
 pub use admin::{DeleteRecordsError, LEADER_EPOCH};
-pub use replication::{FetchPosition, IsrChanges};
+pub use replication::{Deposed, FetchPosition, IsrChanges};
 
 const LOG_START_CHECKPOINT: &str = "log-start-offset";
 
@@ -111,6 +111,9 @@ pub struct Appended {
     pub sync: Option<Arc<File>>,
     /// A retry of a batch already in the log: nothing was appended.
     pub duplicate: bool,
+    /// The epoch this broker led with when it took the batch: the batch
+    /// counts as committed only while it still leads in that epoch.
+    pub leader_epoch: i32,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -527,6 +530,7 @@ impl Partition {
             log_start_offset: st.log_start_offset,
             sync,
             duplicate: false,
+            leader_epoch,
         })
     }
 
@@ -667,6 +671,7 @@ impl Partition {
                 None
             },
             duplicate: true,
+            leader_epoch: st.leader_epoch,
         }
     }
 

@@ -186,7 +186,10 @@ impl Partition {
         }
         st.leader_epoch = epoch.max(st.leader_epoch);
         let (epoch, end) = (st.leader_epoch, st.log_end_offset);
-        assign_epoch(&self.dir, &mut st, epoch, end)
+        let assigned = assign_epoch(&self.dir, &mut st, epoch, end);
+        // Appends of the previous epoch waiting to be committed never will be.
+        self.high_watermark_moved.notify_waiters();
+        assigned
     }
 
     /// The epoch batches are stamped with.

@@ -19,6 +19,10 @@ pub struct IsrChanges {
     pub caught_up: Vec<i32>,
 }
 
+/// This broker no longer leads the partition in the epoch asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deposed;
+
 /// Where a follower stands: what it asks its leader for next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FetchPosition {
@@ -59,6 +63,8 @@ impl Partition {
             st.role = Role::Follower {
                 leader_high_watermark: high_watermark,
             };
+            // Appends waiting to be committed learn they never will be.
+            self.high_watermark_moved.notify_waiters();
         }
     }
 
@@ -138,17 +144,31 @@ impl Partition {
         }
     }
 
-    /// Resolves once the high watermark reaches `offset`.
-    pub async fn wait_for_high_watermark(&self, offset: i64) {
+    /// Resolves once the high watermark reaches `offset` while this broker
+    /// leads in `epoch`; fails as soon as it does not (it follows, or leads
+    /// in a later epoch): its log may have been cut since, so what it took
+    /// in `epoch` can no longer be confirmed. A deposed leader that thaws
+    /// with requests in its sockets, takes them, is told to truncate and
+    /// then copies its new leader's log past them must not acknowledge them.
+    pub async fn wait_until_committed(&self, offset: i64, epoch: i32) -> Result<(), Deposed> {
         loop {
             let moved = self.high_watermark_moved.notified();
             tokio::pin!(moved);
             moved.as_mut().enable();
-            if self.lock().high_watermark >= offset {
-                return;
+            if self.committed(offset, epoch)? {
+                return Ok(());
             }
             moved.await;
         }
+    }
+
+    /// Whether `offset` is committed by this broker leading in `epoch`.
+    pub fn committed(&self, offset: i64, epoch: i32) -> Result<bool, Deposed> {
+        let st = self.lock();
+        if !matches!(st.role, Role::Leader(_)) || st.leader_epoch != epoch {
+            return Err(Deposed);
+        }
+        Ok(st.high_watermark >= offset)
     }
 
     /// Leading: where a follower's log parts from this one, as the epoch
@@ -261,6 +281,7 @@ impl Partition {
             log_start_offset: st.log_start_offset,
             sync,
             duplicate: false,
+            leader_epoch: st.leader_epoch,
         }))
     }
 }

@@ -12,11 +12,20 @@ impl Partition {
     /// Cuts the log so that it ends before `offset`, at the base of the
     /// batch holding `offset` if it falls inside one, and never below the
     /// log start; returns the new log end offset. At or past the log end,
-    /// nothing changes. The high watermark comes down with the log end.
+    /// no batch goes, but an epoch that starts at the log end does: a
+    /// leader that began an epoch and was replaced before it appended
+    /// anything would otherwise report that epoch, which the new leader
+    /// never saw, and be told to truncate again on every fetch (Kafka's
+    /// `UnifiedLog.truncateTo` does the same). The high watermark comes
+    /// down with the log end.
     pub fn truncate_to(&self, offset: i64, now_ms: i64) -> io::Result<i64> {
         let mut st = self.lock();
         if offset >= st.log_end_offset {
-            return Ok(st.log_end_offset);
+            let end = st.log_end_offset;
+            if st.epochs.truncate_from_end(end) {
+                write_epoch_checkpoint(&self.dir, &st.epochs)?;
+            }
+            return Ok(end);
         }
         let offset = offset.max(st.log_start_offset);
         let keep = st

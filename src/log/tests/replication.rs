@@ -179,6 +179,74 @@ fn a_deposed_leaders_tail_is_cut_where_it_diverged_and_the_log_goes_on() {
 }
 
 #[test]
+fn a_deposed_leader_never_confirms_what_it_took_in_its_old_epoch() {
+    // Found by the SIGSTOP nemesis: a frozen leader thawed, took requests
+    // waiting in its sockets, was told to truncate them away, then copied
+    // its new leader's log past their offsets, and its high watermark with
+    // it: the waiting acks=all answers said "committed" for records gone.
+    use crate::log::partition::Deposed;
+    use futures_util::FutureExt;
+    let (_ld, _fd, zombie, _follower) = pair("zombie");
+    let taken = zombie.append(&batch("zombie", &[1]), 1_000).unwrap();
+    zombie.mark_durable(taken.last_offset + 1);
+    assert_eq!(taken.leader_epoch, 3);
+    let wanted = taken.last_offset + 1;
+    assert_eq!(
+        zombie.committed(wanted, 3),
+        Ok(false),
+        "its follower has not copied it"
+    );
+    let waiting = zombie.wait_until_committed(wanted, 3);
+    futures_util::pin_mut!(waiting);
+    assert!(waiting.as_mut().now_or_never().is_none());
+    zombie.follow();
+    assert_eq!(
+        waiting.now_or_never(),
+        Some(Err(Deposed)),
+        "woken, and told"
+    );
+    // Even once its high watermark passes the offset again (other data).
+    zombie.set_leader_high_watermark(wanted);
+    assert_eq!(zombie.committed(wanted, 3), Err(Deposed));
+    // Leading again, in a later epoch, it confirms only that epoch's appends.
+    zombie.set_leader_epoch(5).unwrap();
+    zombie.lead(0, &[0], &[0], 1, 2_000);
+    assert_eq!(zombie.committed(wanted, 3), Err(Deposed));
+    let again = append(&zombie, &batch("led", &[2]), 2_000);
+    assert_eq!(again.leader_epoch, 5);
+    assert_eq!(zombie.committed(again.last_offset + 1, 5), Ok(true));
+}
+
+#[test]
+fn a_leader_replaced_before_its_first_append_forgets_its_empty_epoch() {
+    // Found by the SIGSTOP nemesis: a follower led (epoch 4) for a moment
+    // without appending, then followed the old leader again (epoch 5).
+    let (_ld, _fd, old, new) = pair("empty-epoch");
+    append(&old, &batch("shared", &[1, 2]), 1_000);
+    replicate(&old, &new, 1);
+    new.set_leader_epoch(4).unwrap();
+    new.follow();
+    old.set_leader_epoch(5).unwrap();
+    let position = new.fetch_position();
+    assert_eq!(
+        position.last_fetched_epoch, 4,
+        "the empty epoch is its latest"
+    );
+    let (epoch, end) = old
+        .divergence(position.last_fetched_epoch, position.log_end_offset)
+        .expect("the leader never saw epoch 4");
+    assert_eq!((epoch, end), (3, 2));
+    assert_eq!(new.truncate_to_divergence(epoch, end, 2, 3_000).unwrap(), 2);
+    let position = new.fetch_position();
+    assert_eq!(position.last_fetched_epoch, 3, "the empty epoch is gone");
+    assert_eq!(
+        old.divergence(position.last_fetched_epoch, position.log_end_offset),
+        None,
+        "so the next fetch goes on instead of truncating again, forever"
+    );
+}
+
+#[test]
 fn a_follower_below_its_leaders_log_start_restarts_there() {
     let dir = TempDir::new("restart-at");
     let (p, _) = open(&dir.partition_dir(), config(), 1_000);
