@@ -41,6 +41,38 @@ def can_mount_privately(tmp_path) -> bool:
     return subprocess.run(probe, capture_output=True).returncode == 0
 
 
+def produce_numbered(producer, topic: str, report) -> None:
+    """RECORDS values of 1 KiB, each starting with its 8-digit number,
+    waiting for room in the producer's queue when it is full."""
+    filler = b"x" * 1016
+    for i in range(RECORDS):
+        while True:
+            try:
+                producer.produce(topic, value=f"{i:08d}".encode() + filler, on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+
+
+def read_numbers(bootstrap: str, topic: str, expected: int, timeout: float) -> list[str]:
+    """The record numbers of partition 0 from its start, until `expected`
+    were read or `timeout` passed."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    seen = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(seen) < expected and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                seen.append(msg.value()[:8].decode())
+    finally:
+        consumer.close()
+    return seen
+
+
 @pytest.fixture
 def cluster(tmp_path):
     if not can_mount_privately(tmp_path):
@@ -69,15 +101,7 @@ def test_a_full_disk_takes_its_node_out_and_its_leaderships_move(cluster):
     def report(err, msg):
         (failed if err else acked).append(err or msg.value()[:8].decode())
 
-    filler = b"x" * 1016
-    for i in range(RECORDS):
-        while True:
-            try:
-                producer.produce("full", value=f"{i:08d}".encode() + filler, on_delivery=report)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
+    produce_numbered(producer, "full", report)
     assert producer.flush(120) == 0, "undelivered records"
     assert not failed, failed[:3]
 
@@ -88,18 +112,7 @@ def test_a_full_disk_takes_its_node_out_and_its_leaderships_move(cluster):
     leader, isr = partitions(bootstrap, "full")[0]
     assert leader in (0, 1) and 2 not in isr, (leader, isr)
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    consumer.assign([TopicPartition("full", 0, 0)])
-    seen = []
-    deadline = time.monotonic() + 60
-    try:
-        while len(seen) < RECORDS and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error():
-                seen.append(msg.value()[:8].decode())
-    finally:
-        consumer.close()
+    seen = read_numbers(bootstrap, "full", RECORDS, 60)
     assert sorted(acked) == [f"{i:08d}" for i in range(RECORDS)]
     assert seen == [f"{i:08d}" for i in range(RECORDS)], "every acknowledged record, once, in order"
 
@@ -122,33 +135,14 @@ def test_a_node_alone_with_a_full_disk_refuses_writes_and_still_serves_reads(tmp
         def report(err, msg):
             (failed if err else acked).append(err.code() if err else msg.value()[:8].decode())
 
-        filler = b"x" * 1016
-        for i in range(RECORDS):
-            while True:
-                try:
-                    producer.produce("alone", value=f"{i:08d}".encode() + filler, on_delivery=report)
-                    break
-                except BufferError:
-                    producer.poll(0.1)
-            producer.poll(0)
+        produce_numbered(producer, "alone", report)
         producer.flush(60)
         assert failed and set(failed) == {KafkaError.KAFKA_STORAGE_ERROR}, set(failed)
         assert acked, "the disk took some records before it filled"
         print(f"acknowledged {len(acked)}, refused {len(failed)} (KAFKA_STORAGE_ERROR)")
         assert node.alive(), "a node alone stays up"
 
-        consumer = Consumer({"bootstrap.servers": node.bootstrap, "group.id": "reader",
-                             "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-        consumer.assign([TopicPartition("alone", 0, 0)])
-        seen = []
-        deadline = time.monotonic() + 30
-        try:
-            while len(seen) < len(acked) and time.monotonic() < deadline:
-                msg = consumer.poll(0.5)
-                if msg is not None and not msg.error():
-                    seen.append(msg.value()[:8].decode())
-        finally:
-            consumer.close()
+        seen = read_numbers(node.bootstrap, "alone", len(acked), 30)
         assert seen == acked, "every acknowledged record is served, in order"
     finally:
         code = node.stop()

@@ -25,7 +25,7 @@ import pytest
 
 from harness.cluster import start_cluster, stop_and_check
 from harness.queue_checker import History, check
-from test_replication import SESSION_MS, create_replicated, partitions, wait_for
+from test_replication import FAILOVER_SETTINGS, SESSION_MS, create_replicated, partitions, wait_for
 
 MATRIX_CLIENT = "confluent"
 TOPIC = "queue"
@@ -35,13 +35,7 @@ LONG_PAUSE_S = 3 * SESSION_MS / 1000
 
 @pytest.fixture
 def cluster(tmp_path):
-    nodes = start_cluster(tmp_path, settings=[
-        f"broker.session.timeout.ms={SESSION_MS}",
-        "broker.heartbeat.interval.ms=500",
-        "replica.lag.time.max.ms=5000",
-        "leader.imbalance.check.interval.seconds=1",
-        "offsets.topic.replication.factor=3",
-    ])
+    nodes = start_cluster(tmp_path, settings=[*FAILOVER_SETTINGS, "offsets.topic.replication.factor=3"])
     yield nodes
     for node in nodes:
         if node.alive():

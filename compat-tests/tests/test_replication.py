@@ -26,15 +26,19 @@ MATRIX_CLIENT = "confluent"
 SESSION_MS = 3000
 
 
+# Short sessions and lag, for failover within seconds.
+FAILOVER_SETTINGS = [
+    f"broker.session.timeout.ms={SESSION_MS}",
+    "broker.heartbeat.interval.ms=500",
+    "replica.lag.time.max.ms=5000",
+    # Preferred leaders come back within a second of rejoining the ISR.
+    "leader.imbalance.check.interval.seconds=1",
+]
+
+
 @pytest.fixture
 def cluster(tmp_path):
-    nodes = start_cluster(tmp_path, settings=[
-        f"broker.session.timeout.ms={SESSION_MS}",
-        "broker.heartbeat.interval.ms=500",
-        "replica.lag.time.max.ms=5000",
-        # Preferred leaders come back within a second of rejoining the ISR.
-        "leader.imbalance.check.interval.seconds=1",
-    ])
+    nodes = start_cluster(tmp_path, settings=FAILOVER_SETTINGS)
     yield nodes
     stop_and_check(nodes)
 

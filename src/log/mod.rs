@@ -735,6 +735,12 @@ pub enum WaitError {
     Deposed,
 }
 
+impl From<partition::Deposed> for WaitError {
+    fn from(_: partition::Deposed) -> Self {
+        WaitError::Deposed
+    }
+}
+
 impl std::fmt::Display for WaitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -774,25 +780,20 @@ impl PendingAppend {
             let wanted = self.appended.last_offset + 1;
             let epoch = self.appended.leader_epoch;
             // Mostly true at once (one replica): no timer needed then.
-            match partition.committed(wanted, epoch) {
-                Ok(true) => return Ok(self.appended),
-                Ok(false) => {}
-                Err(partition::Deposed) => return Err(WaitError::Deposed),
+            if partition.committed(wanted, epoch)? {
+                return Ok(self.appended);
             }
             let waited = partition.wait_until_committed(wanted, epoch);
-            match tokio::time::timeout_at(deadline, waited).await {
-                Ok(Ok(())) => {}
-                Ok(Err(partition::Deposed)) => return Err(WaitError::Deposed),
-                Err(_) => {
-                    let below_min_isr = partition
-                        .in_sync_replicas()
-                        .is_some_and(|(isr, min)| isr < min);
-                    return Err(WaitError::NotReplicated {
-                        offset: wanted,
-                        below_min_isr,
-                    });
-                }
-            }
+            let Ok(committed) = tokio::time::timeout_at(deadline, waited).await else {
+                let below_min_isr = partition
+                    .in_sync_replicas()
+                    .is_some_and(|(isr, min)| isr < min);
+                return Err(WaitError::NotReplicated {
+                    offset: wanted,
+                    below_min_isr,
+                });
+            };
+            committed?;
         }
         Ok(self.appended)
     }
