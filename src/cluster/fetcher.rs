@@ -44,22 +44,26 @@ const MIN_FETCH_VERSION: i16 = 15;
 
 /// A partition followed from one leader, as the image names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Followed {
-    topic: String,
-    topic_id: Uuid,
-    partition: i32,
-    leader_epoch: i32,
+pub(crate) struct Followed {
+    pub(crate) topic: String,
+    pub(crate) topic_id: Uuid,
+    pub(crate) partition: i32,
+    pub(crate) leader_epoch: i32,
 }
 
 /// What one leader's fetcher copies, and where that leader listens.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-struct Assignment {
-    addr: String,
-    partitions: Vec<Followed>,
+pub(crate) struct Assignment {
+    pub(crate) addr: String,
+    pub(crate) partitions: Vec<Followed>,
 }
 
 /// The partitions this broker follows, by leader, from `image`.
-fn assignments(image: &MetadataImage, node_id: i32, listener: &str) -> BTreeMap<i32, Assignment> {
+pub(crate) fn assignments(
+    image: &MetadataImage,
+    node_id: i32,
+    listener: &str,
+) -> BTreeMap<i32, Assignment> {
     let mut wanted: BTreeMap<i32, Assignment> = BTreeMap::new();
     for topic in image.topics() {
         for (index, p) in topic.partitions.iter().enumerate() {

@@ -10,11 +10,11 @@
 //! once it is in their ISR again (as Kafka's controller does after a
 //! failover, so leaders do not pile up on the survivors).
 
-use super::controller::IsrChange;
+use super::controller::{ControllerError, IsrChange};
 use super::image::{MetadataImage, PartitionImage};
 use super::node::{ClusterNode, ControllerCall, ControllerReply};
 use crate::broker::Broker;
-use crate::log::partition::IsrChanges;
+use crate::log::partition::{IsrChanges, Partition};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -56,7 +56,11 @@ pub async fn run(broker: Arc<Broker>, node: Arc<ClusterNode>, mut stop: watch::R
             last_balance = tokio::time::Instant::now();
             take_back_leadership(&node, &image, broker.config.node_id).await;
         }
-        for change in proposals(&broker, &image, node.broker_epoch(), lag_max_ms) {
+        for (change, partition) in proposals(&broker, &image, node.broker_epoch(), lag_max_ms) {
+            // Members it adds hold the high watermark back from now on: the
+            // controller may commit them, and elect one, before this broker
+            // hears of it.
+            partition.propose_isr(&change.isr);
             let call = ControllerCall::AlterPartition(change.clone());
             match node.call(call).await {
                 ControllerReply::Topics { outcomes, offset } => match outcomes.first() {
@@ -65,7 +69,15 @@ pub async fn run(broker: Arc<Broker>, node: Arc<ClusterNode>, mut stop: watch::R
                         // The next check must see this change (one in flight).
                         node.wait_for_offset(offset).await;
                     }
-                    Some(Err(e)) => tracing::debug!(error = %e, "ISR change refused"),
+                    Some(Err(e)) => {
+                        // As Kafka: only a refusal on the current partition
+                        // epoch says no proposal was applied; after others,
+                        // the members stay counted until the image moves.
+                        if matches!(e, ControllerError::IneligibleReplica(_)) {
+                            partition.isr_proposal_not_applied();
+                        }
+                        tracing::debug!(error = %e, "ISR change refused");
+                    }
                     None => {}
                 },
                 other => tracing::debug!(reply = ?other, "ISR change not decided"),
@@ -113,7 +125,7 @@ fn proposals(
     image: &MetadataImage,
     broker_epoch: i64,
     lag_max_ms: i64,
-) -> Vec<IsrChange> {
+) -> Vec<(IsrChange, Arc<Partition>)> {
     let node_id = broker.config.node_id;
     let now = crate::log::now_ms();
     let mut changes = Vec::new();
@@ -129,7 +141,7 @@ fn proposals(
             let Some(isr) = wanted_isr(p, node_id, &measured) else {
                 continue;
             };
-            changes.push(IsrChange {
+            let change = IsrChange {
                 broker_id: node_id,
                 broker_epoch,
                 topic_id: topic.id.0,
@@ -137,7 +149,8 @@ fn proposals(
                 leader_epoch: p.leader_epoch,
                 partition_epoch: p.partition_epoch,
                 isr,
-            });
+            };
+            changes.push((change, partition));
         }
     }
     changes

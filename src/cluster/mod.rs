@@ -18,6 +18,8 @@ pub mod placement;
 pub mod quorum;
 pub mod records;
 pub mod replicas;
+#[cfg(test)]
+mod sim;
 
 #[cfg(test)]
 mod tests;

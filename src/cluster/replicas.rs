@@ -18,11 +18,12 @@
 //! This broker's dynamic configs (its own and the cluster default) follow
 //! the image too; those set before the quorum are imported at the join.
 
-use super::image::MetadataImage;
+use super::image::{MetadataImage, PartitionImage};
 use super::node::{ClusterNode, ControllerCall, ControllerReply, TopicCreation};
 use super::records::CONFIG_BROKER;
 use crate::broker::Broker;
 use crate::config::dynamic::Layers;
+use crate::log::partition::Partition;
 use crate::log::{LogManager, Topic, TopicError};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -247,19 +248,25 @@ fn follow_roles(log: &LogManager, image: &MetadataImage, node_id: i32) {
             else {
                 continue;
             };
-            if p.leader != node_id {
-                partition.follow();
-                continue;
-            }
-            if partition.leader_epoch() < p.leader_epoch {
-                if let Err(e) = partition.set_leader_epoch(p.leader_epoch) {
-                    tracing::error!(topic = %topic.name, partition = index, error = %e, "recording a new leader epoch");
-                }
-            }
-            let min_isr = usize::try_from(partition.config().min_insync_replicas).unwrap_or(1);
-            partition.lead(node_id, &p.replicas, &p.isr, min_isr, now);
+            take_role(&partition, p, node_id, now);
         }
     }
+}
+
+/// One local partition takes the role `p` gives `node_id` (see
+/// [`follow_roles`]); the simulation drives its partitions through this too.
+pub fn take_role(partition: &Partition, p: &PartitionImage, node_id: i32, now_ms: i64) {
+    if p.leader != node_id {
+        partition.follow();
+        return;
+    }
+    if partition.leader_epoch() < p.leader_epoch {
+        if let Err(e) = partition.set_leader_epoch(p.leader_epoch) {
+            tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "recording a new leader epoch");
+        }
+    }
+    let min_isr = usize::try_from(partition.config().min_insync_replicas).unwrap_or(1);
+    partition.lead(node_id, &p.replicas, &p.isr, min_isr, now_ms);
 }
 
 /// This broker's dynamic configs become the image's: the cluster default

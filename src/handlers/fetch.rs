@@ -134,9 +134,8 @@ fn check_follower(
     Ok(())
 }
 
-/// A follower's fetch of a partition this broker leads: nothing but the
-/// point of divergence if its last epoch parts from the leader's log;
-/// otherwise the log up to its end, and its fetch offset recorded.
+/// A follower's fetch of a partition this broker leads (see
+/// [`Partition::serve_follower`](crate::log::partition::Partition::serve_follower)).
 fn read_for_follower(
     partition: &crate::log::partition::Partition,
     follower: i32,
@@ -146,40 +145,46 @@ fn read_for_follower(
     oversize: Oversize,
     data: &mut PartitionData,
 ) {
+    use crate::log::partition::{FollowerFetch, FollowerRead, FollowerReadError};
+    use crate::log::replica_set::FetchRefused;
     let (start, high_watermark, _) = partition.offsets();
     (data.log_start_offset, data.high_watermark) = (start, high_watermark);
     data.last_stable_offset = partition.last_stable_offset();
-    if let Some((epoch, end_offset)) =
-        partition.divergence(target.last_fetched_epoch, target.fetch_offset)
-    {
-        data.diverging_epoch.epoch = epoch;
-        data.diverging_epoch.end_offset = end_offset;
-        return;
-    }
-    match partition.read_bounded(target.fetch_offset, limit, Isolation::Replica, oversize) {
-        Ok(read) => {
-            data.records = Some(read.records);
-            if !record {
-                return;
-            }
-            let now = crate::log::now_ms();
-            match partition.record_follower_fetch(follower, target.fetch_offset, now) {
-                Ok(()) => data.high_watermark = partition.offsets().1,
-                Err(crate::log::replica_set::FetchRefused::NotLeader) => {
-                    data.error_code = ErrorCode::NotLeaderOrFollower.code();
-                }
-                // As Kafka: a replica the leader does not know yet retries.
-                Err(crate::log::replica_set::FetchRefused::NotAReplica) => {
-                    data.error_code = ErrorCode::UnknownLeaderEpoch.code();
-                }
-            }
+    let now = crate::log::now_ms();
+    let fetch = FollowerFetch {
+        follower,
+        fetch_offset: target.fetch_offset,
+        last_fetched_epoch: target.last_fetched_epoch,
+        max_bytes: limit,
+        oversize,
+        record,
+    };
+    let served = partition.serve_follower(&fetch, now);
+    match served {
+        Ok(FollowerRead::Diverging { epoch, end_offset }) => {
+            data.diverging_epoch.epoch = epoch;
+            data.diverging_epoch.end_offset = end_offset;
+        }
+        Ok(FollowerRead::Records {
+            records,
+            high_watermark,
+        }) => {
+            data.records = Some(records);
+            data.high_watermark = high_watermark;
+        }
+        Err(FollowerReadError::Refused(FetchRefused::NotLeader)) => {
+            data.error_code = ErrorCode::NotLeaderOrFollower.code();
+        }
+        // As Kafka: a replica the leader does not know yet retries.
+        Err(FollowerReadError::Refused(FetchRefused::NotAReplica)) => {
+            data.error_code = ErrorCode::UnknownLeaderEpoch.code();
         }
         // The follower learns the leader's log start here (from it, a
         // follower whose log lies wholly below restarts its log).
-        Err(ReadError::OffsetOutOfRange { .. }) => {
+        Err(FollowerReadError::OutOfRange) => {
             data.error_code = ErrorCode::OffsetOutOfRange.code();
         }
-        Err(ReadError::Io(e)) => {
+        Err(FollowerReadError::Io(e)) => {
             tracing::error!(topic = %target.topic, partition = target.partition, error = %e, "read failed");
             data.error_code = ErrorCode::UnknownServerError.code();
         }

@@ -27,7 +27,9 @@ mod truncate;
 #[cfg(test)]
 pub use admin::read_epoch_checkpoint_for_tests;
 pub use admin::{DeleteRecordsError, LEADER_EPOCH};
-pub use replication::{Deposed, FetchPosition, IsrChanges};
+pub use replication::{
+    Deposed, FetchPosition, FollowerFetch, FollowerRead, FollowerReadError, IsrChanges,
+};
 
 const LOG_START_CHECKPOINT: &str = "log-start-offset";
 

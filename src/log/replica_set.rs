@@ -16,6 +16,10 @@
 //!   `replica.lag.time.max.ms` is out of sync.
 //! - A replica outside the ISR is back in sync once it reaches the high
 //!   watermark and the start of the leader's current epoch.
+//! - Members an ISR expansion adds count for the high watermark from the
+//!   moment it is proposed, until the ISR it was proposed on changes (Kafka's
+//!   "maximal ISR"): the controller may commit it, and then elect one of
+//!   them, before this leader hears of it.
 
 use std::collections::BTreeMap;
 
@@ -49,6 +53,9 @@ pub struct ReplicaSet {
     in_sync: Vec<i32>,
     /// `min.insync.replicas`, capped at the replication factor.
     min_isr: usize,
+    /// An ISR change proposed and not yet seen decided: the followers in
+    /// sync it was proposed on, and the members it adds.
+    proposed: Option<(Vec<i32>, Vec<i32>)>,
 }
 
 /// Why a fetch from a replica was not recorded.
@@ -68,6 +75,7 @@ impl Default for ReplicaSet {
             followers: BTreeMap::new(),
             in_sync: Vec::new(),
             min_isr: 1,
+            proposed: None,
         }
     }
 }
@@ -100,6 +108,38 @@ impl ReplicaSet {
             .filter(|r| *r != leader && self.followers.contains_key(r))
             .collect();
         self.min_isr = min_insync_replicas.clamp(1, replicas.len().max(1));
+        // Decided (or overtaken by another change): the ISR says it now.
+        if self
+            .proposed
+            .as_ref()
+            .is_some_and(|(from, _)| *from != self.in_sync)
+        {
+            self.proposed = None;
+        }
+    }
+
+    /// This leader asks the controller for `isr`: the members it adds hold
+    /// the high watermark back from now on. Added to those of earlier
+    /// proposals on the same ISR: any of them may yet be committed (a
+    /// retry refused says nothing of the first attempt).
+    pub fn propose(&mut self, isr: &[i32]) {
+        let mut added: Vec<i32> = match self.proposed.take() {
+            Some((from, added)) if from == self.in_sync => added,
+            _ => Vec::new(),
+        };
+        for r in isr {
+            if self.followers.contains_key(r) && !self.in_sync.contains(r) && !added.contains(r) {
+                added.push(*r);
+            }
+        }
+        self.proposed = Some((self.in_sync.clone(), added));
+    }
+
+    /// The controller refused the proposed change on the current partition
+    /// epoch (a replica it may not add): nothing proposed on this ISR was
+    /// applied. Other refusals (a stale epoch) prove nothing of the kind.
+    pub fn proposal_not_applied(&mut self) {
+        self.proposed = None;
     }
 
     pub fn isr_size(&self) -> usize {
@@ -144,9 +184,11 @@ impl ReplicaSet {
         if self.isr_size() < self.min_isr {
             return None;
         }
+        let added = self.proposed.iter().flat_map(|(_, added)| added);
         Some(
             self.in_sync
                 .iter()
+                .chain(added)
                 .filter_map(|r| self.followers.get(r))
                 .map(|p| p.end_offset)
                 .fold(leader_durable_end, i64::min),
@@ -252,6 +294,32 @@ mod tests {
         assert_eq!(s.progress(1).unwrap().last_caught_up_ms, 200);
         assert!(s.out_of_sync(30_100, 30_000).is_empty());
         assert_eq!(s.out_of_sync(30_201, 30_000), vec![1]);
+    }
+
+    #[test]
+    fn a_proposed_member_holds_the_high_watermark_until_decided() {
+        let mut s = set(&[0, 1, 2], &[0, 1], 1);
+        s.record_fetch(1, 10, 10, 1).unwrap();
+        s.record_fetch(2, 6, 10, 1).unwrap();
+        assert_eq!(s.high_watermark(10), Some(10));
+        s.propose(&[0, 1, 2]);
+        assert_eq!(s.high_watermark(10), Some(6), "2 may be in the ISR already");
+        // An image with the old ISR (another change, or not yet decided).
+        s.update(0, &[0, 1, 2], &[0, 1], 1, 2);
+        assert_eq!(s.high_watermark(10), Some(6));
+        s.update(0, &[0, 1, 2], &[0, 1, 2], 1, 3);
+        assert_eq!(s.high_watermark(10), Some(6), "now a member");
+        s.update(0, &[0, 1, 2], &[0, 1], 1, 4);
+        assert_eq!(s.high_watermark(10), Some(10), "out again");
+        s.propose(&[0, 1, 2]);
+        s.propose(&[0]);
+        assert_eq!(
+            s.high_watermark(10),
+            Some(6),
+            "the first may still be committed"
+        );
+        s.proposal_not_applied();
+        assert_eq!(s.high_watermark(10), Some(10));
     }
 
     proptest! {

@@ -3,7 +3,10 @@
 //! replicas (see [`ReplicaSet`]); following, it appends its leader's
 //! batches byte for byte and takes its leader's high watermark.
 
-use super::{admin, AppendError, Appended, Partition, ProducerFields, Role, State};
+use super::{
+    admin, AppendError, Appended, Isolation, Oversize, Partition, ProducerFields, ReadError, Role,
+    State,
+};
 use crate::log::replica_set::{FetchRefused, ReplicaSet};
 use crate::protocol::records::control::EndTxnMarker;
 use crate::protocol::records::header as batch;
@@ -32,6 +35,39 @@ pub struct FetchPosition {
     /// The epoch of its last batch, -1 with an empty log.
     pub last_fetched_epoch: i32,
     pub log_start_offset: i64,
+}
+
+/// One partition of a follower's fetch, as its leader reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct FollowerFetch {
+    pub follower: i32,
+    pub fetch_offset: i64,
+    /// The epoch of the follower's last batch (-1: none).
+    pub last_fetched_epoch: i32,
+    pub max_bytes: usize,
+    pub oversize: Oversize,
+    /// Whether this fetch reports the follower's progress (once per request).
+    pub record: bool,
+}
+
+/// A leader's answer to one partition of a follower's fetch.
+#[derive(Debug)]
+pub enum FollowerRead {
+    /// The follower's log parts from this one: it cuts to this epoch's end.
+    Diverging { epoch: i32, end_offset: i64 },
+    /// The log from the fetch offset; the high watermark after the fetch
+    /// was recorded.
+    Records { records: Bytes, high_watermark: i64 },
+}
+
+/// Why a follower's fetch of a partition got no records.
+#[derive(Debug)]
+pub enum FollowerReadError {
+    Refused(FetchRefused),
+    /// Below the log start or past the end (the answer names the start).
+    OutOfRange,
+    /// A read failed (ReadError's description).
+    Io(String),
 }
 
 impl Partition {
@@ -131,6 +167,25 @@ impl Partition {
         }
     }
 
+    /// Leading: the ISR this leader asks the controller for; the members it
+    /// adds count for the high watermark until the change is decided.
+    pub fn propose_isr(&self, isr: &[i32]) {
+        if let Role::Leader(set) = &mut self.lock().role {
+            set.propose(isr);
+        }
+    }
+
+    /// Leading: the controller refused the ISR change proposed in a way
+    /// that proves nothing proposed on this ISR was applied (see
+    /// [`ReplicaSet::proposal_not_applied`]).
+    pub fn isr_proposal_not_applied(&self) {
+        let mut st = self.lock();
+        if let Role::Leader(set) = &mut st.role {
+            set.proposal_not_applied();
+            self.advance_high_watermark(&mut st);
+        }
+    }
+
     /// Leading: followers to drop from the ISR or add to it.
     pub fn isr_changes(&self, now_ms: i64, lag_max_ms: i64) -> IsrChanges {
         let st = self.lock();
@@ -199,6 +254,41 @@ impl Partition {
             self.end_offset_for_epoch(epoch).1.min(end_offset)
         };
         self.truncate_to(cut.max(0), now_ms)
+    }
+
+    /// Leading: a follower's fetch. Nothing but the point of divergence
+    /// if its log parts from this one; otherwise the log up to its end,
+    /// with the fetch offset recorded (if asked), which may move the high
+    /// watermark.
+    pub fn serve_follower(
+        &self,
+        fetch: &FollowerFetch,
+        now_ms: i64,
+    ) -> Result<FollowerRead, FollowerReadError> {
+        if let Some((epoch, end_offset)) =
+            self.divergence(fetch.last_fetched_epoch, fetch.fetch_offset)
+        {
+            return Ok(FollowerRead::Diverging { epoch, end_offset });
+        }
+        let read = self
+            .read_bounded(
+                fetch.fetch_offset,
+                fetch.max_bytes,
+                Isolation::Replica,
+                fetch.oversize,
+            )
+            .map_err(|e| match e {
+                ReadError::OffsetOutOfRange { .. } => FollowerReadError::OutOfRange,
+                ReadError::Io(e) => FollowerReadError::Io(e),
+            })?;
+        if fetch.record {
+            self.record_follower_fetch(fetch.follower, fetch.fetch_offset, now_ms)
+                .map_err(FollowerReadError::Refused)?;
+        }
+        Ok(FollowerRead::Records {
+            records: read.records,
+            high_watermark: self.offsets().1,
+        })
     }
 
     pub fn fetch_position(&self) -> FetchPosition {
