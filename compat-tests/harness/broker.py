@@ -23,13 +23,15 @@ def free_port() -> int:
 
 
 class Broker:
-    """One `odradek serve` process on 127.0.0.1:`port` with data in `data_dir`."""
+    """One `odradek serve` process on `host`:`port` (127.0.0.1 unless told)
+    with data in `data_dir`."""
 
     kind = "odradek"
 
     def __init__(self, data_dir: Path, port: int | None = None, settings=(), log_path: Path | None = None,
-                 serves_clients: bool = True, wrapper=()):
+                 serves_clients: bool = True, wrapper=(), host: str = "127.0.0.1"):
         self.data_dir = Path(data_dir)
+        self.host = host  # the address it listens on (a namespace's, in netns tests)
         self.serves_clients = serves_clients  # False: a controller only, no --listen
         self.port = free_port() if port is None else port  # 0: let the broker pick
         self.settings = list(settings)
@@ -45,7 +47,7 @@ class Broker:
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self, timeout: float = 20.0) -> "Broker":
         return self.launch().wait_ready(timeout)

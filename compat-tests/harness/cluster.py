@@ -9,19 +9,21 @@ from pathlib import Path
 from harness.broker import Broker, free_port
 
 
-def start_cluster(base: Path, size: int = 3, settings=(), wrappers=None) -> list[Broker]:
-    """`wrappers`: node index -> a command that node's argv is handed to."""
+def start_cluster(base: Path, size: int = 3, settings=(), wrappers=None, hosts=None) -> list[Broker]:
+    """`wrappers`: node index -> a command that node's argv is handed to;
+    `hosts`: each node's address (all 127.0.0.1 unless given)."""
+    hosts = hosts or ["127.0.0.1"] * size
     ports = [free_port() for _ in range(size)]
     quorum_ports = [free_port() for _ in range(size)]
-    voters = ",".join(f"{i}@127.0.0.1:{quorum_ports[i]}" for i in range(size))
+    voters = ",".join(f"{i}@{hosts[i]}:{quorum_ports[i]}" for i in range(size))
     nodes = [
         Broker(base / f"node{i}", port=ports[i], log_path=base / f"node{i}.log", settings=[
             f"node.id={i}",
             f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://127.0.0.1:{ports[i]},CONTROLLER://127.0.0.1:{quorum_ports[i]}",
+            f"listeners=PLAINTEXT://{hosts[i]}:{ports[i]},CONTROLLER://{hosts[i]}:{quorum_ports[i]}",
             "controller.listener.names=CONTROLLER",
             *settings,
-        ], wrapper=(wrappers or {}).get(i, ()))
+        ], wrapper=(wrappers or {}).get(i, ()), host=hosts[i])
         for i in range(size)
     ]
     for node in nodes:
