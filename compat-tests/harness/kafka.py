@@ -47,12 +47,15 @@ class KafkaBroker:
 
     kind = "kafka"
 
-    def __init__(self, data_dir: Path, settings=(), log_path: Path | None = None, heap: str = "512m"):
+    def __init__(self, data_dir: Path, settings=(), log_path: Path | None = None, heap: str = "512m",
+                 node_id: int = NODE_ID, voters: str | None = None, controller_port: int | None = None):
         self.data_dir = Path(data_dir)
         self.port = free_port()
-        self.controller_port = free_port()
+        self.controller_port = controller_port or free_port()
         while self.controller_port == self.port:
             self.controller_port = free_port()
+        self.node_id = node_id
+        self.voters = voters  # a node of a cluster: controller.quorum.voters
         self.settings = list(settings)
         self.log_path = log_path or self.data_dir.with_name(self.data_dir.name + ".log")
         self.heap = heap
@@ -71,8 +74,7 @@ class KafkaBroker:
     def _write_properties(self) -> Path:
         props = {
             "process.roles": "broker,controller",
-            "node.id": str(NODE_ID),
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -80,6 +82,10 @@ class KafkaBroker:
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": str(self.data_dir / "logs"),
         }
+        if self.voters:
+            props["controller.quorum.voters"] = self.voters
+        else:
+            props["controller.quorum.bootstrap.servers"] = f"127.0.0.1:{self.controller_port}"
         for s in (*FAST_TEST_SETTINGS, *self.settings):
             name, value = s.split("=", 1)
             props[name] = value
@@ -88,24 +94,36 @@ class KafkaBroker:
         return path
 
     def start(self, timeout: float = 90.0) -> "KafkaBroker":
+        return self.format().launch().wait_ready(timeout)
+
+    def format(self) -> "KafkaBroker":
+        """kafka-storage format: alone (--standalone), or as a node of the
+        static quorum its voters name."""
         if not any(LIBS.glob("kafka_2.13-*.jar")):
             raise RuntimeError(f"no Kafka jars in {LIBS}: run compat-tests/kafka/fetch.sh (run.sh does)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self._write_properties()
-        log = open(self.log_path, "ab")
-        fmt = self._java("kafka.tools.StorageTool", "format", "--standalone",
+        alone = [] if self.voters else ["--standalone"]
+        fmt = self._java("kafka.tools.StorageTool", "format", *alone,
                          f"--cluster-id={self.cluster_id}", f"--config={props}")
-        log.write(f"\n=== {' '.join(fmt)}\n".encode())
-        log.flush()
-        done = subprocess.run(fmt, stdout=log, stderr=subprocess.STDOUT, timeout=120)
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n=== {' '.join(fmt)}\n".encode())
+            log.flush()
+            done = subprocess.run(fmt, stdout=log, stderr=subprocess.STDOUT, timeout=120)
         if done.returncode != 0:
-            log.close()
             raise RuntimeError(f"kafka-storage format exited {done.returncode}:\n{self.log_tail()}")
-        argv = self._java("kafka.Kafka", str(props))
-        log.write(f"\n=== {' '.join(argv)}\n".encode())
-        log.flush()
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir)
-        log.close()
+        return self
+
+    def launch(self) -> "KafkaBroker":
+        """Starts the formatted node (again, after a kill) without waiting."""
+        argv = self._java("kafka.Kafka", str(self.data_dir / "server.properties"))
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n=== {' '.join(argv)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir)
+        return self
+
+    def wait_ready(self, timeout: float = 90.0) -> "KafkaBroker":
         deadline = time.monotonic() + timeout
         while not self._answers():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -153,3 +171,22 @@ class KafkaBroker:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def start_kafka_cluster(base: Path, size: int = 3, settings=()) -> list[KafkaBroker]:
+    """`size` combined Kafka nodes (broker and controller each) with one
+    static quorum, started together (each is ready only with a quorum)."""
+    controller_ports = [free_port() for _ in range(size)]
+    voters = ",".join(f"{i}@127.0.0.1:{controller_ports[i]}" for i in range(size))
+    cluster_id = random_cluster_id()
+    nodes = []
+    for i in range(size):
+        node = KafkaBroker(base / f"kafka{i}", settings=settings, log_path=base / f"kafka{i}.log",
+                           node_id=i, voters=voters, controller_port=controller_ports[i])
+        node.cluster_id = cluster_id
+        nodes.append(node.format())
+    for node in nodes:
+        node.launch()
+    for node in nodes:
+        node.wait_ready(180)
+    return nodes

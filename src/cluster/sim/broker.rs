@@ -343,8 +343,8 @@ impl SimBroker {
         self.answer_waiting(ctx);
     }
 
-    /// What this broker would report: its broker epoch, if registered.
-    pub fn registered(&self) -> bool {
-        self.broker_epoch.is_some()
+    /// Up, and joined since its last start: it serves.
+    pub fn serving(&self) -> bool {
+        self.up && self.joined
     }
 }

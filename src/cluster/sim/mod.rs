@@ -451,9 +451,8 @@ impl World {
                     self.brokers
                         .get(r)
                         .and_then(|b| b.partitions.get(&index))
-                        .is_some_and(|local| {
-                            local.offsets().2 == end && b_registered(&self.brokers, *r)
-                        })
+                        .is_some_and(|local| local.offsets().2 == end)
+                        && self.brokers.get(r).is_some_and(SimBroker::serving)
                 })
         })
     }
@@ -500,10 +499,6 @@ impl World {
         ));
         out
     }
-}
-
-fn b_registered(brokers: &BTreeMap<i32, SimBroker>, id: i32) -> bool {
-    brokers.get(&id).is_some_and(|b| b.up && b.registered())
 }
 
 /// Where seeds run (`tag` apart, so runs in parallel never share files):
