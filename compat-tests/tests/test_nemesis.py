@@ -156,6 +156,29 @@ def read_everything(bootstrap: str) -> list[tuple[int, int, str]]:
     return records
 
 
+def start_clients(bootstrap: str, run: Run) -> list[threading.Thread]:
+    """The two producers and the live consumer (last), running."""
+    threads = [threading.Thread(target=produce_confluent, args=(bootstrap, run)),
+               threading.Thread(target=produce_kafka_python, args=(bootstrap, run)),
+               threading.Thread(target=consume_live, args=(bootstrap, run))]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def finish_and_check(run: Run, threads: list[threading.Thread], bootstrap: str, producers_within: float):
+    """Waits for the producers to finish and the live consumer to catch up,
+    reads every partition back through `bootstrap` and checks the history."""
+    *producers, consumer = threads
+    for t in producers:
+        t.join(producers_within)
+        assert not t.is_alive(), "a producer did not finish"
+    run.producing = False
+    consumer.join(60)
+    assert not consumer.is_alive(), "the live consumer did not finish"
+    return check(run.history, read_everything(bootstrap))
+
+
 def longest_gap(times: list[float], around: float) -> float:
     before = max((t for t in times if t <= around), default=around)
     after = min((t for t in times if t > around), default=around)
@@ -166,11 +189,7 @@ def test_frozen_leaders_lose_nothing_and_a_thawed_zombie_answers_nothing(cluster
     create_replicated(cluster[0].bootstrap, TOPIC, 2, {"min.insync.replicas": "2"})
     bootstrap = ",".join(node.bootstrap for node in cluster)
     run = Run()
-    clients = [threading.Thread(target=produce_confluent, args=(bootstrap, run)),
-               threading.Thread(target=produce_kafka_python, args=(bootstrap, run))]
-    consumer = threading.Thread(target=consume_live, args=(bootstrap, run))
-    for t in clients + [consumer]:
-        t.start()
+    threads = start_clients(bootstrap, run)
 
     wait_for("a third acknowledged", lambda: run.acked_count() >= 2 * PER_PRODUCER // 3, 60)
     led = partitions(cluster[0].bootstrap, TOPIC)
@@ -195,15 +214,7 @@ def test_frozen_leaders_lose_nothing_and_a_thawed_zombie_answers_nothing(cluster
     time.sleep(1.0)
     cluster[staller].resume()
 
-    for t in clients:
-        t.join(180)
-        assert not t.is_alive(), "a producer did not finish"
-    run.producing = False
-    consumer.join(60)
-    assert not consumer.is_alive(), "the live consumer did not finish"
-
-    final = read_everything(observer.bootstrap)
-    report = check(run.history, final)
+    report = finish_and_check(run, threads, observer.bootstrap, 180)
     print(f"SIGSTOP of a leader for {LONG_PAUSE_S:.0f} s (session {SESSION_MS} ms): new leader after "
           f"{moved:.2f} s; partition 0 acknowledged nothing for {longest_gap(run.ack_times[0], frozen):.2f} s; "
           f"thawed, back in both ISRs after {rejoined:.2f} s. A 1 s SIGSTOP of partition 1's leader: "

@@ -20,16 +20,13 @@ put it, each producer's records in order, no offset gaps, no skipped polls.
 The figures (time to a new leader, to rejoin the ISR) are printed."""
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from harness.cluster import start_cluster, stop_and_check
 from harness.netns import Namespaces, why_unavailable
-from harness.queue_checker import check
-from test_nemesis import (PER_PRODUCER, TOPIC, Run, consume_live, longest_gap, produce_confluent,
-                          produce_kafka_python, read_everything)
+from test_nemesis import PER_PRODUCER, TOPIC, Run, finish_and_check, longest_gap, start_clients
 from test_replication import FAILOVER_SETTINGS, SESSION_MS, create_replicated, partitions, wait_for
 
 MATRIX_CLIENT = "confluent"
@@ -64,11 +61,7 @@ def test_cut_and_one_way_links_lose_nothing_and_deposed_leaders_answer_nothing(n
     create_replicated(cluster[0].bootstrap, TOPIC, 2, {"min.insync.replicas": "2"})
     bootstrap = ",".join(node.bootstrap for node in cluster)
     run = Run()
-    clients = [threading.Thread(target=produce_confluent, args=(bootstrap, run)),
-               threading.Thread(target=produce_kafka_python, args=(bootstrap, run))]
-    consumer = threading.Thread(target=consume_live, args=(bootstrap, run))
-    for t in clients + [consumer]:
-        t.start()
+    threads = start_clients(bootstrap, run)
 
     wait_for("a third acknowledged", lambda: run.acked_count() >= 2 * PER_PRODUCER // 3, 60)
     isolated = partitions(cluster[0].bootstrap, TOPIC)[0][0]
@@ -97,15 +90,7 @@ def test_cut_and_one_way_links_lose_nothing_and_deposed_leaders_answer_nothing(n
         ns.mend_one_way(muted, peer)
     muted_rejoined = wait_for("the unmuted node to rejoin both ISRs", lambda: full_isrs(observer.bootstrap), 60)
 
-    for t in clients:
-        t.join(240)
-        assert not t.is_alive(), "a producer did not finish"
-    run.producing = False
-    consumer.join(60)
-    assert not consumer.is_alive(), "the live consumer did not finish"
-
-    final = read_everything(observer.bootstrap)
-    report = check(run.history, final)
+    report = finish_and_check(run, threads, observer.bootstrap, 240)
     print(f"Link of partition 0's leader cut for {CUT_S:.0f} s (session {SESSION_MS} ms): new leader after "
           f"{moved:.2f} s, partition 0 acknowledged nothing for {longest_gap(run.ack_times[0], cut_at):.2f} s, "
           f"back in both ISRs {rejoined:.2f} s after the link came back. Partition 1's leader muted one way "

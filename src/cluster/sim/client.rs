@@ -14,8 +14,12 @@ use std::sync::Arc;
 /// Producer ids are this plus the client's number.
 const FIRST_PRODUCER_ID: i64 = 4242;
 const METADATA_MS: i64 = 200;
-/// An unanswered produce is sent again after this long.
-const REQUEST_TIMEOUT_MS: i64 = 10_000;
+/// An unanswered produce is sent again after this long: the first
+/// producer waits long (as Kafka's clients, 30 s by default), the others
+/// give up soon, so one writes on at a new leader while another still
+/// waits on a stopped one.
+const PATIENT_TIMEOUT_MS: i64 = 10_000;
+const HASTY_TIMEOUT_MS: i64 = 1_500;
 const RETRY_BACKOFF_MS: i64 = 50;
 
 struct InFlight {
@@ -36,6 +40,7 @@ struct Lane {
 
 pub struct SimClient {
     id: u8,
+    request_timeout_ms: i64,
     image: Option<Arc<MetadataImage>>,
     lanes: Vec<Lane>,
     next_metadata: i64,
@@ -58,6 +63,11 @@ impl SimClient {
     pub fn new(id: u8, partitions: i32) -> SimClient {
         SimClient {
             id,
+            request_timeout_ms: if id == 0 {
+                PATIENT_TIMEOUT_MS
+            } else {
+                HASTY_TIMEOUT_MS
+            },
             image: None,
             lanes: (0..partitions)
                 .map(|partition| Lane {
@@ -93,7 +103,7 @@ impl SimClient {
     }
 
     fn drive(&mut self, lane: usize, ctx: &mut Ctx) {
-        let (producing, me) = (self.producing, self.id);
+        let (producing, me, timeout) = (self.producing, self.id, self.request_timeout_ms);
         let leader = self
             .image
             .as_ref()
@@ -109,7 +119,7 @@ impl SimClient {
             None => false,
             Some(f) => match f.retry_at {
                 Some(at) => ctx.now >= at,
-                None => ctx.now - f.sent > REQUEST_TIMEOUT_MS,
+                None => ctx.now - f.sent > timeout,
             },
         };
         let (Some(flight), true, Some(leader)) = (lane.in_flight.as_mut(), due, leader) else {

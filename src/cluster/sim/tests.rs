@@ -8,16 +8,22 @@ use super::*;
 /// Seeds a plain `cargo test` runs (about 10 s unoptimised).
 const CI_SEEDS: u64 = 100;
 const CI_FAULT_MS: i64 = 10_000;
-/// Seeds that found bugs, as (seed, fault_ms), run every time. A seed
-/// replays the simulation as it is; changes to the simulation change the
-/// run, so each entry says what it caught when it was last checked:
-/// - (112, 10 s): with proposed ISR members left out of the high watermark,
-///   an expansion committed before its leader heard of it let the leader
-///   acknowledge what the new member lacked (fixed: "maximal ISR");
-/// - (1546, 30 s): a retried AlterPartition refused for a stale epoch, after
-///   the first attempt had been committed, made the leader forget the member
-///   it added (fixed: only IneligibleReplica proves nothing was applied).
-const REGRESSIONS: &[(u64, i64)] = &[(112, 10_000), (1546, 30_000)];
+/// Seeds that catch a bug put back, as (seed, fault_ms), run every time.
+/// A seed replays the simulation as it is: a change to the simulation
+/// changes the run, so the list was checked against the simulation as of
+/// its last change:
+/// - (16, 10 s): a deposed leader that resumes from a stop and takes a
+///   batch in its old epoch acknowledges it once its new leader's log
+///   passes the offset (Partition::committed's epoch check undone);
+/// - (159, 10 s): proposed ISR members left out of the high watermark let
+///   a leader acknowledge what a member the controller had just added
+///   lacked ("maximal ISR" undone).
+///
+/// The third bug it found (a refused retry clearing a proposal that had
+/// been committed; 1 seed in 2,000 of 30 s) no longer replays since the
+/// simulation changed; `a_proposed_member_holds_the_high_watermark_until_decided`
+/// in log/replica_set.rs keeps it.
+const REGRESSIONS: &[(u64, i64)] = &[(16, 10_000), (159, 10_000)];
 
 fn env(name: &str) -> Option<i64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
