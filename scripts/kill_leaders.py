@@ -11,10 +11,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
 
-from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_BEGINNING  # noqa: E402
+from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
-from harness.cluster import start_cluster, stop_cluster  # noqa: E402
+from harness.cluster import partitions, read_partitions, start_cluster, stop_cluster  # noqa: E402
 from harness.kafka import start_kafka_cluster  # noqa: E402
 from harness.queue_checker import History, check  # noqa: E402
 
@@ -24,11 +24,6 @@ SESSION_MS = os.environ.get("SESSION_MS")
 TARGET = os.environ.get("TARGET", "odradek")
 TOPIC = "kills"
 PARTITIONS = 3
-
-
-def leaders(bootstrap: str) -> dict[int, tuple[int, list[int]]]:
-    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(TOPIC, timeout=10)
-    return {p.id: (p.leader, sorted(p.isrs)) for p in md.topics[TOPIC].partitions.values()}
 
 
 def wait_for(what: str, condition, timeout: float) -> float:
@@ -76,23 +71,6 @@ class Producing:
             self.ack_times.append(time.monotonic())
 
 
-def read_everything(bootstrap: str) -> list[tuple[int, int, str]]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kills-final", "enable.auto.commit": False})
-    records = []
-    for partition in range(PARTITIONS):
-        _, end = consumer.get_watermark_offsets(TopicPartition(TOPIC, partition), timeout=10)
-        consumer.assign([TopicPartition(TOPIC, partition, OFFSET_BEGINNING)])
-        position = 0
-        while position < end:
-            msg = consumer.poll(1.0)
-            if msg is None or msg.error():
-                continue
-            records.append((partition, msg.offset(), msg.value().decode()))
-            position = msg.offset() + 1
-    consumer.close()
-    return records
-
-
 def unavailability(ack_times: list[float], killed_at: float, settled_at: float) -> float:
     """The longest silence between consecutive acknowledgements from a
     second before the kill until the cluster settled: an acknowledgement
@@ -117,16 +95,17 @@ def main() -> int:
             wait_for("first acknowledgements", lambda: len(load.ack_times) > 100, 60)
             gaps = []
             for kill in range(KILLS):
-                victim = leaders(bootstrap)[0][0]
+                victim = partitions(bootstrap, TOPIC)[0][0]
                 observer = nodes[(victim + 1) % 3].bootstrap
                 killed_at = time.monotonic()
                 nodes[victim].kill()
-                elected = wait_for("a new leader", lambda: leaders(observer)[0][0] not in (victim, -1), 120)
+                elected = wait_for("a new leader",
+                                   lambda: partitions(observer, TOPIC)[0][0] not in (victim, -1), 120)
                 restarted = time.monotonic()
                 nodes[victim].launch().wait_ready(180)
                 ready = time.monotonic() - restarted
                 rejoined = wait_for("full ISRs",
-                                    lambda: all(isr == [0, 1, 2] for _, isr in leaders(observer).values()), 180)
+                                    lambda: all(isr == [0, 1, 2] for _, isr in partitions(observer, TOPIC).values()), 180)
                 wait_for("an acknowledgement after the kill", lambda: load.ack_times[-1] > killed_at + 1, 120)
                 gaps.append(unavailability(list(load.ack_times), killed_at, time.monotonic()))
                 print(f"kill {kill + 1}/{KILLS}: node {victim}; new leader seen after {elected:.1f} s; "
@@ -135,7 +114,8 @@ def main() -> int:
             load.stop = True
             load.thread.join(600)
             print(f"stopped producing; reading back {len(load.history.acked)} records", flush=True)
-            report = check(load.history, read_everything(bootstrap))
+            final = read_partitions(bootstrap, TOPIC, range(PARTITIONS), "kills-final", within=600)
+            report = check(load.history, final)
         finally:
             stop_cluster(nodes)
     gaps.sort()

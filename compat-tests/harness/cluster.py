@@ -4,6 +4,7 @@ metadata quorum (Kafka's combined mode), or controllers and brokers apart
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 from harness.broker import Broker, free_port
@@ -76,3 +77,36 @@ def stop_and_check(nodes: list[Broker]) -> None:
     for node in nodes:
         print(f"--- {node.log_path}\n{node.log_tail(30)}")
     assert all(code == 0 for code in codes.values()), f"exit codes on SIGTERM: {codes}"
+
+
+def partitions(bootstrap: str, topic: str) -> dict[int, tuple[int, list[int]]]:
+    """Partition -> (leader, ISR) as Metadata tells."""
+    from confluent_kafka.admin import AdminClient
+    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
+    return {p.id: (p.leader, sorted(p.isrs)) for p in md.topics[topic].partitions.values()}
+
+
+def read_partitions(bootstrap: str, topic: str, partitions: range, group: str,
+                    within: float = 60) -> list[tuple[int, int, str]]:
+    """Every record of `topic`'s `partitions`, each read from its start to its
+    end (asserted within `within` seconds per partition), as
+    (partition, offset, value)."""
+    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    records = []
+    try:
+        for partition in partitions:
+            _, end = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+            deadline = time.monotonic() + within
+            position = 0
+            while position < end:
+                assert time.monotonic() < deadline, f"partition {partition}: read to {position} of {end}"
+                msg = consumer.poll(0.5)
+                if msg is None or msg.error():
+                    continue
+                records.append((partition, msg.offset(), msg.value().decode()))
+                position = msg.offset() + 1
+    finally:
+        consumer.close()
+    return records

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from harness.cluster import start_cluster, stop_and_check
+from harness.cluster import read_partitions, start_cluster, stop_and_check
 from harness.queue_checker import History, check
 from test_replication import FAILOVER_SETTINGS, SESSION_MS, create_replicated, partitions, wait_for
 
@@ -132,30 +132,6 @@ def consume_live(bootstrap: str, run: Run):
         consumer.close()
 
 
-def read_everything(bootstrap: str) -> list[tuple[int, int, str]]:
-    """Every record of the topic, each partition read from its start to its end."""
-    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "queue-final",
-                         "enable.auto.commit": False})
-    records = []
-    try:
-        for partition in (0, 1):
-            _, end = consumer.get_watermark_offsets(TopicPartition(TOPIC, partition), timeout=10)
-            consumer.assign([TopicPartition(TOPIC, partition, OFFSET_BEGINNING)])
-            deadline = time.monotonic() + 60
-            position = 0
-            while position < end:
-                assert time.monotonic() < deadline, f"partition {partition}: read to {position} of {end}"
-                msg = consumer.poll(0.5)
-                if msg is None or msg.error():
-                    continue
-                records.append((partition, msg.offset(), msg.value().decode()))
-                position = msg.offset() + 1
-    finally:
-        consumer.close()
-    return records
-
-
 def start_clients(bootstrap: str, run: Run) -> list[threading.Thread]:
     """The two producers and the live consumer (last), running."""
     threads = [threading.Thread(target=produce_confluent, args=(bootstrap, run)),
@@ -176,7 +152,7 @@ def finish_and_check(run: Run, threads: list[threading.Thread], bootstrap: str, 
     run.producing = False
     consumer.join(60)
     assert not consumer.is_alive(), "the live consumer did not finish"
-    return check(run.history, read_everything(bootstrap))
+    return check(run.history, read_partitions(bootstrap, TOPIC, range(2), "queue-final"))
 
 
 def longest_gap(times: list[float], around: float) -> float:

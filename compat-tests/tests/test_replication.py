@@ -19,7 +19,7 @@ import time
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from harness.cluster import start_cluster, stop_and_check
+from harness.cluster import partitions, start_cluster, stop_and_check
 from test_cluster import consume_confluent, produce_confluent
 
 MATRIX_CLIENT = "confluent"
@@ -41,12 +41,6 @@ def cluster(tmp_path):
     nodes = start_cluster(tmp_path, settings=FAILOVER_SETTINGS)
     yield nodes
     stop_and_check(nodes)
-
-
-def partitions(bootstrap: str, topic: str) -> dict[int, tuple[int, list[int]]]:
-    """Partition -> (leader, ISR) as Metadata tells."""
-    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
-    return {p.id: (p.leader, sorted(p.isrs)) for p in md.topics[topic].partitions.values()}
 
 
 def wait_for(what: str, condition, timeout: float) -> float:
