@@ -121,14 +121,16 @@ impl History {
                 .filter(|b| b.up)
                 .and_then(|b| b.partitions.get(&index))
                 .filter(|l| l.leader_epoch() == p.leader_epoch);
-            let leader_log = leader.map(|l| (records_of(l), l.offsets().1));
-            for member in &p.isr {
-                let Some(partition) = brokers.get(member).and_then(|b| b.partitions.get(&index))
-                else {
-                    continue;
-                };
-                let log = records_of(partition);
-                check_epochs_rise(&log, index, *member, violations);
+            // Each member's log read once; the leader is one of them (the
+            // image's check says so).
+            let logs: BTreeMap<i32, Vec<Stored>> = p
+                .isr
+                .iter()
+                .filter_map(|m| Some((*m, records_of(brokers.get(m)?.partitions.get(&index)?))))
+                .collect();
+            let leader_log = leader.and_then(|l| Some((logs.get(&p.leader)?, l.offsets().1)));
+            for (member, log) in &logs {
+                check_epochs_rise(log, index, *member, violations);
                 let by_offset: BTreeMap<i64, u64> =
                     log.iter().map(|r| (r.offset, r.value)).collect();
                 for (offset, value) in acked {
@@ -140,8 +142,8 @@ impl History {
                         break;
                     }
                 }
-                if let Some((leader_log, high_watermark)) = &leader_log {
-                    let below = |r: &&Stored| r.offset < *high_watermark;
+                if let Some((leader_log, high_watermark)) = leader_log {
+                    let below = |r: &&Stored| r.offset < high_watermark;
                     let theirs: Vec<&Stored> = log.iter().filter(below).collect();
                     let ours: Vec<&Stored> =
                         leader_log.iter().filter(below).take(theirs.len()).collect();
