@@ -19,10 +19,12 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # --- Debian packages -------------------------------------------------------
 # kcat (librdkafka 2.0.2), Go + sarama 1.22.1 sources for an offline build,
-# a JDK for the Java client; node/npm and python3-venv only if absent.
+# a JDK for the Java client, libfuse 2 for the failing-disk test (fusepy),
+# libfaketime for the clock-skew test;
+# node/npm and python3-venv only if absent.
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in kcat golang-go golang-github-shopify-sarama-dev; do
+for p in kcat golang-go golang-github-shopify-sarama-dev libfuse2 faketime; do
     have_pkg "$p" || need_pkgs+=("$p")
 done
 command -v javac >/dev/null || need_pkgs+=(default-jdk-headless)

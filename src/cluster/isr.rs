@@ -127,7 +127,7 @@ fn proposals(
     lag_max_ms: i64,
 ) -> Vec<(IsrChange, Arc<Partition>)> {
     let node_id = broker.config.node_id;
-    let now = crate::log::now_ms();
+    let now = crate::log::steady_ms();
     let mut changes = Vec::new();
     for topic in image.topics() {
         for (index, p) in topic.partitions.iter().enumerate() {

@@ -156,8 +156,10 @@ pub enum ControllerReply {
     Unavailable(String),
 }
 
+/// The controller's clock for broker sessions: steady, so that a wall
+/// clock set forward fences no one (Kafka's heartbeat manager too).
 fn now_ms() -> u64 {
-    u64::try_from(crate::log::now_ms()).unwrap_or(0)
+    u64::try_from(crate::log::steady_ms()).unwrap_or(0)
 }
 
 pub struct ClusterNode {

@@ -239,7 +239,7 @@ async fn import_broker_configs(broker: &Broker, node: &ClusterNode) -> Result<()
 /// replicas and ISR, which the high watermark follows; the others copy
 /// their leader (see `fetcher`), or nobody's if this broker is no replica.
 fn follow_roles(log: &LogManager, image: &MetadataImage, node_id: i32) {
-    let now = crate::log::now_ms();
+    let now = crate::log::steady_ms();
     for topic in image.topics() {
         for (index, p) in topic.partitions.iter().enumerate() {
             let Some(partition) = i32::try_from(index)

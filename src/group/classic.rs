@@ -734,7 +734,7 @@ impl GroupCoordinator {
                 for member in group.members.values_mut() {
                     member.assignment = Bytes::new();
                 }
-                group.prepare_rebalance(&config, crate::log::now_ms());
+                group.prepare_rebalance(&config, crate::log::steady_ms());
             }
         })
     }

@@ -316,7 +316,7 @@ fn new_uuid() -> String {
             static COUNTER: AtomicI64 = AtomicI64::new(0);
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
             let mut b = [0u8; 16];
-            b[..8].copy_from_slice(&crate::log::now_ms().to_be_bytes());
+            b[..8].copy_from_slice(&crate::log::steady_ms().to_be_bytes());
             b[8..].copy_from_slice(&n.to_be_bytes());
             b
         });
@@ -505,7 +505,7 @@ fn rebuild(
 impl GroupCoordinator {
     /// Rebuilds every group from `__consumer_offsets`.
     pub fn load(config: GroupConfig, log: &LogManager) -> std::io::Result<GroupCoordinator> {
-        let now = crate::log::now_ms();
+        let now = crate::log::steady_ms();
         let (groups, open_txns) = rebuild(&config, log, None, now)?;
         if !groups.is_empty() {
             tracing::info!(groups = groups.len(), "loaded consumer groups");
@@ -524,7 +524,7 @@ impl GroupCoordinator {
     /// was known of them. Returns how many groups it holds.
     pub fn load_partition(&self, log: &LogManager, partition: i32) -> std::io::Result<usize> {
         let (loaded, open_txns) =
-            rebuild(&self.config, log, Some(partition), crate::log::now_ms())?;
+            rebuild(&self.config, log, Some(partition), crate::log::steady_ms())?;
         let count = loaded.len();
         self.unload_partition(log, partition);
         self.groups

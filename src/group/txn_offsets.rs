@@ -196,7 +196,7 @@ impl GroupCoordinator {
         if !commit {
             return;
         }
-        let now = crate::log::now_ms();
+        let now = crate::log::steady_ms();
         let mut groups = self.lock();
         for p in settled {
             let group = groups

@@ -7,7 +7,7 @@ use crate::group::assignor::Partitions;
 use crate::group::consumer::{
     ConsumerHeartbeat, ConsumerHeartbeatResult, NamedPartitions, TopicsView,
 };
-use crate::log::now_ms;
+use crate::log::steady_ms as now_ms;
 use crate::protocol::messages::consumer_group_describe_response::{
     self as describe, DescribedGroup,
 };

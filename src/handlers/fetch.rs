@@ -150,7 +150,7 @@ fn read_for_follower(
     let (start, high_watermark, _) = partition.offsets();
     (data.log_start_offset, data.high_watermark) = (start, high_watermark);
     data.last_stable_offset = partition.last_stable_offset();
-    let now = crate::log::now_ms();
+    let now = crate::log::steady_ms();
     let fetch = FollowerFetch {
         follower,
         fetch_offset: target.fetch_offset,

@@ -5,7 +5,7 @@
 use super::Implemented;
 use crate::broker::Broker;
 use crate::group::{GroupState, JoinRequest, JoinResult, SyncRequest, SyncResult};
-use crate::log::now_ms;
+use crate::log::steady_ms as now_ms;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::delete_groups_response::DeletableGroupResult;
 use crate::protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};

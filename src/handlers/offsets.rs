@@ -6,7 +6,7 @@ use super::Implemented;
 use crate::broker::Broker;
 use crate::group::store::OffsetValue;
 use crate::group::{Committer, FetchedOffset};
-use crate::log::now_ms;
+use crate::log::steady_ms as now_ms;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,

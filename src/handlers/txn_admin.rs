@@ -163,7 +163,7 @@ pub async fn list_transactions(
         }
         _ => None,
     };
-    let now = crate::log::now_ms();
+    let now = crate::log::steady_ms();
     let transaction_states = broker
         .txns
         .list()

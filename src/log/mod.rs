@@ -54,10 +54,24 @@ pub fn internal_topic_configs() -> BTreeMap<String, String> {
     .collect()
 }
 
+/// The wall clock in Unix milliseconds: for what is written down (record
+/// and segment timestamps) and compared with what was written down.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A clock that never jumps, in Unix milliseconds: the wall clock when
+/// this process first asked, advanced by the monotonic clock since. For
+/// timers (a follower's lag, a broker's session, a group member's session,
+/// a transaction's timeout) and the timestamps they are measured from, which
+/// a wall clock set forward would cut short and one set back would stretch.
+/// It parts from the wall clock by as much as that clock was set since.
+pub fn steady_ms() -> i64 {
+    static START: std::sync::OnceLock<(i64, std::time::Instant)> = std::sync::OnceLock::new();
+    let (wall, start) = *START.get_or_init(|| (now_ms(), std::time::Instant::now()));
+    wall.saturating_add(i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX))
 }
 
 pub struct Topic {

@@ -20,6 +20,11 @@
 //!   moment it is proposed, until the ISR it was proposed on changes (Kafka's
 //!   "maximal ISR"): the controller may commit it, and then elect one of
 //!   them, before this leader hears of it.
+//!
+//! Times are on the leader's clock that never jumps (`log::steady_ms`), where
+//! Kafka uses the wall clock: setting that clock forward would throw every
+//! follower out of the ISR at once, setting it back would keep a stalled
+//! one in for as long.
 
 use std::collections::BTreeMap;
 

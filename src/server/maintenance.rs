@@ -47,7 +47,7 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
                 }
             }
             _ = groups.tick() => {
-                let now = crate::log::now_ms();
+                let now = crate::log::steady_ms();
                 broker.groups.tick(&broker.log, now);
                 broker.txns.abort_timed_out(&broker, now).await;
             }

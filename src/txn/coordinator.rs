@@ -54,8 +54,10 @@ pub struct TxnCoordinator {
     last_timeout_check: AtomicI64,
 }
 
+/// Transaction timeouts and the start times they run from, on a clock that
+/// never jumps: a wall clock set forward aborts nothing.
 fn now_ms() -> i64 {
-    crate::log::now_ms()
+    crate::log::steady_ms()
 }
 
 /// What Produce's verification needs of an id's state: the epoch, and the

@@ -137,6 +137,9 @@ impl SimBroker {
         broker
     }
 
+    /// One clock for both of a real broker's: the wall clock (timestamps)
+    /// and `log::steady_ms` (timers), which never jumps. Jumping the timers
+    /// too is the harder case.
     fn local_now(&self, ctx: &Ctx) -> i64 {
         ctx.now + self.skew_ms
     }
