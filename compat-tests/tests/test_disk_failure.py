@@ -7,20 +7,28 @@ failed log directory: the node refuses appends (KAFKA_STORAGE_ERROR) and
 leaves the cluster with a controlled shutdown and exit status 1, so its
 leaderships move to in-sync replicas whose disks work. The producer goes
 on there: every acknowledged record is read back, exactly once and in
-order."""
+order.
+
+The same with a disk that takes writes but fails every fsync with EIO
+from some point on (a FUSE passthrough, harness/faulty_fs.py): the
+unsynced records were never acknowledged by that node, and everything
+acknowledged is read back from the others."""
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from harness.cluster import start_cluster, stop_and_check
+from harness.cluster import start_cluster, stop_and_check, stop_cluster
 from test_replication import partitions, wait_for
 
+HERE = Path(__file__).resolve().parents[1]
 MATRIX_CLIENT = "confluent"
 DISK_MIB = 8
 RECORDS = 12_000  # of 1 KiB: half again the small disk
@@ -147,3 +155,67 @@ def test_a_node_alone_with_a_full_disk_refuses_writes_and_still_serves_reads(tmp
     finally:
         code = node.stop()
     assert code == 1, f"the failure is reported on exit: {code}"
+
+
+@pytest.fixture
+def failing_fsync_disk(tmp_path):
+    """node2's data directory on a FUSE passthrough whose fsyncs fail once
+    the returned trigger file is written."""
+    if not Path("/dev/fuse").exists():
+        pytest.skip("no /dev/fuse here for a failing FUSE disk")
+    backing, mountpoint, trigger = tmp_path / "node2-disk", tmp_path / "node2", tmp_path / "disk-fails"
+    backing.mkdir()
+    mountpoint.mkdir()
+    fs = subprocess.Popen([sys.executable, "-m", "harness.faulty_fs", str(backing), str(mountpoint), str(trigger)],
+                          cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if fs.stdout.readline().strip() != "mounted":
+        fs.kill()
+        pytest.skip(f"no FUSE mount here: {fs.stderr.read()[-500:]}")
+    yield trigger
+    subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+    fs.wait(10)
+
+
+def test_a_disk_whose_fsyncs_fail_takes_its_node_out_and_nothing_acknowledged_is_lost(tmp_path, failing_fsync_disk):
+    nodes = start_cluster(tmp_path, settings=[
+        "broker.session.timeout.ms=3000",
+        "broker.heartbeat.interval.ms=500",
+        "replica.lag.time.max.ms=5000",
+        "auto.leader.rebalance.enable=false",
+    ])
+    try:
+        bootstrap = nodes[0].bootstrap
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        topic = NewTopic("eio", num_partitions=1, replica_assignment=[[2, 0, 1]], config={"min.insync.replicas": "2"})
+        admin.create_topics([topic], operation_timeout=20)["eio"].result(timeout=30)
+        assert partitions(bootstrap, "eio")[0] == (2, [0, 1, 2])
+
+        acked, failed = [], []
+        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                             "linger.ms": 5, "message.timeout.ms": 120_000})
+
+        def report(err, msg):
+            (failed if err else acked).append(err or msg.value()[:8].decode())
+            if len(acked) == RECORDS // 4 and not failing_fsync_disk.exists():
+                failing_fsync_disk.write_text("fsync")  # node 2, the leader, can sync no more
+
+        produce_numbered(producer, "eio", report)
+        assert producer.flush(120) == 0, "undelivered records"
+        assert not failed, failed[:3]
+        assert failing_fsync_disk.exists(), "the disk failed while records were acknowledged"
+
+        wait_for("the node whose fsyncs fail to leave", lambda: not nodes[2].alive(), 30)
+        assert nodes[2].stop() == 1, "a node whose disk failed exits with status 1"
+        log = nodes[2].log_path.read_text(errors="replace")
+        assert "the data directory is offline" in log, nodes[2].log_tail()
+        leader, isr = partitions(bootstrap, "eio")[0]
+        assert leader in (0, 1) and 2 not in isr, (leader, isr)
+
+        seen = read_numbers(bootstrap, "eio", RECORDS, 60)
+        assert sorted(acked) == [f"{i:08d}" for i in range(RECORDS)]
+        assert seen == [f"{i:08d}" for i in range(RECORDS)], "every acknowledged record, once, in order"
+        reason = next(line for line in log.splitlines() if "the data directory is offline" in line)
+        print(f"fsync EIO on the leader after {RECORDS // 4} acks: {reason.split('offline', 1)[1][:120]!r}; "
+              f"{RECORDS} acknowledged, all read back once, in order")
+    finally:
+        stop_cluster(nodes)

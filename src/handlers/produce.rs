@@ -351,9 +351,10 @@ pub async fn handle(
                             } => ErrorCode::NotEnoughReplicasAfterAppend,
                             WaitError::NotReplicated { .. } => ErrorCode::RequestTimedOut,
                             WaitError::Deposed => ErrorCode::NotLeaderOrFollower,
-                            WaitError::Fsync(_) | WaitError::Closed => {
-                                ErrorCode::UnknownServerError
-                            }
+                            // Not durable here: the directory went offline (or the
+                            // log closed) under it. Retriable, as Kafka answers: the
+                            // client finds the partition's next leader.
+                            WaitError::Fsync(_) | WaitError::Closed => ErrorCode::KafkaStorageError,
                         };
                         failed(index, code, Some(e.to_string()))
                     }

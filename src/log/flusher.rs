@@ -97,7 +97,8 @@ fn run(shared: &(Mutex<Queue>, Condvar)) {
             std::mem::take(&mut queue.pending)
         };
         // One fsync per distinct file in this group.
-        let mut results: HashMap<*const File, io::ErrorKind> = HashMap::new();
+        // What failed, kept as (kind, OS error): io::Error is not Clone.
+        let mut results: HashMap<*const File, (io::ErrorKind, Option<i32>)> = HashMap::new();
         let mut synced: Vec<*const File> = Vec::new();
         for pending in &group {
             let key = Arc::as_ptr(&pending.file);
@@ -108,14 +109,15 @@ fn run(shared: &(Mutex<Queue>, Condvar)) {
                 Ok(()) => synced.push(key),
                 Err(e) => {
                     tracing::error!(error = %e, "fsync failed");
-                    results.insert(key, e.kind());
+                    results.insert(key, (e.kind(), e.raw_os_error()));
                 }
             }
         }
         for pending in group {
             let outcome = match results.get(&Arc::as_ptr(&pending.file)) {
                 None => Ok(()),
-                Some(kind) => Err(io::Error::new(*kind, "fsync failed")),
+                Some((_, Some(code))) => Err(io::Error::from_raw_os_error(*code)),
+                Some((kind, None)) => Err(io::Error::new(*kind, "fsync failed")),
             };
             (pending.done)(outcome);
         }
