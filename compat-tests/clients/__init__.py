@@ -57,6 +57,13 @@ class Client:
         """argv of a group consumer process (see above), or None without one."""
         return None
 
+    def failover_argv(self, bootstrap, topic, count, group) -> list[str] | None:
+        """argv of a process that produces `count` records (idempotent,
+        acks=all) while a group consumer reads them back, for
+        tests/test_client_failover.py (java/Failover.java has its lines);
+        None without one."""
+        return None
+
 
 class PythonGroupClient(Client):
     """In-process for the round trips; a clients.group_worker process for groups."""
@@ -64,6 +71,9 @@ class PythonGroupClient(Client):
     def group_argv(self, bootstrap, topic, group, strategy, instance, session_ms):
         return [sys.executable, "-m", "clients.group_worker", self.name, bootstrap, topic, group, strategy,
                 instance or "~", str(session_ms)]
+
+    def failover_argv(self, bootstrap, topic, count, group):
+        return [sys.executable, "-m", "clients.failover_worker", self.name, bootstrap, topic, str(count), group]
 
 
 class ExternalClient(Client):
@@ -109,6 +119,11 @@ class ExternalClient(Client):
         if not self.has_group_mode:
             return None
         return self.argv + ["group", bootstrap, topic, group, strategy, instance or "~", str(session_ms)]
+
+    has_failover_mode = False
+
+    def failover_argv(self, bootstrap, topic, count, group):
+        return self.argv + ["failover", bootstrap, topic, str(count), group] if self.has_failover_mode else None
 
 
 def all_clients() -> list[Client]:

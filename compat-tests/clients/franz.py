@@ -18,6 +18,7 @@ BINARY = HERE / ".build" / "franz-compat"
 
 class FranzClient(ExternalClient):
     name = "franz-go"
+    has_failover_mode = True
     argv = [str(BINARY)]
 
     def prepare(self):

@@ -1,6 +1,6 @@
 // franz-go (github.com/twmb/franz-go) speaking the compat-tests line
 // protocol (see compat-tests/clients/__init__.py): metadata, create,
-// produce, consume.
+// produce, consume, and failover (failover.go).
 package main
 
 import (
@@ -52,7 +52,7 @@ var codecs = map[string]kgo.CompressionCodec{
 }
 
 func client(bootstrap string, opts ...kgo.Opt) *kgo.Client {
-	opts = append([]kgo.Opt{kgo.SeedBrokers(bootstrap), kgo.ClientID("compat-franz")}, opts...)
+	opts = append([]kgo.Opt{kgo.SeedBrokers(strings.Split(bootstrap, ",")...), kgo.ClientID("compat-franz")}, opts...)
 	cl, err := kgo.NewClient(opts...)
 	check(err)
 	return cl
@@ -166,6 +166,10 @@ func main() {
 				fmt.Println(line)
 			}
 		}
+	case "failover":
+		n, err := strconv.Atoi(os.Args[4])
+		check(err)
+		failover(bootstrap, os.Args[3], n, os.Args[5])
 	default:
 		log.Fatalf("unknown command %q", cmd)
 	}

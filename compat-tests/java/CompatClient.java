@@ -10,6 +10,7 @@
 //     on every assignment change and "record P O" once a record's offset is
 //     committed; closing stdin closes the consumer (it leaves the group).
 //   java CompatClient group    BOOTSTRAP TOPIC GROUP STRATEGY INSTANCE SESSION_MS
+//   java CompatClient failover BOOTSTRAP TOPIC COUNT GROUP   (see Failover.java)
 // Admin commands (tests/test_admin.py), each printing one line per fact or
 // "error <exception class> <message>":
 //   create-with-configs BOOTSTRAP TOPIC N name=value...
@@ -237,6 +238,7 @@ public class CompatClient {
             }
             case "group-consume" -> groupConsume(bootstrap, args[2], args[3]);
             case "group" -> group(bootstrap, args[2], args[3], args[4], args[5], args[6]);
+            case "failover" -> Failover.run(bootstrap, args[2], Integer.parseInt(args[3]), args[4]);
             default -> {
                 try (Admin admin = Admin.create(props(bootstrap))) {
                     admin(admin, cmd, bootstrap, args);

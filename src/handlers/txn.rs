@@ -9,7 +9,7 @@ use super::Implemented;
 use crate::broker::Broker;
 use crate::group::store::OffsetValue;
 use crate::group::Committer;
-use crate::log::now_ms;
+use crate::log::steady_ms as now_ms;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use crate::protocol::messages::add_partitions_to_txn_response::{
@@ -243,6 +243,32 @@ pub async fn end_txn(broker: &Broker, version: i16, request: EndTxnRequest) -> R
     })
 }
 
+/// Whether the producer's transaction added the group's offsets partition
+/// (AddOffsetsToTxn). Only the transaction's coordinator knows: where it is
+/// another broker, the commit goes unverified, as produce does (Kafka
+/// before KIP-890's server-side verification).
+fn verify_offsets_in_txn(
+    broker: &Broker,
+    request: &TxnOffsetCommitRequest,
+    offsets_partition: i32,
+) -> Result<(), ErrorCode> {
+    let coordinated_here = super::coordinators::check(
+        broker,
+        super::coordinators::Coordinated::Transaction,
+        &request.transactional_id,
+    )
+    .is_ok();
+    if !coordinated_here {
+        return Ok(());
+    }
+    broker.txns.verify_produce(
+        request.producer_id,
+        request.producer_epoch,
+        crate::group::store::OFFSETS_TOPIC,
+        offsets_partition,
+    )
+}
+
 pub async fn txn_offset_commit(
     broker: &Broker,
     version: i16,
@@ -308,12 +334,7 @@ pub async fn txn_offset_commit(
     } else {
         match crate::group::store::partition_of(&broker.log, &request.group_id) {
             None => ErrorCode::InvalidTxnState,
-            Some(partition) => match broker.txns.verify_produce(
-                request.producer_id,
-                request.producer_epoch,
-                crate::group::store::OFFSETS_TOPIC,
-                partition,
-            ) {
+            Some(partition) => match verify_offsets_in_txn(broker, &request, partition) {
                 Err(code) => code,
                 Ok(()) => {
                     let by = Committer {
