@@ -32,6 +32,9 @@ HERE = Path(__file__).resolve().parents[1]
 MATRIX_CLIENT = "confluent"
 DISK_MIB = 8
 RECORDS = 12_000  # of 1 KiB: half again the small disk
+# Failover within seconds, and leaderships that stay where they moved.
+FAILOVER = ["broker.session.timeout.ms=3000", "broker.heartbeat.interval.ms=500",
+            "replica.lag.time.max.ms=5000", "auto.leader.rebalance.enable=false"]
 MOUNT = 'mkdir -p "$1" && mount -t tmpfs -o size={size}m tmpfs "$1" && shift && exec "$@"'
 
 
@@ -81,30 +84,49 @@ def read_numbers(bootstrap: str, topic: str, expected: int, timeout: float) -> l
     return seen
 
 
+def create_led_by_node2(bootstrap: str, name: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topic = NewTopic(name, num_partitions=1, replica_assignment=[[2, 0, 1]], config={"min.insync.replicas": "2"})
+    admin.create_topics([topic], operation_timeout=20)[name].result(timeout=30)
+    assert partitions(bootstrap, name)[0] == (2, [0, 1, 2])
+
+
+def idempotent_producer(bootstrap: str) -> Producer:
+    return Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                     "linger.ms": 5, "message.timeout.ms": 120_000})
+
+
+def assert_node2_left_and_nothing_was_lost(nodes, topic: str, acked: list[str]) -> str:
+    """Node 2 (whose disk failed) left with exit status 1, its leadership
+    moved, and every record was acknowledged and is read back once, in
+    order. Returns the reason node 2 logged."""
+    wait_for("the node whose disk failed to leave", lambda: not nodes[2].alive(), 30)
+    assert nodes[2].stop() == 1, "a node whose disk failed exits with status 1"
+    log = nodes[2].log_path.read_text(errors="replace")
+    assert "the data directory is offline" in log, nodes[2].log_tail()
+    bootstrap = nodes[0].bootstrap
+    leader, isr = partitions(bootstrap, topic)[0]
+    assert leader in (0, 1) and 2 not in isr, (leader, isr)
+    seen = read_numbers(bootstrap, topic, RECORDS, 60)
+    assert sorted(acked) == [f"{i:08d}" for i in range(RECORDS)]
+    assert seen == [f"{i:08d}" for i in range(RECORDS)], "every acknowledged record, once, in order"
+    return next(line for line in log.splitlines() if "the data directory is offline" in line)
+
+
 @pytest.fixture
 def cluster(tmp_path):
     if not can_mount_privately(tmp_path):
         pytest.skip("no private mount namespace here (unshare -m) for a small failing disk")
-    nodes = start_cluster(tmp_path, settings=[
-        "broker.session.timeout.ms=3000",
-        "broker.heartbeat.interval.ms=500",
-        "replica.lag.time.max.ms=5000",
-        "auto.leader.rebalance.enable=false",
-    ], wrappers={2: private_tmpfs(tmp_path / "node2", DISK_MIB)})
+    nodes = start_cluster(tmp_path, settings=FAILOVER, wrappers={2: private_tmpfs(tmp_path / "node2", DISK_MIB)})
     yield nodes
     stop_and_check(nodes)
 
 
 def test_a_full_disk_takes_its_node_out_and_its_leaderships_move(cluster):
     bootstrap = cluster[0].bootstrap
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    topic = NewTopic("full", num_partitions=1, replica_assignment=[[2, 0, 1]], config={"min.insync.replicas": "2"})
-    admin.create_topics([topic], operation_timeout=20)["full"].result(timeout=30)
-    assert partitions(bootstrap, "full")[0] == (2, [0, 1, 2])
-
+    create_led_by_node2(bootstrap, "full")
     acked, failed = [], []
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                         "linger.ms": 5, "message.timeout.ms": 120_000})
+    producer = idempotent_producer(bootstrap)
 
     def report(err, msg):
         (failed if err else acked).append(err or msg.value()[:8].decode())
@@ -112,17 +134,7 @@ def test_a_full_disk_takes_its_node_out_and_its_leaderships_move(cluster):
     produce_numbered(producer, "full", report)
     assert producer.flush(120) == 0, "undelivered records"
     assert not failed, failed[:3]
-
-    wait_for("the node with the full disk to leave", lambda: not cluster[2].alive(), 30)
-    assert cluster[2].stop() == 1, "a node whose disk failed exits with status 1"
-    log = cluster[2].log_path.read_text(errors="replace")
-    assert "the data directory is offline" in log, cluster[2].log_tail()
-    leader, isr = partitions(bootstrap, "full")[0]
-    assert leader in (0, 1) and 2 not in isr, (leader, isr)
-
-    seen = read_numbers(bootstrap, "full", RECORDS, 60)
-    assert sorted(acked) == [f"{i:08d}" for i in range(RECORDS)]
-    assert seen == [f"{i:08d}" for i in range(RECORDS)], "every acknowledged record, once, in order"
+    assert_node2_left_and_nothing_was_lost(cluster, "full", acked)
 
 
 def test_a_node_alone_with_a_full_disk_refuses_writes_and_still_serves_reads(tmp_path):
@@ -177,22 +189,12 @@ def failing_fsync_disk(tmp_path):
 
 
 def test_a_disk_whose_fsyncs_fail_takes_its_node_out_and_nothing_acknowledged_is_lost(tmp_path, failing_fsync_disk):
-    nodes = start_cluster(tmp_path, settings=[
-        "broker.session.timeout.ms=3000",
-        "broker.heartbeat.interval.ms=500",
-        "replica.lag.time.max.ms=5000",
-        "auto.leader.rebalance.enable=false",
-    ])
+    nodes = start_cluster(tmp_path, settings=FAILOVER)
     try:
         bootstrap = nodes[0].bootstrap
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        topic = NewTopic("eio", num_partitions=1, replica_assignment=[[2, 0, 1]], config={"min.insync.replicas": "2"})
-        admin.create_topics([topic], operation_timeout=20)["eio"].result(timeout=30)
-        assert partitions(bootstrap, "eio")[0] == (2, [0, 1, 2])
-
+        create_led_by_node2(bootstrap, "eio")
         acked, failed = [], []
-        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                             "linger.ms": 5, "message.timeout.ms": 120_000})
+        producer = idempotent_producer(bootstrap)
 
         def report(err, msg):
             (failed if err else acked).append(err or msg.value()[:8].decode())
@@ -203,18 +205,7 @@ def test_a_disk_whose_fsyncs_fail_takes_its_node_out_and_nothing_acknowledged_is
         assert producer.flush(120) == 0, "undelivered records"
         assert not failed, failed[:3]
         assert failing_fsync_disk.exists(), "the disk failed while records were acknowledged"
-
-        wait_for("the node whose fsyncs fail to leave", lambda: not nodes[2].alive(), 30)
-        assert nodes[2].stop() == 1, "a node whose disk failed exits with status 1"
-        log = nodes[2].log_path.read_text(errors="replace")
-        assert "the data directory is offline" in log, nodes[2].log_tail()
-        leader, isr = partitions(bootstrap, "eio")[0]
-        assert leader in (0, 1) and 2 not in isr, (leader, isr)
-
-        seen = read_numbers(bootstrap, "eio", RECORDS, 60)
-        assert sorted(acked) == [f"{i:08d}" for i in range(RECORDS)]
-        assert seen == [f"{i:08d}" for i in range(RECORDS)], "every acknowledged record, once, in order"
-        reason = next(line for line in log.splitlines() if "the data directory is offline" in line)
+        reason = assert_node2_left_and_nothing_was_lost(nodes, "eio", acked)
         print(f"fsync EIO on the leader after {RECORDS // 4} acks: {reason.split('offline', 1)[1][:120]!r}; "
               f"{RECORDS} acknowledged, all read back once, in order")
     finally:
