@@ -32,6 +32,7 @@ from harness.queue_checker import History, check
 from test_replication import FAILOVER_SETTINGS, SESSION_MS, create_replicated, wait_for
 
 HERE = Path(__file__).resolve().parents[1]
+MATRIX_CLIENT = "confluent"  # the transactional loop's client; the others are parametrized
 CLIENTS = [ConfluentClient(), KafkaPythonClient(), JavaClient(), FranzClient()]
 COUNT = 3000
 PARTITIONS = 2
