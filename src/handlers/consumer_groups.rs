@@ -7,7 +7,7 @@ use crate::group::assignor::Partitions;
 use crate::group::consumer::{
     ConsumerHeartbeat, ConsumerHeartbeatResult, NamedPartitions, TopicsView,
 };
-use crate::log::steady_ms as now_ms;
+use crate::log::steady_ms;
 use crate::protocol::messages::consumer_group_describe_response::{
     self as describe, DescribedGroup,
 };
@@ -89,7 +89,7 @@ pub async fn heartbeat(
     let (mut result, write) =
         broker
             .groups
-            .consumer_heartbeat(&broker.log, req, &topics_view(broker), now_ms());
+            .consumer_heartbeat(&broker.log, req, &topics_view(broker), steady_ms());
     // The member hears its new epoch and assignment only once they are committed.
     if let Some(write) = write {
         if let Err(e) = write.wait().await {

@@ -5,7 +5,7 @@
 use super::Implemented;
 use crate::broker::Broker;
 use crate::group::{GroupState, JoinRequest, JoinResult, SyncRequest, SyncResult};
-use crate::log::steady_ms as now_ms;
+use crate::log::steady_ms;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::delete_groups_response::DeletableGroupResult;
 use crate::protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -243,7 +243,7 @@ pub async fn join_group(
             .collect(),
         require_known_member_id: version >= 4,
     };
-    let pending = broker.groups.join(&broker.log, join, now_ms());
+    let pending = broker.groups.join(&broker.log, join, steady_ms());
     let result = pending
         .result(|| JoinResult::failed(ErrorCode::RebalanceInProgress, member_id))
         .await;
@@ -295,7 +295,7 @@ pub async fn sync_group(broker: &Broker, version: i16, request: SyncGroupRequest
             .map(|a| (a.member_id, a.assignment))
             .collect(),
     };
-    let pending = broker.groups.sync(&broker.log, sync, now_ms());
+    let pending = broker.groups.sync(&broker.log, sync, steady_ms());
     let result = pending
         .result(|| SyncResult::failed(ErrorCode::RebalanceInProgress))
         .await;
@@ -321,7 +321,7 @@ pub fn heartbeat(broker: &Broker, version: i16, request: HeartbeatRequest) -> Re
         request.generation_id,
         &request.member_id,
         instance,
-        now_ms(),
+        steady_ms(),
     );
     ResponseBody::Heartbeat(HeartbeatResponse {
         throttle_time_ms: 0,
@@ -349,7 +349,7 @@ pub fn leave_group(broker: &Broker, version: i16, request: LeaveGroupRequest) ->
     };
     let response = match broker
         .groups
-        .leave(&broker.log, &request.group_id, &leaving, now_ms())
+        .leave(&broker.log, &request.group_id, &leaving, steady_ms())
     {
         Err(code) => LeaveGroupResponse {
             error_code: code.code(),
@@ -500,7 +500,7 @@ pub async fn delete_groups(
     for group_id in request.groups_names {
         let error = broker
             .groups
-            .delete_group(&broker.log, &group_id, now_ms())
+            .delete_group(&broker.log, &group_id, steady_ms())
             .await;
         // v3 says why, in words.
         let error_message = match error {

@@ -6,7 +6,7 @@ use super::Implemented;
 use crate::broker::Broker;
 use crate::group::store::OffsetValue;
 use crate::group::{Committer, FetchedOffset};
-use crate::log::steady_ms as now_ms;
+use crate::log::steady_ms;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -75,7 +75,7 @@ pub async fn offset_commit(
     version: i16,
     request: OffsetCommitRequest,
 ) -> ResponseBody {
-    let now = now_ms();
+    let now = steady_ms();
     // v2-4 may set a retention time; later versions use the broker's.
     let expire_timestamp = if (2..=4).contains(&version) && request.retention_time_ms >= 0 {
         now.saturating_add(request.retention_time_ms)
@@ -404,7 +404,7 @@ pub async fn offset_delete(
     }
     let mut errors = match broker
         .groups
-        .delete_offsets(&broker.log, &request.group_id, known, now_ms())
+        .delete_offsets(&broker.log, &request.group_id, known, steady_ms())
         .await
     {
         Ok(errors) => errors.into_iter(),

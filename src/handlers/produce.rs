@@ -142,19 +142,7 @@ fn check_producer(
             ));
         }
         let epoch = h::i16_at(batch, h::PRODUCER_EPOCH);
-        // Only the transaction's coordinator knows its partitions: a
-        // partition led elsewhere takes the batch unverified (as Kafka
-        // before KIP-890's server-side verification).
-        let coordinated_here = transactional_id.is_none_or(|id| {
-            super::coordinators::check(broker, super::coordinators::Coordinated::Transaction, id)
-                .is_ok()
-        });
-        if !coordinated_here {
-            return Ok(());
-        }
-        broker
-            .txns
-            .verify_produce(producer_id, epoch, topic, index)
+        super::txn::verify_in_transaction(broker, transactional_id, producer_id, epoch, topic, index)
             .map_err(|code| {
                 let why = if code == ErrorCode::InvalidProducerEpoch {
                     format!("producer {producer_id} epoch {epoch} is fenced by a newer epoch")

@@ -9,7 +9,7 @@ use super::Implemented;
 use crate::broker::Broker;
 use crate::group::store::OffsetValue;
 use crate::group::Committer;
-use crate::log::steady_ms as now_ms;
+use crate::log::steady_ms;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use crate::protocol::messages::add_partitions_to_txn_response::{
@@ -243,30 +243,29 @@ pub async fn end_txn(broker: &Broker, version: i16, request: EndTxnRequest) -> R
     })
 }
 
-/// Whether the producer's transaction added the group's offsets partition
-/// (AddOffsetsToTxn). Only the transaction's coordinator knows: where it is
-/// another broker, the commit goes unverified, as produce does (Kafka
-/// before KIP-890's server-side verification).
-fn verify_offsets_in_txn(
+/// Whether `producer_id` at `epoch` may write to `topic`/`partition` in its
+/// transaction: only if the transaction added it (AddPartitionsToTxn, or
+/// AddOffsetsToTxn for a group's offsets partition). Only the transaction's
+/// coordinator knows: where that is another broker, the write goes
+/// unverified (Kafka before KIP-890's server-side verification).
+pub(super) fn verify_in_transaction(
     broker: &Broker,
-    request: &TxnOffsetCommitRequest,
-    offsets_partition: i32,
+    transactional_id: Option<&str>,
+    producer_id: i64,
+    epoch: i16,
+    topic: &str,
+    partition: i32,
 ) -> Result<(), ErrorCode> {
-    let coordinated_here = super::coordinators::check(
-        broker,
-        super::coordinators::Coordinated::Transaction,
-        &request.transactional_id,
-    )
-    .is_ok();
+    let coordinated_here = transactional_id.is_none_or(|id| {
+        super::coordinators::check(broker, super::coordinators::Coordinated::Transaction, id)
+            .is_ok()
+    });
     if !coordinated_here {
         return Ok(());
     }
-    broker.txns.verify_produce(
-        request.producer_id,
-        request.producer_epoch,
-        crate::group::store::OFFSETS_TOPIC,
-        offsets_partition,
-    )
+    broker
+        .txns
+        .verify_produce(producer_id, epoch, topic, partition)
 }
 
 pub async fn txn_offset_commit(
@@ -274,7 +273,7 @@ pub async fn txn_offset_commit(
     version: i16,
     request: TxnOffsetCommitRequest,
 ) -> ResponseBody {
-    let now = now_ms();
+    let now = steady_ms();
     let max_metadata = broker.config.group.offset_metadata_max_bytes;
     // v3 added the member and generation; before, the commit is not checked against them.
     let (generation, member_id, instance_id) = if version >= 3 {
@@ -334,7 +333,14 @@ pub async fn txn_offset_commit(
     } else {
         match crate::group::store::partition_of(&broker.log, &request.group_id) {
             None => ErrorCode::InvalidTxnState,
-            Some(partition) => match verify_offsets_in_txn(broker, &request, partition) {
+            Some(partition) => match verify_in_transaction(
+                broker,
+                Some(&request.transactional_id),
+                request.producer_id,
+                request.producer_epoch,
+                crate::group::store::OFFSETS_TOPIC,
+                partition,
+            ) {
                 Err(code) => code,
                 Ok(()) => {
                     let by = Committer {
