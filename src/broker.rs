@@ -31,6 +31,8 @@ pub struct Broker {
     pub dynamic_configs: crate::config::dynamic::DynamicBrokerConfigs,
     /// Which internal partitions' coordinator state is loaded, at which epoch.
     pub coordinator_loads: crate::handlers::coordinators::Loads,
+    /// Connections to the other brokers, for the coordinators' requests.
+    pub peers: crate::cluster::peers::Peers,
 }
 
 /// Kafka's cluster id form: a UUID in URL-safe base64 without padding (22 characters).
@@ -155,6 +157,7 @@ impl Broker {
             txns,
             dynamic_configs,
             coordinator_loads: Default::default(),
+            peers: Default::default(),
         })
     }
 

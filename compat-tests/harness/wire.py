@@ -306,3 +306,96 @@ def fetch_many(port: int, topic: str, partitions: list[int], max_bytes: int, par
             pos += 12 + length
         out[p] = {"error": perr, "bytes": len(records), "complete_batches": complete}
     return out
+
+
+def call(port: int, api_key: int, version: int, body: bytes, correlation_id: int = 21) -> Reader:
+    """One non-flexible request; the Reader stands after the response's correlation id."""
+    with connect(port) as s:
+        s.sendall(request(api_key, version, correlation_id, body))
+        r = Reader(recv_frame(s))
+    assert r.take("i") == correlation_id
+    return r
+
+
+def find_coordinator_v1(port: int, key: str, key_type: int) -> tuple[int, int]:
+    """(error_code, node_id) of FindCoordinator v1; key_type 0: group, 1: transaction."""
+    r = call(port, 10, 1, string(key) + struct.pack(">b", key_type))
+    _throttle, error = r.take("ih")
+    r.string()  # error message
+    node = r.take("i")
+    return error, node
+
+
+def init_producer_id_v1(port: int, transactional_id: str, timeout_ms: int = 60000) -> tuple[int, int, int]:
+    """(error_code, producer_id, epoch) of InitProducerId v1."""
+    r = call(port, 22, 1, string(transactional_id) + struct.pack(">i", timeout_ms))
+    _throttle, error, producer_id, epoch = r.take("ihqh")
+    return error, producer_id, epoch
+
+
+def add_partitions_to_txn_v1(port: int, transactional_id: str, producer_id: int, epoch: int,
+                             topic: str, partitions: list[int]) -> dict[int, int]:
+    """{partition: error_code} of AddPartitionsToTxn v1 for one topic."""
+    body = string(transactional_id) + struct.pack(">qh", producer_id, epoch)
+    body += struct.pack(">i", 1) + string(topic) + struct.pack(">i", len(partitions))
+    body += b"".join(struct.pack(">i", p) for p in partitions)
+    r = call(port, 24, 1, body)
+    r.take("i")  # throttle
+    errors = {}
+    for _ in range(r.take("i")):
+        r.string()
+        for _ in range(r.take("i")):
+            p, error = r.take("ih")
+            errors[p] = error
+    return errors
+
+
+def add_offsets_to_txn_v1(port: int, transactional_id: str, producer_id: int, epoch: int, group: str) -> int:
+    r = call(port, 25, 1, string(transactional_id) + struct.pack(">qh", producer_id, epoch) + string(group))
+    _throttle, error = r.take("ih")
+    return error
+
+
+def end_txn_v1(port: int, transactional_id: str, producer_id: int, epoch: int, commit: bool) -> int:
+    r = call(port, 26, 1, string(transactional_id) + struct.pack(">qhb", producer_id, epoch, int(commit)))
+    _throttle, error = r.take("ih")
+    return error
+
+
+def txn_offset_commit_v1(port: int, transactional_id: str, group: str, producer_id: int, epoch: int,
+                         topic: str, partition: int, offset: int) -> int:
+    """The partition's error code of a TxnOffsetCommit v1 of one offset."""
+    body = string(transactional_id) + string(group) + struct.pack(">qh", producer_id, epoch)
+    body += struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1)
+    body += struct.pack(">iq", partition, offset) + string(None)
+    r = call(port, 28, 1, body)
+    r.take("i")  # throttle
+    assert r.take("i") == 1 and r.string() == topic and r.take("i") == 1
+    p, error = r.take("ih")
+    assert p == partition
+    return error
+
+
+def transactional_batch(producer_id: int, epoch: int, base_sequence: int, values: list[bytes]) -> bytes:
+    """An uncompressed v2 batch of a transactional producer (attributes bit 4)."""
+    count = len(values)
+    after_crc = struct.pack(">hiqqqhii", 0x10, count - 1, 0, 0, producer_id, epoch, base_sequence, count)
+    after_crc += simple_records(values)
+    body = struct.pack(">ib", -1, 2) + struct.pack(">I", crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(body)) + body
+
+
+def produce_v8_transactional(port: int, transactional_id: str, topic: str, partition: int,
+                             batch: bytes) -> tuple[int, str | None]:
+    """(error_code, error_message) of a Produce v8 (acks=-1) naming a transactional id."""
+    body = string(transactional_id) + struct.pack(">hi", -1, 10000)
+    body += struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1)
+    body += struct.pack(">ii", partition, len(batch)) + batch
+    r = call(port, 0, 8, body)
+    assert r.take("i") == 1 and r.string() == topic and r.take("i") == 1
+    index, error, _base, _append_time, _log_start = r.take("ihqqq")
+    assert index == partition
+    for _ in range(max(r.take("i"), 0)):
+        r.take("i")
+        r.string()
+    return error, r.string()

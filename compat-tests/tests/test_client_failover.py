@@ -10,7 +10,10 @@ the killed leader's partition is printed.
 Then a transactional consume-transform-produce loop (confluent-kafka) runs
 while the node that coordinates its transactions, and leads some of its
 partitions, is killed: read_committed readers of its output see each input
-exactly once."""
+exactly once.
+
+Last, raw requests check KIP-890's verification of transactional writes by
+a transaction coordinator on another broker."""
 from __future__ import annotations
 
 import subprocess
@@ -27,6 +30,7 @@ from clients.confluent import ConfluentClient
 from clients.franz import FranzClient
 from clients.java import JavaClient
 from clients.kafka_python import KafkaPythonClient
+from harness import wire
 from harness.cluster import partitions, read_partitions, start_cluster, stop_and_check
 from harness.queue_checker import History, check
 from test_replication import FAILOVER_SETTINGS, SESSION_MS, create_replicated, wait_for
@@ -36,6 +40,7 @@ MATRIX_CLIENT = "confluent"  # the transactional loop's client; the others are p
 CLIENTS = [ConfluentClient(), KafkaPythonClient(), JavaClient(), FranzClient()]
 COUNT = 3000
 PARTITIONS = 2
+INVALID_TXN_STATE = 48
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +241,71 @@ def read_committed(bootstrap: str, topic: str) -> list[tuple[int, int, str]]:
     finally:
         consumer.close()
     return records
+
+
+def found_coordinator(cluster, key: str, key_type: int) -> int:
+    """The node coordinating `key` (key_type 0: a group, 1: a transactional id)."""
+    found = {}
+
+    def answered() -> bool:
+        error, node = wire.find_coordinator_v1(cluster[0].port, key, key_type)
+        found["node"] = node
+        return error == 0
+
+    wait_for(f"a coordinator for {key}", answered, 30)
+    return found["node"]
+
+
+def test_transactional_writes_are_verified_by_a_coordinator_on_another_broker(cluster):
+    """KIP-890: a partition leader accepts a transactional write only once
+    the transaction's coordinator, another broker here, says the partition
+    (or the group's offsets) is in the ongoing transaction. Then a write
+    arriving after the transaction ended is refused instead of opening a
+    transaction no coordinator knows, which would pin the partition's last
+    stable offset. Raw requests, so that the writes can be out of turn."""
+    topic, txn_id = "verified", "verified-txn"
+    create_replicated(cluster[0].bootstrap, topic, 3)
+    wait_for(f"every node to know {topic}'s leaders",
+             lambda: all(sorted(partitions(n.bootstrap, topic)) == [0, 1, 2]
+                         and all(leader >= 0 for leader, _ in partitions(n.bootstrap, topic).values())
+                         for n in cluster), 30)
+    coordinator = cluster[found_coordinator(cluster, txn_id, 1)]
+    producer = {}
+
+    def initialised() -> bool:
+        error, producer["id"], producer["epoch"] = wire.init_producer_id_v1(coordinator.port, txn_id)
+        return error == 0
+
+    wait_for("InitProducerId", initialised, 30)
+    pid, epoch = producer["id"], producer["epoch"]
+    apart = [(p, leader) for p, (leader, _) in sorted(partitions(cluster[0].bootstrap, topic).items())
+             if cluster[leader] is not coordinator]
+    assert apart, f"every partition of {topic} is led by the transaction coordinator"
+    partition, leader = apart[0]
+    leader_port = cluster[leader].port
+
+    def produce(sequence: int) -> tuple[int, str | None]:
+        batch = wire.transactional_batch(pid, epoch, sequence, [f"v{sequence}".encode()])
+        return wire.produce_v8_transactional(leader_port, txn_id, topic, partition, batch)
+
+    error, message = produce(0)
+    assert error == INVALID_TXN_STATE, f"a write to a partition not in the transaction: {error} {message}"
+    assert wire.add_partitions_to_txn_v1(coordinator.port, txn_id, pid, epoch, topic, [partition]) == {partition: 0}
+    assert produce(0) == (0, None)
+    assert produce(1) == (0, None)
+
+    group = next(g for g in (f"verified-group-{k}" for k in range(100))
+                 if cluster[found_coordinator(cluster, g, 0)] is not coordinator)
+    group_port = cluster[found_coordinator(cluster, group, 0)].port
+    commit = lambda: wire.txn_offset_commit_v1(group_port, txn_id, group, pid, epoch, topic, partition, 2)
+    assert commit() == INVALID_TXN_STATE, "offsets of a group whose offsets the transaction did not add"
+    assert wire.add_offsets_to_txn_v1(coordinator.port, txn_id, pid, epoch, group) == 0
+    assert commit() == 0
+
+    assert wire.end_txn_v1(coordinator.port, txn_id, pid, epoch, True) == 0
+    error, message = produce(2)
+    assert error == INVALID_TXN_STATE, f"a write of the ended transaction: {error} {message}"
+    # Nothing hangs: batches 0 and 1 and the commit marker, all stable.
+    wait_for(f"{topic}-{partition}'s last stable offset at its high watermark, 3",
+             lambda: (lambda f: (f["high_watermark"], f["last_stable_offset"]) == (3, 3))(
+                 wire.fetch_partition(leader_port, topic, partition, isolation=1)), 10)

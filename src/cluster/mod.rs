@@ -3,8 +3,9 @@
 //! controller's decisions (`controller`, `placement`). Around them: the
 //! quorum that replicates the records (`quorum`, openraft's only user), and
 //! a node's seat in the cluster (`node`, started by `join`), its local logs
-//! following the image (`replicas`), copying their leaders (`fetcher`), and
-//! the ISRs of the partitions it leads (`isr`).
+//! following the image (`replicas`), copying their leaders (`fetcher`),
+//! the ISRs of the partitions it leads (`isr`), and its requests to other
+//! brokers for the coordinators (`peers`).
 
 pub mod controller;
 pub mod fetcher;
@@ -14,6 +15,7 @@ pub mod join;
 pub mod node;
 #[cfg(test)]
 mod node_tests;
+pub mod peers;
 pub mod placement;
 pub mod quorum;
 pub mod records;

@@ -51,6 +51,8 @@
 //! in the same partition, and are dropped by an abort marker.
 
 use super::assignor::Partitions;
+use crate::log::partition::AppendError;
+use crate::log::txn_verification::TxnGuard;
 use crate::log::{LogManager, PendingAppend, WaitError};
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::records::builder::NO_SEQUENCE;
@@ -519,19 +521,31 @@ pub fn append(
     entries: &[Entry],
     now: i64,
 ) -> io::Result<PendingAppend> {
-    append_batch(log, partitions, group, entries, None, now)
+    append_batch(log, partitions, group, entries, None, now).map_err(|e| match e {
+        AppendError::Io(e) => e,
+        e => io::Error::other(e.to_string()),
+    })
 }
 
-/// As [`append`], inside the transaction of `producer` (id, epoch).
+/// As [`append`], inside the transaction of `producer` (id, epoch), with
+/// the KIP-890 `guard` of its verification.
 pub fn append_transactional(
     log: &LogManager,
     partitions: i32,
     group: &str,
     entries: &[Entry],
     producer: (i64, i16),
+    guard: Option<TxnGuard>,
     now: i64,
-) -> io::Result<PendingAppend> {
-    append_batch(log, partitions, group, entries, Some(producer), now)
+) -> Result<PendingAppend, AppendError> {
+    append_batch(
+        log,
+        partitions,
+        group,
+        entries,
+        Some((producer, guard)),
+        now,
+    )
 }
 
 fn append_batch(
@@ -539,21 +553,21 @@ fn append_batch(
     partitions: i32,
     group: &str,
     entries: &[Entry],
-    producer: Option<(i64, i16)>,
+    producer: Option<((i64, i16), Option<TxnGuard>)>,
     now: i64,
-) -> io::Result<PendingAppend> {
-    ensure_topic(log, partitions)?;
+) -> Result<PendingAppend, AppendError> {
+    ensure_topic(log, partitions).map_err(AppendError::Io)?;
     let topic = log
         .topic(OFFSETS_TOPIC)
-        .ok_or_else(|| io::Error::other("offsets topic vanished"))?;
+        .ok_or_else(|| AppendError::Io(io::Error::other("offsets topic vanished")))?;
     let count = i32::try_from(topic.partitions.len()).unwrap_or(1);
     let partition = usize::try_from(partition_for(group, count)).unwrap_or(0);
     let partition = topic
         .partitions
         .get(partition)
-        .ok_or_else(|| io::Error::other("no offsets partition"))?;
+        .ok_or_else(|| AppendError::Io(io::Error::other("no offsets partition")))?;
     let mut builder = match producer {
-        Some((producer_id, epoch)) => BatchBuilder::new(0)
+        Some(((producer_id, epoch), _)) => BatchBuilder::new(0)
             .producer(producer_id, epoch, NO_SEQUENCE)
             .transactional(true),
         None => BatchBuilder::new(0),
@@ -589,10 +603,10 @@ fn append_batch(
     }
     let batch = builder
         .build()
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    log.append(partition, &batch)
+        .map_err(|e| AppendError::Io(io::Error::other(e.to_string())))?;
+    let guard = producer.and_then(|(_, guard)| guard);
+    log.append_verified(partition, &batch, guard)
         .map(|pending| pending.until_committed(partition, crate::log::COMMIT_TIMEOUT))
-        .map_err(|e| io::Error::other(e.to_string()))
 }
 
 /// One replayed record: its key and value (None: tombstone).

@@ -999,6 +999,7 @@ fn transactional_commits_are_checked_against_the_group() {
             by,
             (9, 0),
             vec![("t".to_string(), 0, value.clone())],
+            None,
             T0,
         ))
     };

@@ -6,6 +6,8 @@
 
 use super::store::{self, Entry, OffsetValue, OpenTxnRecords};
 use super::{Committed, Committer, Group, GroupCoordinator, GroupState};
+use crate::log::partition::AppendError;
+use crate::log::txn_verification::TxnGuard;
 use crate::log::LogManager;
 use crate::protocol::error_code::ErrorCode;
 use std::collections::HashMap;
@@ -129,6 +131,7 @@ impl GroupCoordinator {
         by: Committer<'_>,
         producer: (i64, i16),
         offsets: Vec<(String, i32, OffsetValue)>,
+        guard: Option<TxnGuard>,
         now: i64,
     ) -> Result<(), ErrorCode> {
         if offsets.is_empty() {
@@ -149,10 +152,15 @@ impl GroupCoordinator {
                     value: Some(value.clone()),
                 })
                 .collect();
-            store::append_transactional(log, partitions, by.group_id, &writes, producer, now).map_err(|e| {
-                tracing::error!(group = by.group_id, error = %e, "transactional offset commit failed");
-                ErrorCode::CoordinatorNotAvailable
-            })?
+            store::append_transactional(log, partitions, by.group_id, &writes, producer, guard, now)
+                .map_err(|e| match e {
+                    // The transaction ended while it was being verified.
+                    AppendError::TxnNotVerified { .. } => ErrorCode::InvalidTxnState,
+                    e => {
+                        tracing::error!(group = by.group_id, error = %e, "transactional offset commit failed");
+                        ErrorCode::CoordinatorNotAvailable
+                    }
+                })?
         };
         let offsets_partition =
             store::partition_of(log, by.group_id).ok_or(ErrorCode::CoordinatorNotAvailable)?;

@@ -25,6 +25,7 @@ pub mod topics;
 pub mod txn;
 pub mod txn_admin;
 pub mod txn_markers;
+pub mod txn_verification;
 
 #[cfg(test)]
 mod encode_tests;

@@ -2,17 +2,22 @@
 //! once it is durable (acks=1/-1) or not at all (acks=0).
 
 use super::produce_policy;
+use super::txn_verification::{self, Verdict, Write};
 use super::Implemented;
 use crate::broker::Broker;
+use crate::cluster::image::MetadataImage;
 use crate::log::partition::{AppendError, Partition};
+use crate::log::txn_verification::TxnGuard;
 use crate::log::{PendingAppend, WaitError};
 use crate::protocol::error_code::ErrorCode;
+use crate::protocol::messages::produce_request::TopicProduceData;
 use crate::protocol::messages::produce_response::{
     NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
 use crate::protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, ResponseBody};
 use crate::protocol::records::{split_batches, RecordError};
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub const IMPLEMENTED: Implemented = Implemented {
@@ -110,15 +115,15 @@ fn validate(
 /// The producer fields of a validated batch: control batches are the
 /// broker's own; an idempotent batch must carry a sequence; a
 /// transactional one must belong to a transaction that added this
-/// partition (KIP-890's verification, answered INVALID_TXN_STATE).
+/// partition (KIP-890's verification, whose verdict is looked up in
+/// `verdicts`). Returns the guard a transactional append must hold.
 fn check_producer(
-    broker: &Broker,
-    transactional_id: Option<&str>,
+    verdicts: &mut Verdicts,
     topic: &str,
     index: i32,
     batch: &Bytes,
     version: i16,
-) -> Result<(), (ErrorCode, String)> {
+) -> Result<Option<TxnGuard>, (ErrorCode, String)> {
     use crate::protocol::records::header as h;
     let attributes = h::i16_at(batch, h::ATTRIBUTES);
     let producer_id = h::i64_at(batch, h::PRODUCER_ID);
@@ -134,25 +139,90 @@ fn check_producer(
             format!("producer {producer_id} sent a batch without a sequence number"),
         ));
     }
-    if attributes & h::TRANSACTIONAL_BIT != 0 {
-        if producer_id < 0 {
-            return Err((
-                invalid_record(version),
-                "a transactional batch needs a producer id".to_string(),
-            ));
-        }
-        let epoch = h::i16_at(batch, h::PRODUCER_EPOCH);
-        super::txn::verify_in_transaction(broker, transactional_id, producer_id, epoch, topic, index)
-            .map_err(|code| {
-                let why = if code == ErrorCode::InvalidProducerEpoch {
-                    format!("producer {producer_id} epoch {epoch} is fenced by a newer epoch")
-                } else {
-                    format!("producer {producer_id} epoch {epoch} has no transaction including {topic}-{index}")
-                };
-                (code, why)
-            })?;
+    if attributes & h::TRANSACTIONAL_BIT == 0 {
+        return Ok(None);
     }
-    Ok(())
+    if producer_id < 0 {
+        return Err((
+            invalid_record(version),
+            "a transactional batch needs a producer id".to_string(),
+        ));
+    }
+    let epoch = h::i16_at(batch, h::PRODUCER_EPOCH);
+    let verdict = verdicts
+        .remove(&(topic.to_string(), index))
+        .unwrap_or(Err(ErrorCode::InvalidTxnState));
+    verdict.map(Some).map_err(|code| {
+        let why = match code {
+            ErrorCode::InvalidProducerEpoch => {
+                format!("producer {producer_id} epoch {epoch} is fenced by a newer epoch")
+            }
+            ErrorCode::NotEnoughReplicas => format!(
+                "the transaction of producer {producer_id} could not be verified: its coordinator is unavailable"
+            ),
+            ErrorCode::NetworkException => format!(
+                "the transaction of producer {producer_id} could not be verified: its coordinator did not answer"
+            ),
+            _ => format!(
+                "producer {producer_id} epoch {epoch} has no transaction including {topic}-{index}"
+            ),
+        };
+        (code, why)
+    })
+}
+
+/// KIP-890's verdict on each transactional batch of a request, by topic and partition.
+type Verdicts = HashMap<(String, i32), Verdict>;
+
+/// The producer id and epoch of a transactional batch (judged by its
+/// header; the batch is validated later).
+fn transactional_producer(records: &Bytes) -> Option<(i64, i16)> {
+    use crate::protocol::records::header as h;
+    if records.len() < h::RECORDS {
+        return None;
+    }
+    let attributes = h::i16_at(records, h::ATTRIBUTES);
+    let producer_id = h::i64_at(records, h::PRODUCER_ID);
+    let transactional = attributes & h::TRANSACTIONAL_BIT != 0 && attributes & h::CONTROL_BIT == 0;
+    (transactional && producer_id >= 0)
+        .then(|| (producer_id, h::i16_at(records, h::PRODUCER_EPOCH)))
+}
+
+/// Verifies the request's transactional batches of partitions led here,
+/// all at once (one round trip when their coordinator is elsewhere).
+async fn verify_transactional(
+    broker: &Broker,
+    image: &MetadataImage,
+    transactional_id: Option<&str>,
+    topic_data: &[TopicProduceData],
+) -> Verdicts {
+    let mut keys = Vec::new();
+    let mut writes = Vec::new();
+    for topic in topic_data {
+        for data in &topic.partition_data {
+            let Some((producer_id, epoch)) = data.records.as_ref().and_then(transactional_producer)
+            else {
+                continue;
+            };
+            let Ok((partition, _)) =
+                super::led_partition(broker, image, &topic.name, data.index, -1)
+            else {
+                continue;
+            };
+            keys.push((topic.name.clone(), data.index));
+            writes.push(Write {
+                topic: topic.name.clone(),
+                partition,
+                producer_id,
+                epoch,
+            });
+        }
+    }
+    if writes.is_empty() {
+        return Verdicts::new();
+    }
+    let verdicts = txn_verification::verify(broker, transactional_id, &writes).await;
+    keys.into_iter().zip(verdicts).collect()
 }
 
 /// The partition's error message as Kafka sends it: none for
@@ -178,6 +248,7 @@ fn append_failed(topic: &str, index: i32, error: AppendError) -> PartitionProduc
     let code = match &error {
         AppendError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
         AppendError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+        AppendError::TxnNotVerified { .. } => ErrorCode::InvalidTxnState,
         // The directory is offline: said once, when it went.
         AppendError::StorageFailed | AppendError::Io(_) => ErrorCode::KafkaStorageError,
         AppendError::Malformed | AppendError::NotFollowing | AppendError::OffsetOverlap { .. } => {
@@ -218,6 +289,7 @@ fn append(
     topic: &str,
     partition: &Arc<Partition>,
     batch: &Bytes,
+    guard: Option<TxnGuard>,
     acks: i16,
     timeout: std::time::Duration,
 ) -> Outcome {
@@ -227,7 +299,7 @@ fn append(
             return Outcome::Done(response);
         }
     }
-    match broker.log.append(partition, batch) {
+    match broker.log.append_verified(partition, batch, guard) {
         Ok(pending) if all => {
             Outcome::Pending(partition.index, pending.until_committed(partition, timeout))
         }
@@ -251,6 +323,8 @@ pub async fn handle(
     let transactional_id = request.transactional_id.clone();
     let transactional_id = transactional_id.as_deref();
     let acks = request.acks;
+    let mut verdicts =
+        verify_transactional(broker, &image, transactional_id, &request.topic_data).await;
     let mut topics: Vec<(String, Vec<Outcome>)> = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let mut outcomes = Vec::with_capacity(topic.partition_data.len());
@@ -276,18 +350,17 @@ pub async fn handle(
                             validate(data.records.as_ref(), config.max_message_bytes, version)
                                 .and_then(|batch| {
                                     check_producer(
-                                        broker,
-                                        transactional_id,
+                                        &mut verdicts,
                                         &topic.name,
                                         index,
                                         &batch,
                                         version,
                                     )
-                                    .map(|()| batch)
+                                    .map(|guard| (batch, guard))
                                 })
                                 .map_err(|(code, message)| failed(index, code, Some(message)));
                         // Then the topic's own rules (compaction keys, timestamps, codec).
-                        let checked = checked.and_then(|batch| {
+                        let checked = checked.and_then(|(batch, guard)| {
                             let name = format!("{}-{index}", topic.name);
                             produce_policy::apply(
                                 &config,
@@ -296,6 +369,7 @@ pub async fn handle(
                                 version,
                                 &name,
                             )
+                            .map(|batch| (batch, guard))
                             .map_err(|rejected| rejected.into_response(index))
                         });
                         match checked {
@@ -303,9 +377,15 @@ pub async fn handle(
                                 tracing::debug!(topic = %topic.name, partition = index, code = response.error_code, message = ?response.error_message, "rejected batch");
                                 Outcome::Done(response)
                             }
-                            Ok(batch) => {
-                                append(broker, &topic.name, &partition, &batch, acks, timeout)
-                            }
+                            Ok((batch, guard)) => append(
+                                broker,
+                                &topic.name,
+                                &partition,
+                                &batch,
+                                guard,
+                                acks,
+                                timeout,
+                            ),
                         }
                     }
                 }

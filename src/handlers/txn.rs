@@ -5,11 +5,13 @@
 //! EndTxn v5 (KIP-890 part 2, an epoch bump per transaction) is unstable in
 //! the spec set this broker is built from, so it is not offered.
 
+use super::txn_verification::Write;
 use super::Implemented;
 use crate::broker::Broker;
-use crate::group::store::OffsetValue;
+use crate::group::store::{OffsetValue, OFFSETS_TOPIC};
 use crate::group::Committer;
 use crate::log::steady_ms;
+use crate::log::txn_verification::TxnGuard;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use crate::protocol::messages::add_partitions_to_txn_response::{
@@ -60,7 +62,9 @@ fn result_of(result: Result<(), ErrorCode>) -> ErrorCode {
 }
 
 /// One transaction's AddPartitions: partitions of unknown topics fail with
-/// UNKNOWN_TOPIC_OR_PARTITION and the rest with OPERATION_NOT_ATTEMPTED, as Kafka does.
+/// UNKNOWN_TOPIC_OR_PARTITION and the rest with OPERATION_NOT_ATTEMPTED, as
+/// Kafka does. With `verify_only` (v4+, from partition leaders) nothing is
+/// added: each partition not in the ongoing transaction gets INVALID_TXN_STATE.
 async fn add_partitions(
     broker: &Broker,
     version: i16,
@@ -74,53 +78,66 @@ async fn add_partitions(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), *p)))
         .collect();
-    let unknown = |topic: &str, partition: i32| broker.log.partition(topic, partition).is_none();
+    // The metadata knows every partition; the local log only those hosted here.
+    let image = broker.image();
+    let unknown = |topic: &str, partition: i32| image.partition(topic, partition).is_none();
     let any_unknown = all.iter().any(|(t, p)| unknown(t, *p));
     let coordinated = super::coordinators::check(
         broker,
         super::coordinators::Coordinated::Transaction,
         transactional_id,
     );
-    let outcome = if let Err(code) = coordinated {
-        Some(code)
+    let every = |code: ErrorCode| vec![for_version(code, version); all.len()];
+    let codes: Vec<ErrorCode> = if let Err(code) = coordinated {
+        every(code)
     } else if any_unknown {
-        None
+        all.iter()
+            .map(|(t, p)| {
+                if unknown(t, *p) {
+                    ErrorCode::UnknownTopicOrPartition
+                } else {
+                    ErrorCode::OperationNotAttempted
+                }
+            })
+            .collect()
+    } else if verify_only {
+        let included = broker
+            .txns
+            .partitions_in_transaction(transactional_id, producer_id, epoch, &all)
+            .await;
+        match included {
+            Err(code) => every(code),
+            Ok(included) => included
+                .into_iter()
+                .map(|yes| {
+                    if yes {
+                        ErrorCode::None
+                    } else {
+                        ErrorCode::InvalidTxnState
+                    }
+                })
+                .collect(),
+        }
     } else {
-        Some(for_version(
-            result_of(
-                broker
-                    .txns
-                    .add_partitions(
-                        broker,
-                        transactional_id,
-                        producer_id,
-                        epoch,
-                        &all,
-                        verify_only,
-                    )
-                    .await,
-            ),
-            version,
-        ))
+        let added = broker
+            .txns
+            .add_partitions(broker, transactional_id, producer_id, epoch, &all)
+            .await;
+        every(result_of(added))
     };
+    let mut codes = codes.into_iter();
     topics
         .into_iter()
         .map(|topic| AddPartitionsToTxnTopicResult {
             results_by_partition: topic
                 .partitions
                 .iter()
-                .map(|&partition_index| {
-                    let code = match outcome {
-                        Some(code) => code,
-                        None if unknown(&topic.name, partition_index) => {
-                            ErrorCode::UnknownTopicOrPartition
-                        }
-                        None => ErrorCode::OperationNotAttempted,
-                    };
-                    AddPartitionsToTxnPartitionResult {
-                        partition_index,
-                        partition_error_code: code.code(),
-                    }
+                .map(|&partition_index| AddPartitionsToTxnPartitionResult {
+                    partition_index,
+                    partition_error_code: codes
+                        .next()
+                        .unwrap_or(ErrorCode::UnknownServerError)
+                        .code(),
                 })
                 .collect(),
             name: topic.name,
@@ -198,7 +215,6 @@ pub async fn add_offsets_to_txn(
                         request.producer_id,
                         request.producer_epoch,
                         &[partition],
-                        false,
                     )
                     .await,
             ),
@@ -243,29 +259,37 @@ pub async fn end_txn(broker: &Broker, version: i16, request: EndTxnRequest) -> R
     })
 }
 
-/// Whether `producer_id` at `epoch` may write to `topic`/`partition` in its
-/// transaction: only if the transaction added it (AddPartitionsToTxn, or
-/// AddOffsetsToTxn for a group's offsets partition). Only the transaction's
-/// coordinator knows: where that is another broker, the write goes
-/// unverified (Kafka before KIP-890's server-side verification).
-pub(super) fn verify_in_transaction(
+/// TxnOffsetCommit's KIP-890 check: the group's offsets partition must be
+/// in the transaction (AddOffsetsToTxn added it). Coordinator trouble is
+/// answered COORDINATOR_NOT_AVAILABLE, which the producer retries, as
+/// Kafka's group coordinator answers it.
+async fn verify_offsets_write(
     broker: &Broker,
-    transactional_id: Option<&str>,
+    transactional_id: &str,
     producer_id: i64,
     epoch: i16,
-    topic: &str,
     partition: i32,
-) -> Result<(), ErrorCode> {
-    let coordinated_here = transactional_id.is_none_or(|id| {
-        super::coordinators::check(broker, super::coordinators::Coordinated::Transaction, id)
-            .is_ok()
-    });
-    if !coordinated_here {
-        return Ok(());
-    }
-    broker
-        .txns
-        .verify_produce(producer_id, epoch, topic, partition)
+) -> Result<Option<TxnGuard>, ErrorCode> {
+    let offsets = broker
+        .log
+        .partition(OFFSETS_TOPIC, partition)
+        .ok_or(ErrorCode::CoordinatorNotAvailable)?;
+    let write = Write {
+        topic: OFFSETS_TOPIC.to_string(),
+        partition: offsets,
+        producer_id,
+        epoch,
+    };
+    let verdict = super::txn_verification::verify(broker, Some(transactional_id), &[write])
+        .await
+        .pop()
+        .unwrap_or(Err(ErrorCode::InvalidTxnState));
+    verdict.map(Some).map_err(|code| match code {
+        ErrorCode::NotEnoughReplicas | ErrorCode::NetworkException => {
+            ErrorCode::CoordinatorNotAvailable
+        }
+        other => other,
+    })
 }
 
 pub async fn txn_offset_commit(
@@ -333,16 +357,17 @@ pub async fn txn_offset_commit(
     } else {
         match crate::group::store::partition_of(&broker.log, &request.group_id) {
             None => ErrorCode::InvalidTxnState,
-            Some(partition) => match verify_in_transaction(
+            Some(partition) => match verify_offsets_write(
                 broker,
-                Some(&request.transactional_id),
+                &request.transactional_id,
                 request.producer_id,
                 request.producer_epoch,
-                crate::group::store::OFFSETS_TOPIC,
                 partition,
-            ) {
+            )
+            .await
+            {
                 Err(code) => code,
-                Ok(()) => {
+                Ok(guard) => {
                     let by = Committer {
                         group_id: &request.group_id,
                         generation,
@@ -357,6 +382,7 @@ pub async fn txn_offset_commit(
                                 by,
                                 (request.producer_id, request.producer_epoch),
                                 offsets,
+                                guard,
                                 now,
                             )
                             .await,

@@ -26,6 +26,7 @@ pub mod scan;
 pub mod segment;
 pub mod topic;
 pub mod txn_index;
+pub mod txn_verification;
 pub mod watchers;
 
 #[cfg(test)]
@@ -560,6 +561,20 @@ impl LogManager {
         batch: &[u8],
     ) -> Result<PendingAppend, partition::AppendError> {
         let appended = self.guarded(partition, || partition.append(batch, now_ms()))?;
+        Ok(self.make_durable(partition, appended))
+    }
+
+    /// [`LogManager::append`] of a client's batch, with its KIP-890 guard
+    /// (see [`Partition::append_verified`]).
+    pub fn append_verified(
+        &self,
+        partition: &Arc<Partition>,
+        batch: &[u8],
+        guard: Option<txn_verification::TxnGuard>,
+    ) -> Result<PendingAppend, partition::AppendError> {
+        let appended = self.guarded(partition, || {
+            partition.append_verified(batch, now_ms(), guard)
+        })?;
         Ok(self.make_durable(partition, appended))
     }
 

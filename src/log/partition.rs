@@ -10,6 +10,7 @@ use super::producer_state::{increment_sequence, BatchSequence, ProducerStates, S
 use super::replica_set::ReplicaSet;
 use super::segment::{read_header_at, BatchPosition, Segment};
 use super::txn_index::{AbortedTxn, TxnIndex};
+use super::txn_verification::{Begun, TxnGuard, TxnVerifications};
 use crate::config::log_config::{LogConfig, TimestampType};
 use crate::protocol::records::control::{control_batch, EndTxnMarker};
 use crate::protocol::records::header as batch;
@@ -60,6 +61,11 @@ pub enum AppendError {
         log_end_offset: i64,
         base_offset: i64,
     },
+    /// A transactional batch would open its producer's transaction, but its
+    /// verification guard was voided (a marker came first): INVALID_TXN_STATE.
+    TxnNotVerified {
+        producer_id: i64,
+    },
 }
 
 impl std::fmt::Display for AppendError {
@@ -97,6 +103,10 @@ impl std::fmt::Display for AppendError {
             } => write!(
                 f,
                 "a replicated batch at offset {base_offset} overlaps the log, which ends at {log_end_offset}"
+            ),
+            AppendError::TxnNotVerified { producer_id } => write!(
+                f,
+                "producer {producer_id}: its transaction ended while the batch was being verified"
             ),
         }
     }
@@ -185,6 +195,8 @@ struct State {
     role: Role,
     /// Set by a failed fsync: `durable_end` stops there for good.
     storage_failed: bool,
+    /// Leading: KIP-890 verifications in flight (see [`TxnVerifications`]).
+    verifications: TxnVerifications,
 }
 
 /// Whether this broker leads the partition (and what it knows of the other
@@ -349,6 +361,7 @@ impl Partition {
             durable_end: log_end_offset,
             role: Role::Leader(ReplicaSet::default()),
             storage_failed: false,
+            verifications: TxnVerifications::default(),
         };
         let partition = Partition {
             topic: topic.to_string(),
@@ -429,13 +442,40 @@ impl Partition {
     ) -> Result<Appended, AppendError> {
         let bytes = control_batch(0, producer_id, epoch, now_ms, marker)
             .map_err(|_| AppendError::Malformed)?;
-        self.append_batch(&bytes, now_ms, Some(marker))
+        self.append_batch(&bytes, now_ms, Some(marker), None)
     }
 
     /// Appends one validated batch, assigning its offsets. In durable mode
     /// the caller must fsync `Appended::sync` and then call `mark_durable`.
     pub fn append(&self, record_batch: &[u8], now_ms: i64) -> Result<Appended, AppendError> {
-        self.append_batch(record_batch, now_ms, None)
+        self.append_batch(record_batch, now_ms, None, None)
+    }
+
+    /// [`Partition::append`] of a client's batch: a transactional one that
+    /// opens its producer's transaction here needs `guard` (from
+    /// [`Partition::begin_txn_verification`]) to still hold.
+    pub fn append_verified(
+        &self,
+        record_batch: &[u8],
+        now_ms: i64,
+        guard: Option<TxnGuard>,
+    ) -> Result<Appended, AppendError> {
+        self.append_batch(record_batch, now_ms, None, guard)
+    }
+
+    /// KIP-890: the guard of `producer_id`'s next transactional batch,
+    /// taken before its coordinator is asked, and whether the producer's
+    /// transaction (at `epoch`) is open here already, so that it need not be.
+    pub fn begin_txn_verification(&self, producer_id: i64, epoch: i16) -> Begun {
+        let mut st = self.lock();
+        let open_here = st
+            .producers
+            .get(producer_id)
+            .is_some_and(|e| e.epoch == epoch && e.txn_first_offset.is_some());
+        Begun {
+            guard: st.verifications.begin(producer_id),
+            open_here,
+        }
     }
 
     /// Appends a data batch (`marker` None) or the control batch of `marker`.
@@ -444,6 +484,7 @@ impl Partition {
         record_batch: &[u8],
         now_ms: i64,
         marker: Option<EndTxnMarker>,
+        guard: Option<TxnGuard>,
     ) -> Result<Appended, AppendError> {
         if record_batch.len() < batch::RECORDS {
             return Err(AppendError::Malformed);
@@ -494,6 +535,22 @@ impl Partition {
                         current,
                         got,
                     })
+                }
+            }
+            if let (true, Some(guard)) = (p.transactional, guard) {
+                debug_assert_eq!(
+                    guard.producer_id(),
+                    p.producer_id,
+                    "another producer's guard"
+                );
+                let open = st
+                    .producers
+                    .get(p.producer_id)
+                    .is_some_and(|e| e.epoch == p.epoch && e.txn_first_offset.is_some());
+                if !open && !st.verifications.holds(guard) {
+                    return Err(AppendError::TxnNotVerified {
+                        producer_id: p.producer_id,
+                    });
                 }
             }
         }
@@ -631,10 +688,14 @@ impl Partition {
                 max_timestamp,
                 p.transactional,
             );
+            if p.transactional {
+                st.verifications.transaction_opened(p.producer_id);
+            }
         }
         if let Some(marker) = marker {
             let producer_id = batch::i64_at(header, batch::PRODUCER_ID);
             let epoch = batch::i16_at(header, batch::PRODUCER_EPOCH);
+            st.verifications.transaction_ended(producer_id);
             let first = st
                 .producers
                 .end_transaction(producer_id, epoch, max_timestamp);

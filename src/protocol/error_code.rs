@@ -16,6 +16,7 @@ pub enum ErrorCode {
     DuplicateBrokerRegistration = 101,
     BrokerIdNotRegistered = 102,
     RequestTimedOut = 7,
+    NetworkException = 13,
     NotController = 41,
     MessageTooLarge = 10,
     InvalidTopicException = 17,

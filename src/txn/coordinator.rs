@@ -320,9 +320,29 @@ impl TxnCoordinator {
         }
     }
 
+    /// AddPartitionsToTxn's `verify_only` (KIP-890): which of `partitions`
+    /// the ongoing transaction of `producer_id` at `epoch` includes.
+    pub async fn partitions_in_transaction(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<bool>, ErrorCode> {
+        let slot = self
+            .slot(transactional_id, false)
+            .ok_or(ErrorCode::InvalidProducerIdMapping)?;
+        let guard = slot.lock().await;
+        let value = Self::check_producer(guard.as_ref(), producer_id, epoch)?;
+        let ongoing = value.state == TxnState::Ongoing;
+        Ok(partitions
+            .iter()
+            .map(|p| ongoing && value.partitions.contains(p))
+            .collect())
+    }
+
     /// AddPartitionsToTxn / AddOffsetsToTxn: the transaction is Ongoing
-    /// from here, and includes `partitions`. With `verify_only` nothing is
-    /// added: the answer says whether they already are.
+    /// from here, and includes `partitions`.
     pub async fn add_partitions(
         &self,
         broker: &Broker,
@@ -330,7 +350,6 @@ impl TxnCoordinator {
         producer_id: i64,
         epoch: i16,
         partitions: &[(String, i32)],
-        verify_only: bool,
     ) -> Result<(), ErrorCode> {
         let slot = self
             .slot(transactional_id, false)
@@ -343,9 +362,6 @@ impl TxnCoordinator {
             .any(|p| !ongoing || !value.partitions.contains(p));
         if !missing {
             return Ok(());
-        }
-        if verify_only {
-            return Err(ErrorCode::InvalidTxnState);
         }
         let now = now_ms();
         let mut next = value.clone();

@@ -4,7 +4,6 @@
 //! every broker serves ([`crate::handlers::txn_markers`]).
 
 use crate::broker::Broker;
-use crate::cli::client::Connection;
 use crate::cluster::records::NO_LEADER;
 use crate::group::store::OFFSETS_TOPIC;
 use crate::log::partition::AppendError;
@@ -13,13 +12,9 @@ use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
-use crate::protocol::messages::{ApiKey, RequestBody, ResponseBody, WriteTxnMarkersRequest};
+use crate::protocol::messages::{RequestBody, ResponseBody, WriteTxnMarkersRequest};
 use crate::protocol::records::control::EndTxnMarker;
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-/// How long a leader elsewhere gets to write its markers.
-const REMOTE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One transaction's outcome, as every marker of it says.
 #[derive(Clone, Copy, Debug)]
@@ -121,21 +116,8 @@ pub async fn write_at(
     outcome: Outcome,
     partitions: &[(String, i32)],
 ) -> Result<(), ErrorCode> {
-    let image = broker.image();
-    let listener = broker
-        .config
-        .cluster
-        .inter_broker_listener()
-        .map(|l| l.name.clone())
-        .unwrap_or_default();
-    let endpoint = image
-        .brokers
-        .get(&leader)
-        .and_then(|b| b.endpoint(&listener))
-        .ok_or(ErrorCode::CoordinatorNotAvailable)?;
-    let addr = format!("{}:{}", endpoint.host, endpoint.port);
     let unavailable = |why: String| {
-        tracing::warn!(leader, %addr, %why, "sending transaction markers failed");
+        tracing::warn!(leader, %why, "sending transaction markers failed");
         ErrorCode::CoordinatorNotAvailable
     };
     let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
@@ -158,14 +140,9 @@ pub async fn write_at(
             ..WritableTxnMarker::default()
         }],
     };
-    let mut conn = Connection::connect(&addr, REMOTE_TIMEOUT)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    let version = conn
-        .try_version(ApiKey::WriteTxnMarkers, 1)
-        .ok_or_else(|| unavailable("WriteTxnMarkers is not served".into()))?;
-    let answer = conn
-        .send(version, RequestBody::WriteTxnMarkers(request))
+    let answer = broker
+        .peers
+        .send(broker, leader, 0..=1, RequestBody::WriteTxnMarkers(request))
         .await
         .map_err(|e| unavailable(e.to_string()))?;
     let ResponseBody::WriteTxnMarkers(answer) = answer else {

@@ -125,7 +125,7 @@ fn commit_and_abort_are_what_read_committed_sees_before_and_after_a_restart() {
             );
             broker
                 .txns
-                .add_partitions(&broker, "tx", pid, epoch, &t0, false)
+                .add_partitions(&broker, "tx", pid, epoch, &t0)
                 .await
                 .unwrap();
             produce(&broker, "t", 0, txn_batch(pid, epoch, 0, &["a1", "a2"]))
@@ -149,7 +149,7 @@ fn commit_and_abort_are_what_read_committed_sees_before_and_after_a_restart() {
 
             broker
                 .txns
-                .add_partitions(&broker, "tx", pid, epoch, &t0, false)
+                .add_partitions(&broker, "tx", pid, epoch, &t0)
                 .await
                 .unwrap();
             produce(&broker, "t", 0, txn_batch(pid, epoch, 2, &["c1"]))
@@ -216,7 +216,7 @@ fn an_open_transaction_survives_a_restart_and_can_still_commit() {
                 .unwrap();
             broker
                 .txns
-                .add_partitions(&broker, "tx", pid, epoch, &[("t".to_string(), 0)], false)
+                .add_partitions(&broker, "tx", pid, epoch, &[("t".to_string(), 0)])
                 .await
                 .unwrap();
             produce(&broker, "t", 0, txn_batch(pid, epoch, 0, &["x"]))
@@ -254,7 +254,7 @@ fn a_new_producer_fences_the_old_one_and_aborts_its_transaction() {
             .unwrap();
         broker
             .txns
-            .add_partitions(&broker, "tx", pid, old, &[("t".to_string(), 0)], false)
+            .add_partitions(&broker, "tx", pid, old, &[("t".to_string(), 0)])
             .await
             .unwrap();
         produce(&broker, "t", 0, txn_batch(pid, old, 0, &["zombie"]))
@@ -277,7 +277,7 @@ fn a_new_producer_fences_the_old_one_and_aborts_its_transaction() {
         assert_eq!(
             broker
                 .txns
-                .add_partitions(&broker, "tx", pid, old, &[("t".to_string(), 0)], false)
+                .add_partitions(&broker, "tx", pid, old, &[("t".to_string(), 0)])
                 .await,
             Err(ErrorCode::ProducerFenced)
         );
@@ -333,7 +333,7 @@ fn a_timed_out_transaction_is_aborted_and_its_producer_fenced() {
             .unwrap();
         broker
             .txns
-            .add_partitions(&broker, "slow", pid, epoch, &[("t".to_string(), 0)], false)
+            .add_partitions(&broker, "slow", pid, epoch, &[("t".to_string(), 0)])
             .await
             .unwrap();
         produce(&broker, "t", 0, txn_batch(pid, epoch, 0, &["stuck"]))
@@ -390,7 +390,7 @@ fn transactional_offsets_count_only_once_committed() {
                 let offsets_partition = TxnCoordinator::offsets_partition(&broker, "g").unwrap();
                 broker
                     .txns
-                    .add_partitions(&broker, "tx", pid, epoch, &[offsets_partition], false)
+                    .add_partitions(&broker, "tx", pid, epoch, &[offsets_partition])
                     .await
                     .unwrap();
                 broker
@@ -400,6 +400,7 @@ fn transactional_offsets_count_only_once_committed() {
                         by,
                         (pid, epoch),
                         vec![("t".to_string(), 0, offset(n))],
+                        None,
                         1,
                     )
                     .await
@@ -416,7 +417,7 @@ fn transactional_offsets_count_only_once_committed() {
             let offsets_partition = TxnCoordinator::offsets_partition(&broker, "g").unwrap();
             broker
                 .txns
-                .add_partitions(&broker, "tx", pid, epoch, &[offsets_partition], false)
+                .add_partitions(&broker, "tx", pid, epoch, &[offsets_partition])
                 .await
                 .unwrap();
             broker
@@ -426,6 +427,7 @@ fn transactional_offsets_count_only_once_committed() {
                     by,
                     (pid, epoch),
                     vec![("t".to_string(), 0, offset(40))],
+                    None,
                     1,
                 )
                 .await

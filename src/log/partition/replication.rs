@@ -84,6 +84,7 @@ impl Partition {
         // A new leader starts afresh: each follower gets one lag period.
         if !matches!(st.role, Role::Leader(_)) {
             st.role = Role::Leader(ReplicaSet::default());
+            st.verifications.clear();
         }
         if let Role::Leader(set) = &mut st.role {
             set.update(leader, replicas, isr, min_insync_replicas, now_ms);
@@ -99,6 +100,7 @@ impl Partition {
             st.role = Role::Follower {
                 leader_high_watermark: high_watermark,
             };
+            st.verifications.clear();
             // Appends waiting to be committed learn they never will be.
             self.high_watermark_moved.notify_waiters();
         }

@@ -152,7 +152,7 @@ fn transaction_state_compacts_and_replays_to_the_same_transactions() {
             for i in 0..40 {
                 broker
                     .txns
-                    .add_partitions(&broker, "tx", pid, epoch, &t0, false)
+                    .add_partitions(&broker, "tx", pid, epoch, &t0)
                     .await
                     .unwrap();
                 let p = broker.log.partition("t", 0).unwrap();

@@ -14,6 +14,7 @@ mod replication;
 mod retention;
 mod timestamps;
 mod truncation;
+mod txn_verification;
 mod watchers;
 
 use super::partition::{Appended, Isolation, Oversize, Partition, ReadError, Recovery};
