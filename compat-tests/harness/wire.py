@@ -399,3 +399,18 @@ def produce_v8_transactional(port: int, transactional_id: str, topic: str, parti
         r.take("i")
         r.string()
     return error, r.string()
+
+
+def write_txn_markers_v0(port: int, producer_id: int, epoch: int, commit: bool, topic: str, partition: int,
+                         coordinator_epoch: int) -> int:
+    """The partition's error code of a WriteTxnMarkers v0 of one marker (a
+    transaction coordinator's request to a partition leader)."""
+    body = struct.pack(">i", 1) + struct.pack(">qhb", producer_id, epoch, int(commit))
+    body += struct.pack(">i", 1) + string(topic) + struct.pack(">ii", 1, partition)
+    body += struct.pack(">i", coordinator_epoch)
+    r = call(port, 27, 0, body)
+    assert r.take("i") == 1 and r.take("q") == producer_id
+    assert r.take("i") == 1 and r.string() == topic and r.take("i") == 1
+    p, error = r.take("ih")
+    assert p == partition
+    return error

@@ -41,6 +41,7 @@ CLIENTS = [ConfluentClient(), KafkaPythonClient(), JavaClient(), FranzClient()]
 COUNT = 3000
 PARTITIONS = 2
 INVALID_TXN_STATE = 48
+TRANSACTION_COORDINATOR_FENCED = 52
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +263,9 @@ def test_transactional_writes_are_verified_by_a_coordinator_on_another_broker(cl
     (or the group's offsets) is in the ongoing transaction. Then a write
     arriving after the transaction ended is refused instead of opening a
     transaction no coordinator knows, which would pin the partition's last
-    stable offset. Raw requests, so that the writes can be out of turn."""
+    stable offset. And the leader refuses markers from a coordinator older
+    than the last one it heard from. Raw requests, so that the writes can
+    be out of turn."""
     topic, txn_id = "verified", "verified-txn"
     create_replicated(cluster[0].bootstrap, topic, 3)
     wait_for(f"every node to know {topic}'s leaders",
@@ -305,6 +308,10 @@ def test_transactional_writes_are_verified_by_a_coordinator_on_another_broker(cl
     assert wire.end_txn_v1(coordinator.port, txn_id, pid, epoch, True) == 0
     error, message = produce(2)
     assert error == INVALID_TXN_STATE, f"a write of the ended transaction: {error} {message}"
+    # A marker from a coordinator older than the one that ended the
+    # transaction (a deposed one) is refused: TRANSACTION_COORDINATOR_FENCED.
+    fenced = wire.write_txn_markers_v0(leader_port, pid, epoch, False, topic, partition, coordinator_epoch=-1)
+    assert fenced == TRANSACTION_COORDINATOR_FENCED, f"a zombie coordinator's abort marker: {fenced}"
     # Nothing hangs: batches 0 and 1 and the commit marker, all stable.
     wait_for(f"{topic}-{partition}'s last stable offset at its high watermark, 3",
              lambda: (lambda f: (f["high_watermark"], f["last_stable_offset"]) == (3, 3))(

@@ -112,6 +112,23 @@ pub fn check(broker: &Broker, kind: Coordinated, key: &str) -> Result<(), ErrorC
     Ok(())
 }
 
+/// The coordinator epoch this broker writes `key`'s transaction markers
+/// with: the leader epoch at which it loaded the key's internal partition
+/// (0 on a node that has not joined a cluster). A partition leader fences
+/// markers from a coordinator older than the last one it heard from.
+pub fn coordinator_epoch(broker: &Broker, kind: Coordinated, key: &str) -> i32 {
+    if broker.cluster_node().is_none() {
+        return 0;
+    }
+    match coordinating(broker, kind, key) {
+        Ok((partition, _, epoch)) => broker
+            .coordinator_loads
+            .epoch(kind, partition)
+            .unwrap_or(epoch),
+        Err(_) => 0,
+    }
+}
+
 /// The leader epoch at which this broker loaded each internal partition's
 /// coordinator state (those it leads).
 #[derive(Default)]

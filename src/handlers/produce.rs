@@ -251,7 +251,11 @@ fn append_failed(topic: &str, index: i32, error: AppendError) -> PartitionProduc
         AppendError::TxnNotVerified { .. } => ErrorCode::InvalidTxnState,
         // The directory is offline: said once, when it went.
         AppendError::StorageFailed | AppendError::Io(_) => ErrorCode::KafkaStorageError,
-        AppendError::Malformed | AppendError::NotFollowing | AppendError::OffsetOverlap { .. } => {
+        // Data batches carry no coordinator epoch: never expected here.
+        AppendError::Malformed
+        | AppendError::NotFollowing
+        | AppendError::OffsetOverlap { .. }
+        | AppendError::CoordinatorFenced { .. } => {
             tracing::error!(topic, partition = index, error = %error, "append failed");
             ErrorCode::UnknownServerError
         }

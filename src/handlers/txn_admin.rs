@@ -62,7 +62,7 @@ pub fn describe_producers(
                                     producer_epoch: i32::from(p.epoch),
                                     last_sequence: p.last_sequence,
                                     last_timestamp: p.last_timestamp,
-                                    coordinator_epoch: 0,
+                                    coordinator_epoch: p.coordinator_epoch,
                                     current_txn_start_offset: p.txn_first_offset.unwrap_or(-1),
                                 })
                                 .collect(),

@@ -27,6 +27,7 @@ pub async fn handle(broker: &Broker, request: WriteTxnMarkersRequest) -> Respons
             producer_id: marker.producer_id,
             epoch: marker.producer_epoch,
             commit: marker.transaction_result,
+            coordinator_epoch: marker.coordinator_epoch,
         };
         // Every append first (one fsync round for all), then the waits.
         let mut topics = Vec::with_capacity(marker.topics.len());

@@ -6,7 +6,9 @@
 //! The last stable offset (what `read_committed` consumers may read) stops
 //! at the first offset of the earliest transaction still open.
 
-use super::producer_state::{increment_sequence, BatchSequence, ProducerStates, SequenceCheck};
+use super::producer_state::{
+    increment_sequence, BatchSequence, MarkerRefused, ProducerStates, SequenceCheck,
+};
 use super::replica_set::ReplicaSet;
 use super::segment::{read_header_at, BatchPosition, Segment};
 use super::txn_index::{AbortedTxn, TxnIndex};
@@ -61,6 +63,13 @@ pub enum AppendError {
         log_end_offset: i64,
         base_offset: i64,
     },
+    /// A marker from a transaction coordinator older than the one that
+    /// wrote the producer's last marker (TRANSACTION_COORDINATOR_FENCED).
+    CoordinatorFenced {
+        producer_id: i64,
+        current: i32,
+        got: i32,
+    },
     /// A transactional batch would open its producer's transaction, but its
     /// verification guard was voided (a marker came first): INVALID_TXN_STATE.
     TxnNotVerified {
@@ -103,6 +112,14 @@ impl std::fmt::Display for AppendError {
             } => write!(
                 f,
                 "a replicated batch at offset {base_offset} overlaps the log, which ends at {log_end_offset}"
+            ),
+            AppendError::CoordinatorFenced {
+                producer_id,
+                current,
+                got,
+            } => write!(
+                f,
+                "producer {producer_id}: a marker of coordinator epoch {got}, older than {current}"
             ),
             AppendError::TxnNotVerified { producer_id } => write!(
                 f,
@@ -174,6 +191,8 @@ pub struct ProducerSummary {
     pub last_sequence: i32,
     pub last_timestamp: i64,
     pub txn_first_offset: Option<i64>,
+    /// Of the producer's last marker; -1 before any.
+    pub coordinator_epoch: i32,
 }
 
 struct State {
@@ -424,6 +443,7 @@ impl Partition {
                 last_sequence: e.last_sequence(),
                 last_timestamp: e.last_timestamp,
                 txn_first_offset: e.txn_first_offset,
+                coordinator_epoch: e.coordinator_epoch,
             })
             .collect();
         all.sort_by_key(|p| p.producer_id);
@@ -498,17 +518,28 @@ impl Partition {
         if st.storage_failed {
             return Err(AppendError::StorageFailed);
         }
-        if marker.is_some() {
+        if let Some(marker) = marker {
             let producer_id = batch::i64_at(record_batch, batch::PRODUCER_ID);
             let epoch = batch::i16_at(record_batch, batch::PRODUCER_EPOCH);
-            if let SequenceCheck::InvalidEpoch { current, got } =
-                st.producers.check_marker(producer_id, epoch)
+            match st
+                .producers
+                .check_marker(producer_id, epoch, marker.coordinator_epoch)
             {
-                return Err(AppendError::InvalidProducerEpoch {
-                    producer_id,
-                    current,
-                    got,
-                });
+                Ok(()) => {}
+                Err(MarkerRefused::ProducerEpoch { current, got }) => {
+                    return Err(AppendError::InvalidProducerEpoch {
+                        producer_id,
+                        current,
+                        got,
+                    })
+                }
+                Err(MarkerRefused::CoordinatorEpoch { current, got }) => {
+                    return Err(AppendError::CoordinatorFenced {
+                        producer_id,
+                        current,
+                        got,
+                    })
+                }
             }
         }
         let last_delta = i64::from(batch::i32_at(record_batch, batch::LAST_OFFSET_DELTA).max(0));
@@ -696,9 +727,12 @@ impl Partition {
             let producer_id = batch::i64_at(header, batch::PRODUCER_ID);
             let epoch = batch::i16_at(header, batch::PRODUCER_EPOCH);
             st.verifications.transaction_ended(producer_id);
-            let first = st
-                .producers
-                .end_transaction(producer_id, epoch, max_timestamp);
+            let first = st.producers.end_transaction(
+                producer_id,
+                epoch,
+                marker.coordinator_epoch,
+                max_timestamp,
+            );
             if let (Some(first_offset), false) = (first, marker.commit) {
                 let last_stable_offset = st
                     .producers
@@ -1211,7 +1245,12 @@ fn recover_producers(dir: &Path, segments: &[Segment]) -> io::Result<(ProducerSt
                 let epoch = batch::i16_at(&header, batch::PRODUCER_EPOCH);
                 match read_marker(&segment.file, found) {
                     Ok(marker) => {
-                        let first = states.end_transaction(producer_id, epoch, found.max_timestamp);
+                        let first = states.end_transaction(
+                            producer_id,
+                            epoch,
+                            marker.coordinator_epoch,
+                            found.max_timestamp,
+                        );
                         if let (Some(first_offset), false) = (first, marker.commit) {
                             let last_stable_offset = states
                                 .first_unstable_offset()

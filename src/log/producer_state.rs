@@ -17,8 +17,9 @@ use std::collections::{HashMap, VecDeque};
 /// Batches remembered per producer: Kafka's max in-flight requests for idempotence.
 const CACHED_BATCHES: usize = 5;
 const SNAPSHOT_MAGIC: &[u8; 4] = b"ODPS";
-/// Version 2 added each producer's ongoing transaction; version 1 is still read.
-const SNAPSHOT_VERSION: u8 = 2;
+/// Version 2 added each producer's ongoing transaction, version 3 the
+/// coordinator epoch of its last marker; older versions are still read.
+const SNAPSHOT_VERSION: u8 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchSequence {
@@ -36,6 +37,9 @@ pub struct ProducerEntry {
     pub last_timestamp: i64,
     /// First offset of the producer's ongoing transaction in this partition.
     pub txn_first_offset: Option<i64>,
+    /// The coordinator epoch of the producer's last marker (-1: none): a
+    /// marker from an older coordinator is fenced.
+    pub coordinator_epoch: i32,
 }
 
 impl ProducerEntry {
@@ -48,6 +52,18 @@ impl ProducerEntry {
     pub fn last_offset(&self) -> Option<i64> {
         self.batches.back().map(|b| b.last_offset)
     }
+}
+
+/// No marker seen yet.
+const NO_COORDINATOR_EPOCH: i32 = -1;
+
+/// Why a transaction marker may not be written.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MarkerRefused {
+    /// The producer has a newer epoch than the marker's.
+    ProducerEpoch { current: i16, got: i16 },
+    /// An earlier marker came from a newer coordinator: this one is a zombie's.
+    CoordinatorEpoch { current: i32, got: i32 },
 }
 
 /// What the producer state says about a batch about to be appended.
@@ -153,15 +169,31 @@ impl ProducerStates {
         self.producers.iter().map(|(id, entry)| (*id, entry))
     }
 
-    /// Whether a transaction marker of `epoch` may be written: never below the producer's epoch.
-    pub fn check_marker(&self, producer_id: i64, epoch: i16) -> SequenceCheck {
-        match self.producers.get(&producer_id) {
-            Some(entry) if epoch < entry.epoch => SequenceCheck::InvalidEpoch {
+    /// Whether a transaction marker of `epoch`, from a coordinator at
+    /// `coordinator_epoch`, may be written: never below the producer's
+    /// epoch, nor from a coordinator older than its last marker's.
+    pub fn check_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+    ) -> Result<(), MarkerRefused> {
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return Ok(());
+        };
+        if epoch < entry.epoch {
+            return Err(MarkerRefused::ProducerEpoch {
                 current: entry.epoch,
                 got: epoch,
-            },
-            _ => SequenceCheck::Append,
+            });
         }
+        if coordinator_epoch < entry.coordinator_epoch {
+            return Err(MarkerRefused::CoordinatorEpoch {
+                current: entry.coordinator_epoch,
+                got: coordinator_epoch,
+            });
+        }
+        Ok(())
     }
 
     fn entry(&mut self, producer_id: i64, epoch: i16, timestamp: i64) -> &mut ProducerEntry {
@@ -173,6 +205,7 @@ impl ProducerStates {
                 batches: VecDeque::new(),
                 last_timestamp: timestamp,
                 txn_first_offset: None,
+                coordinator_epoch: NO_COORDINATOR_EPOCH,
             });
         if epoch != entry.epoch {
             entry.epoch = epoch;
@@ -206,11 +239,19 @@ impl ProducerStates {
         entry.last_timestamp = entry.last_timestamp.max(timestamp);
     }
 
-    /// Records a commit or abort marker: closes the producer's transaction
-    /// and returns its first offset (None if nothing of it was in this partition).
-    pub fn end_transaction(&mut self, producer_id: i64, epoch: i16, timestamp: i64) -> Option<i64> {
+    /// Records a commit or abort marker of a coordinator at
+    /// `coordinator_epoch`: closes the producer's transaction and returns
+    /// its first offset (None if nothing of it was in this partition).
+    pub fn end_transaction(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        timestamp: i64,
+    ) -> Option<i64> {
         let entry = self.entry(producer_id, epoch, timestamp);
         entry.last_timestamp = entry.last_timestamp.max(timestamp);
+        entry.coordinator_epoch = entry.coordinator_epoch.max(coordinator_epoch);
         entry.txn_first_offset.take()
     }
 
@@ -247,6 +288,7 @@ impl ProducerStates {
             out.extend_from_slice(&entry.epoch.to_be_bytes());
             out.extend_from_slice(&entry.last_timestamp.to_be_bytes());
             out.extend_from_slice(&entry.txn_first_offset.unwrap_or(-1).to_be_bytes());
+            out.extend_from_slice(&entry.coordinator_epoch.to_be_bytes());
             out.push(entry.batches.len() as u8);
             for b in &entry.batches {
                 out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -285,6 +327,11 @@ impl ProducerStates {
             } else {
                 None
             };
+            let coordinator_epoch = if version >= 3 {
+                i32::from_be_bytes(cursor.array()?)
+            } else {
+                NO_COORDINATOR_EPOCH
+            };
             let batch_count = cursor.take(1)?[0] as usize;
             if batch_count > CACHED_BATCHES {
                 return None;
@@ -305,6 +352,7 @@ impl ProducerStates {
                     batches,
                     last_timestamp,
                     txn_first_offset,
+                    coordinator_epoch,
                 },
             );
         }
@@ -404,23 +452,32 @@ mod tests {
         assert_eq!(states.first_unstable_offset(), Some(10));
         let snapshot = ProducerStates::decode(&states.encode()).unwrap();
         assert_eq!(snapshot, states, "open transactions survive a snapshot");
-        assert_eq!(states.end_transaction(5, 0, 3), Some(10));
+        assert_eq!(states.end_transaction(5, 0, 4, 3), Some(10));
         assert_eq!(states.first_unstable_offset(), Some(15));
         assert_eq!(
-            states.end_transaction(5, 0, 3),
+            states.end_transaction(5, 0, 4, 3),
             None,
             "a second marker closes nothing"
         );
         // A marker with a newer epoch (a fenced producer's transaction aborted) takes the epoch.
-        assert_eq!(states.end_transaction(6, 1, 3), Some(15));
+        assert_eq!(states.end_transaction(6, 1, 4, 3), Some(15));
         assert_eq!(
             states.check(6, 0, 1, 1),
             SequenceCheck::InvalidEpoch { current: 1, got: 0 }
         );
         assert_eq!(
-            states.check_marker(6, 0),
-            SequenceCheck::InvalidEpoch { current: 1, got: 0 }
+            states.check_marker(6, 0, 4),
+            Err(MarkerRefused::ProducerEpoch { current: 1, got: 0 })
         );
+        // Coordinators move on: one older than the last marker's is a zombie.
+        assert_eq!(states.check_marker(6, 1, 5), Ok(()));
+        assert_eq!(
+            states.check_marker(6, 1, 3),
+            Err(MarkerRefused::CoordinatorEpoch { current: 4, got: 3 })
+        );
+        assert_eq!(states.check_marker(42, 0, 0), Ok(()), "an unknown producer");
+        let snapshot = ProducerStates::decode(&states.encode()).unwrap();
+        assert_eq!(snapshot.get(6).map(|e| e.coordinator_epoch), Some(4));
         assert_eq!(states.first_unstable_offset(), None);
         // Producers with an open transaction never expire.
         states.record(8, 0, batch(0, 0, 30), 1, true);

@@ -70,6 +70,7 @@ pub enum ErrorCode {
     InvalidProducerIdMapping = 49,
     InvalidTransactionTimeout = 50,
     ConcurrentTransactions = 51,
+    TransactionCoordinatorFenced = 52,
     OperationNotAttempted = 55,
     UnstableOffsetCommit = 88,
     ProducerFenced = 90,

@@ -438,14 +438,17 @@ impl TxnCoordinator {
         value.last_update_ms = now_ms();
         self.set_open(value);
         self.persist(&broker.log, transactional_id, value).await?;
-        write_markers(
-            broker,
-            value.producer_id,
-            value.producer_epoch,
-            &value.partitions,
+        let outcome = markers::Outcome {
+            producer_id: value.producer_id,
+            epoch: value.producer_epoch,
             commit,
-        )
-        .await?;
+            coordinator_epoch: crate::handlers::coordinators::coordinator_epoch(
+                broker,
+                crate::handlers::coordinators::Coordinated::Transaction,
+                transactional_id,
+            ),
+        };
+        write_markers(broker, outcome, &value.partitions).await?;
         value.state = if commit {
             TxnState::CompleteCommit
         } else {
@@ -578,16 +581,9 @@ async fn allocate(broker: &Broker) -> Result<i64, ErrorCode> {
 /// leaders for the others.
 async fn write_markers(
     broker: &Broker,
-    producer_id: i64,
-    epoch: i16,
+    outcome: markers::Outcome,
     partitions: &Partitions,
-    commit: bool,
 ) -> Result<(), ErrorCode> {
-    let outcome = markers::Outcome {
-        producer_id,
-        epoch,
-        commit,
-    };
     let mut grouped = markers::by_leader(broker, partitions)?;
     let here = grouped.remove(&broker.config.node_id).unwrap_or_default();
     let mut pending = Vec::with_capacity(here.len());

@@ -22,6 +22,8 @@ pub struct Outcome {
     pub producer_id: i64,
     pub epoch: i16,
     pub commit: bool,
+    /// The leader epoch of the coordinator's `__transaction_state` partition.
+    pub coordinator_epoch: i32,
 }
 
 /// Appends the marker to `topic`-`index`, which this broker must lead.
@@ -38,7 +40,7 @@ pub fn append_here(
         crate::handlers::led_partition(broker, &image, topic, index, -1).map_err(|not| not.code)?;
     let marker = EndTxnMarker {
         commit: outcome.commit,
-        coordinator_epoch: 0,
+        coordinator_epoch: outcome.coordinator_epoch,
     };
     match broker
         .log
@@ -58,6 +60,16 @@ pub fn append_here(
                 "marker skipped: newer producer epoch in the partition"
             );
             Ok(None)
+        }
+        Err(AppendError::CoordinatorFenced { current, got, .. }) => {
+            tracing::warn!(
+                topic,
+                partition = index,
+                current,
+                got,
+                "marker refused: it comes from a deposed transaction coordinator"
+            );
+            Err(ErrorCode::TransactionCoordinatorFenced)
         }
         Err(e) => {
             tracing::error!(topic, partition = index, error = %e, "writing a transaction marker failed");
@@ -136,7 +148,7 @@ pub async fn write_at(
                     partition_indexes,
                 })
                 .collect(),
-            coordinator_epoch: 0,
+            coordinator_epoch: outcome.coordinator_epoch,
             ..WritableTxnMarker::default()
         }],
     };

@@ -5,6 +5,7 @@
 mod append_read;
 mod cleaner;
 mod cleaner_replay;
+mod coordinator_fencing;
 mod deletion;
 mod epochs;
 mod idempotence;
