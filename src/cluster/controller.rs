@@ -57,6 +57,8 @@ pub enum ControllerError {
     ElectionNotNeeded(String),
     /// ElectLeaders: the preferred replica is not in sync or not active.
     PreferredLeaderNotAvailable(String),
+    /// AlterPartitionReassignments cancelling where nothing moves.
+    NoReassignmentInProgress(String),
 }
 
 /// AlterPartition: the leader of a partition asks for a new ISR, as of the
@@ -96,7 +98,8 @@ impl std::fmt::Display for ControllerError {
             | ControllerError::InvalidUpdateVersion(m)
             | ControllerError::IneligibleReplica(m)
             | ControllerError::ElectionNotNeeded(m)
-            | ControllerError::PreferredLeaderNotAvailable(m) => f.write_str(m),
+            | ControllerError::PreferredLeaderNotAvailable(m)
+            | ControllerError::NoReassignmentInProgress(m) => f.write_str(m),
         }
     }
 }
@@ -329,6 +332,8 @@ impl Controller {
                     isr,
                     leader,
                     replicas: None,
+                    adding: None,
+                    removing: None,
                 });
             }
         }
@@ -535,13 +540,13 @@ impl Controller {
         if current == wanted {
             return Ok(Vec::new());
         }
-        Ok(vec![MetadataRecord::PartitionChange {
-            partition_id: change.partition,
-            topic_id,
-            isr: Some(change.isr.clone()),
-            leader: NO_LEADER_CHANGE,
-            replicas: None,
-        }])
+        // The ISR a reassignment waits for may complete it.
+        let next = super::reassignment::Assignment::of(p).with_isr(&change.isr);
+        Ok(
+            super::reassignment::change(image, topic_id, change.partition, p, &next)
+                .into_iter()
+                .collect(),
+        )
     }
 }
 
@@ -602,6 +607,8 @@ impl Controller {
             isr: None,
             leader: preferred,
             replicas: None,
+            adding: None,
+            removing: None,
         }])
     }
 }
@@ -636,12 +643,13 @@ impl ControllerError {
             ControllerError::PreferredLeaderNotAvailable(_) => {
                 ErrorCode::PreferredLeaderNotAvailable
             }
+            ControllerError::NoReassignmentInProgress(_) => ErrorCode::NoReassignmentInProgress,
         }
     }
 }
 
 /// The first replica, in replica order, that is in `isr` and active.
-fn choose_leader(
+pub(super) fn choose_leader(
     image: &MetadataImage,
     p: &PartitionImage,
     isr: &[i32],
@@ -670,6 +678,8 @@ fn elect_leaderless(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
                     isr,
                     leader: broker,
                     replicas: None,
+                    adding: None,
+                    removing: None,
                 });
             }
         }
@@ -677,7 +687,10 @@ fn elect_leaderless(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
     records
 }
 
-fn check_assignment(image: &MetadataImage, replicas: &[i32]) -> Result<(), ControllerError> {
+pub(super) fn check_assignment(
+    image: &MetadataImage,
+    replicas: &[i32],
+) -> Result<(), ControllerError> {
     if replicas.is_empty() {
         return Err(ControllerError::InvalidReplicaAssignment(
             "The manual partition assignment includes an empty replica list.".into(),
@@ -715,6 +728,8 @@ fn new_partition(
         leader: NO_LEADER,
         leader_epoch: 0,
         partition_epoch: 0,
+        adding: Vec::new(),
+        removing: Vec::new(),
     };
     let leader = choose_leader(image, &p, &replicas, None);
     MetadataRecord::Partition {
@@ -725,6 +740,8 @@ fn new_partition(
         leader,
         leader_epoch: 0,
         partition_epoch: 0,
+        adding: Vec::new(),
+        removing: Vec::new(),
     }
 }
 

@@ -454,6 +454,8 @@ mod tests {
                     replicas,
                     leader_epoch: 3,
                     partition_epoch: 0,
+                    adding: Vec::new(),
+                    removing: Vec::new(),
                 },
             );
         }

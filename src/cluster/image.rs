@@ -49,6 +49,16 @@ pub struct PartitionImage {
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// A reassignment in flight: the target replicas not yet in the old
+    /// set, and the old replicas not in the target (both in `replicas`).
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
+}
+
+impl PartitionImage {
+    pub fn reassigning(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +84,15 @@ pub struct MetadataImage {
     pub configs: BTreeMap<ConfigResource, BTreeMap<String, String>>,
     /// The first producer id not yet handed out.
     pub next_producer_id: i64,
+}
+
+/// The fields a PartitionChange record changes (None: unchanged).
+struct PartitionDelta<'a> {
+    isr: &'a Option<Vec<i32>>,
+    leader: i32,
+    replicas: &'a Option<Vec<i32>>,
+    adding: &'a Option<Vec<i32>>,
+    removing: &'a Option<Vec<i32>>,
 }
 
 /// Why a record cannot be applied to the image.
@@ -181,6 +200,22 @@ fn check_partition(topic: &str, partition: i32, p: &PartitionImage) -> Result<()
     if p.leader != NO_LEADER && !p.isr.contains(&p.leader) {
         return invalid("the leader is not in the ISR");
     }
+    if !distinct(&p.adding) || !distinct(&p.removing) {
+        return invalid("a broker is listed twice");
+    }
+    let outside = p
+        .adding
+        .iter()
+        .chain(&p.removing)
+        .any(|b| !p.replicas.contains(b));
+    if outside || p.adding.iter().any(|b| p.removing.contains(b)) {
+        return invalid(
+            "a reassignment names a broker outside the replicas, or both adds and removes it",
+        );
+    }
+    if p.replicas.iter().all(|b| p.removing.contains(b)) {
+        return invalid("a reassignment removes every replica");
+    }
     Ok(())
 }
 
@@ -229,6 +264,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding: Vec::new(),
+                removing: Vec::new(),
             })
             .collect();
         let topic = TopicImage {
@@ -357,6 +394,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding,
+                removing,
             } => {
                 let topic = self
                     .topics
@@ -376,6 +415,8 @@ impl MetadataImage {
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
+                    adding: adding.clone(),
+                    removing: removing.clone(),
                 };
                 check_partition(&topic.name, *partition_id, &partition)?;
                 let topic = self.topics.get_mut(topic_id).map(Arc::make_mut);
@@ -389,7 +430,19 @@ impl MetadataImage {
                 isr,
                 leader,
                 replicas,
-            } => self.apply_partition_change(*topic_id, *partition_id, isr, *leader, replicas)?,
+                adding,
+                removing,
+            } => self.apply_partition_change(
+                *topic_id,
+                *partition_id,
+                PartitionDelta {
+                    isr,
+                    leader: *leader,
+                    replicas,
+                    adding,
+                    removing,
+                },
+            )?,
             MetadataRecord::Config {
                 resource_type,
                 resource_name,
@@ -444,9 +497,7 @@ impl MetadataImage {
         &mut self,
         topic_id: Uuid,
         partition_id: i32,
-        isr: &Option<Vec<i32>>,
-        leader: i32,
-        replicas: &Option<Vec<i32>>,
+        delta: PartitionDelta<'_>,
     ) -> Result<(), ApplyError> {
         let topic = self
             .topics
@@ -462,14 +513,20 @@ impl MetadataImage {
             });
         };
         let mut next = topic.partitions[index].clone();
-        if let Some(isr) = isr {
+        if let Some(isr) = delta.isr {
             next.isr = isr.clone();
         }
-        if let Some(replicas) = replicas {
+        if let Some(replicas) = delta.replicas {
             next.replicas = replicas.clone();
         }
-        if leader != NO_LEADER_CHANGE {
-            next.leader = leader;
+        if let Some(adding) = delta.adding {
+            next.adding = adding.clone();
+        }
+        if let Some(removing) = delta.removing {
+            next.removing = removing.clone();
+        }
+        if delta.leader != NO_LEADER_CHANGE {
+            next.leader = delta.leader;
             next.leader_epoch += 1;
         }
         next.partition_epoch += 1;
@@ -513,6 +570,8 @@ impl MetadataImage {
                     leader: p.leader,
                     leader_epoch: p.leader_epoch,
                     partition_epoch: p.partition_epoch,
+                    adding: p.adding.clone(),
+                    removing: p.removing.clone(),
                 });
             }
         }

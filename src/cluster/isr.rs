@@ -167,6 +167,8 @@ mod tests {
             leader: 0,
             leader_epoch: 1,
             partition_epoch: 1,
+            adding: Vec::new(),
+            removing: Vec::new(),
         }
     }
 

@@ -18,6 +18,7 @@ mod node_tests;
 pub mod peers;
 pub mod placement;
 pub mod quorum;
+pub mod reassignment;
 pub mod records;
 pub mod replicas;
 #[cfg(test)]

@@ -58,6 +58,10 @@ pub enum MetadataRecord {
         leader: i32,
         leader_epoch: i32,
         partition_epoch: i32,
+        /// A reassignment in flight: the replicas joining and leaving
+        /// (both empty when none; version 1).
+        adding: Vec<i32>,
+        removing: Vec<i32>,
     },
     /// Key 4. `value: None` removes the setting. An empty `resource_name`
     /// with [`CONFIG_BROKER`] is the cluster-wide default.
@@ -75,6 +79,10 @@ pub enum MetadataRecord {
         /// [`NO_LEADER_CHANGE`], [`NO_LEADER`] or a broker id.
         leader: i32,
         replicas: Option<Vec<i32>>,
+        /// The reassignment's joining and leaving replicas; `Some(vec![])`
+        /// ends it (version 1).
+        adding: Option<Vec<i32>>,
+        removing: Option<Vec<i32>>,
     },
     /// Key 9.
     RemoveTopic { topic_id: Uuid },
@@ -98,7 +106,11 @@ pub enum MetadataRecord {
     ClusterIdentity { cluster_id: String },
 }
 
+/// The version every record is written at, but for those with a newer one.
 const VERSION: i16 = 0;
+/// Partition and PartitionChange: version 1 added the reassignment's
+/// adding and removing replicas.
+const PARTITION_VERSION: i16 = 1;
 
 /// Why bytes from the metadata log are not a record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,9 +216,19 @@ impl MetadataRecord {
         }
     }
 
+    /// The version this record is written at.
+    fn version(&self) -> i16 {
+        match self {
+            MetadataRecord::Partition { .. } | MetadataRecord::PartitionChange { .. } => {
+                PARTITION_VERSION
+            }
+            _ => VERSION,
+        }
+    }
+
     pub fn encode(&self, buf: &mut BytesMut) {
         buf.put_u16(self.key());
-        buf.put_i16(VERSION);
+        buf.put_i16(self.version());
         match self {
             MetadataRecord::RegisterBroker {
                 broker_id,
@@ -250,6 +272,8 @@ impl MetadataRecord {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding,
+                removing,
             } => {
                 buf.put_i32(*partition_id);
                 buf.put_slice(&topic_id.0);
@@ -258,6 +282,8 @@ impl MetadataRecord {
                 buf.put_i32(*leader);
                 buf.put_i32(*leader_epoch);
                 buf.put_i32(*partition_epoch);
+                put_ids(buf, adding);
+                put_ids(buf, removing);
             }
             MetadataRecord::Config {
                 resource_type,
@@ -276,12 +302,16 @@ impl MetadataRecord {
                 isr,
                 leader,
                 replicas,
+                adding,
+                removing,
             } => {
                 buf.put_i32(*partition_id);
                 buf.put_slice(&topic_id.0);
                 put_opt_ids(buf, isr.as_deref());
                 buf.put_i32(*leader);
                 put_opt_ids(buf, replicas.as_deref());
+                put_opt_ids(buf, adding.as_deref());
+                put_opt_ids(buf, removing.as_deref());
             }
             MetadataRecord::RemoveTopic { topic_id } => buf.put_slice(&topic_id.0),
             MetadataRecord::ProducerIds {
@@ -319,7 +349,12 @@ impl MetadataRecord {
     pub fn decode(mut buf: Bytes) -> Result<MetadataRecord, RecordError> {
         let key = wire::read_u16(&mut buf)?;
         let version = wire::read_i16(&mut buf)?;
-        if version != VERSION {
+        let newest = if matches!(key, 3 | 5) {
+            PARTITION_VERSION
+        } else {
+            VERSION
+        };
+        if !(0..=newest).contains(&version) {
             return Err(RecordError::UnsupportedVersion { key, version });
         }
         let b = &mut buf;
@@ -359,6 +394,16 @@ impl MetadataRecord {
                 leader: wire::read_i32(b)?,
                 leader_epoch: wire::read_i32(b)?,
                 partition_epoch: wire::read_i32(b)?,
+                adding: if version >= 1 {
+                    read_ids(b)?
+                } else {
+                    Vec::new()
+                },
+                removing: if version >= 1 {
+                    read_ids(b)?
+                } else {
+                    Vec::new()
+                },
             },
             4 => MetadataRecord::Config {
                 resource_type: wire::read_i8(b)?,
@@ -372,6 +417,8 @@ impl MetadataRecord {
                 isr: read_opt_ids(b)?,
                 leader: wire::read_i32(b)?,
                 replicas: read_opt_ids(b)?,
+                adding: if version >= 1 { read_opt_ids(b)? } else { None },
+                removing: if version >= 1 { read_opt_ids(b)? } else { None },
             },
             9 => MetadataRecord::RemoveTopic {
                 topic_id: wire::read_uuid(b)?,

@@ -368,6 +368,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding: Vec::new(),
+                removing: Vec::new(),
             };
             next.apply(offset, &record).unwrap();
         }

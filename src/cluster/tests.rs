@@ -121,6 +121,28 @@ impl Harness {
         Ok(())
     }
 
+    /// The leader of `name`-`partition`, if any, takes its active replicas into the ISR.
+    fn catch_up(&mut self, name: &str, partition: usize) {
+        let Some(p) = self
+            .image
+            .topic(name)
+            .and_then(|t| t.partitions.get(partition))
+        else {
+            return;
+        };
+        if p.leader == NO_LEADER {
+            return;
+        }
+        let mut isr = p.isr.clone();
+        let active = |b: &i32| self.image.brokers.get(b).is_some_and(|b| b.is_active());
+        isr.extend(
+            p.replicas
+                .iter()
+                .filter(|r| !p.isr.contains(r) && active(r)),
+        );
+        let _ = self.alter_isr(name, partition, &isr, None);
+    }
+
     fn check_invariants(&mut self) {
         for topic in self.image.topics() {
             for (i, p) in topic.partitions.iter().enumerate() {
@@ -174,6 +196,10 @@ enum Op {
     Create(u8, i32, i16),
     Delete(u8),
     Grow(u8, i32),
+    /// A reassignment of a partition towards these brokers (None: cancel).
+    Reassign(u8, u8, Option<Vec<i32>>),
+    /// A partition's leader takes every active replica into its ISR.
+    CatchUp(u8, u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -187,6 +213,13 @@ fn op() -> impl Strategy<Value = Op> {
         (0..4u8, 1..5i32, 1..4i16).prop_map(|(t, p, r)| Op::Create(t, p, r)),
         (0..4u8).prop_map(Op::Delete),
         (0..4u8, 1..8i32).prop_map(|(t, n)| Op::Grow(t, n)),
+        (
+            0..4u8,
+            0..4u8,
+            prop::option::of(prop::collection::vec(0..6i32, 0..5))
+        )
+            .prop_map(|(t, p, target)| Op::Reassign(t, p, target)),
+        (0..4u8, 0..4u8).prop_map(|(t, p)| Op::CatchUp(t, p)),
     ]
 }
 
@@ -223,6 +256,15 @@ proptest! {
                         h.append(records);
                     }
                 }
+                Op::Reassign(t, p, target) => {
+                    let reassigned = h.controller.alter_reassignment(
+                        &h.image, &format!("t{t}"), i32::from(p), target.as_deref(), true,
+                    );
+                    if let Ok(records) = reassigned {
+                        h.append(records);
+                    }
+                }
+                Op::CatchUp(t, p) => h.catch_up(&format!("t{t}"), usize::from(p)),
             }
             h.check_invariants();
         }
@@ -572,4 +614,134 @@ fn broker_and_cluster_configs_are_kept_per_resource() {
         .controller
         .alter_configs(&h.image, &(CONFIG_BROKER, "one".into()), &settings)
         .is_err());
+}
+
+#[test]
+fn a_reassignment_moves_a_partition_once_its_new_replicas_are_in_sync() {
+    let mut h = cluster(&["a", "a", "a", "a"]);
+    h.create("moving", 1, 3);
+    let before = h.image.topic("moving").expect("created").partitions[0].clone();
+    let old_leader = before.leader;
+    let newcomer = (0..4)
+        .find(|b| !before.replicas.contains(b))
+        .expect("a spare broker");
+    let target = vec![newcomer, before.replicas[1], before.replicas[2]];
+    let records = h
+        .controller
+        .alter_reassignment(&h.image, "moving", 0, Some(&target), true)
+        .expect("a valid target");
+    h.append(records);
+    let moving = h.image.topic("moving").expect("kept").partitions[0].clone();
+    let mut expected = target.clone();
+    expected.push(before.replicas[0]);
+    assert_eq!(
+        moving.replicas, expected,
+        "the target, then the leaving replica"
+    );
+    assert_eq!(
+        (moving.adding.clone(), moving.removing.clone()),
+        (vec![newcomer], vec![before.replicas[0]])
+    );
+    assert_eq!(moving.leader_epoch, before.leader_epoch, "nothing left yet");
+    // A second target while one is in flight, and cancelling where none is.
+    let cancel = h
+        .controller
+        .alter_reassignment(&h.image, "moving", 0, None, true);
+    assert!(cancel.is_ok());
+    let nothing =
+        h.controller
+            .alter_reassignment(&MetadataImage::clone(&h.image), "moving", 0, None, true);
+    assert!(nothing.is_ok(), "still in flight in this image");
+    // The newcomer catches up: the move completes in the same change.
+    h.catch_up("moving", 0);
+    let done = h.image.topic("moving").expect("kept").partitions[0].clone();
+    assert_eq!(done.replicas, target);
+    assert!(!done.reassigning());
+    assert!(!done.isr.contains(&before.replicas[0]));
+    assert!(
+        done.leader_epoch > moving.leader_epoch,
+        "a shrunk replica set bumps the epoch"
+    );
+    if old_leader == before.replicas[0] {
+        assert_eq!(
+            done.leader, newcomer,
+            "the first target replica in sync leads"
+        );
+    } else {
+        assert_eq!(done.leader, old_leader, "a leader that stays keeps leading");
+    }
+    let none = h
+        .controller
+        .alter_reassignment(&h.image, "moving", 0, None, true);
+    assert_eq!(
+        none.map_err(|e| e.code()),
+        Err(crate::protocol::error_code::ErrorCode::NoReassignmentInProgress)
+    );
+}
+
+#[test]
+fn invalid_reassignments_change_nothing() {
+    use crate::protocol::error_code::ErrorCode;
+    let mut h = cluster(&["a", "a", "a"]);
+    h.create("fixed", 1, 2);
+    let code = |h: &Harness, topic: &str, partition: i32, target: Option<&[i32]>, rf: bool| {
+        h.controller
+            .alter_reassignment(&h.image, topic, partition, target, rf)
+            .map(|_| ())
+            .map_err(|e| e.code())
+    };
+    let invalid = Err(ErrorCode::InvalidReplicaAssignment);
+    assert_eq!(code(&h, "fixed", 0, Some(&[]), true), invalid, "empty");
+    assert_eq!(
+        code(&h, "fixed", 0, Some(&[0, 0]), true),
+        invalid,
+        "duplicate"
+    );
+    assert_eq!(
+        code(&h, "fixed", 0, Some(&[0, 7]), true),
+        invalid,
+        "unregistered"
+    );
+    assert_eq!(
+        code(&h, "fixed", 0, Some(&[0, -1]), true),
+        invalid,
+        "negative"
+    );
+    assert_eq!(
+        code(&h, "nope", 0, Some(&[0, 1]), true),
+        Err(ErrorCode::UnknownTopicOrPartition)
+    );
+    assert_eq!(
+        code(&h, "fixed", 3, Some(&[0, 1]), true),
+        Err(ErrorCode::UnknownTopicOrPartition)
+    );
+    assert_eq!(
+        code(&h, "fixed", 0, Some(&[0, 1, 2]), false),
+        Err(ErrorCode::InvalidReplicationFactor)
+    );
+    assert_eq!(
+        code(&h, "fixed", 0, None, true),
+        Err(ErrorCode::NoReassignmentInProgress)
+    );
+}
+
+#[test]
+fn partition_records_of_version_0_still_decode() {
+    let change = MetadataRecord::PartitionChange {
+        partition_id: 2,
+        topic_id: Uuid([7; 16]),
+        isr: Some(vec![1, 2]),
+        leader: 1,
+        replicas: None,
+        adding: None,
+        removing: None,
+    };
+    let bytes = change.to_bytes();
+    // Version 0: the same fields without the trailing adding and removing (-1, -1).
+    let mut v0 = bytes[..bytes.len() - 8].to_vec();
+    v0[2..4].copy_from_slice(&0i16.to_be_bytes());
+    assert_eq!(MetadataRecord::decode(v0.into()), Ok(change));
+    let mut v2 = bytes.to_vec();
+    v2[2..4].copy_from_slice(&2i16.to_be_bytes());
+    assert!(MetadataRecord::decode(v2.into()).is_err(), "a newer version is refused");
 }

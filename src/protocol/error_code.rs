@@ -88,6 +88,7 @@ pub enum ErrorCode {
     PreferredLeaderNotAvailable = 80,
     /// ElectLeaders: the preferred replica leads already.
     ElectionNotNeeded = 84,
+    NoReassignmentInProgress = 85,
     /// ElectLeaders: no replica may be elected (unclean election is not done).
     EligibleLeadersNotAvailable = 83,
     UnsupportedEndpointType = 115,

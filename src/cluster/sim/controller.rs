@@ -98,6 +98,8 @@ impl SimController {
                 replicas,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding: Vec::new(),
+                removing: Vec::new(),
             });
         }
         self.apply(records, ctx);
