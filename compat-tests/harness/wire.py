@@ -414,3 +414,41 @@ def write_txn_markers_v0(port: int, producer_id: int, epoch: int, commit: bool, 
     p, error = r.take("ih")
     assert p == partition
     return error
+
+
+def uvarint(n: int) -> bytes:
+    """An unsigned varint (compact lengths of flexible versions)."""
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def read_uvarint(r: Reader) -> int:
+    shift = value = 0
+    while True:
+        b = r.data[r.pos]
+        r.pos += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value
+        shift += 7
+
+
+def read_compact_string(r: Reader) -> str | None:
+    n = read_uvarint(r) - 1
+    if n < 0:
+        return None
+    s = r.data[r.pos:r.pos + n].decode()
+    r.pos += n
+    return s
+
+
+def skip_tags(r: Reader) -> None:
+    for _ in range(read_uvarint(r)):
+        read_uvarint(r)
+        r.pos += read_uvarint(r)

@@ -75,6 +75,11 @@ pub enum ControllerCall {
     ElectPreferred {
         partitions: Vec<(String, i32)>,
     },
+    /// AlterPartitionReassignments: (topic, partition, target; None cancels).
+    AlterReassignments {
+        moves: Vec<(String, i32, Option<Vec<i32>>)>,
+        allow_rf_change: bool,
+    },
 }
 
 /// CreatePartitions of one topic: (topic, new total, explicit replicas of
@@ -467,6 +472,24 @@ impl ClusterNode {
                 let decided = partitions
                     .iter()
                     .map(|(topic, partition)| controller.elect_preferred(&image, topic, *partition))
+                    .collect();
+                self.propose_outcomes(&image, decided, false).await
+            }
+            ControllerCall::AlterReassignments {
+                moves,
+                allow_rf_change,
+            } => {
+                let decided = moves
+                    .iter()
+                    .map(|(topic, partition, target)| {
+                        controller.alter_reassignment(
+                            &image,
+                            topic,
+                            *partition,
+                            target.as_deref(),
+                            allow_rf_change,
+                        )
+                    })
                     .collect();
                 self.propose_outcomes(&image, decided, false).await
             }

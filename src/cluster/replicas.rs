@@ -3,9 +3,9 @@
 //! removes is deleted here; partitions it adds are added here.
 //!
 //! Every node keeps a local log for every partition of every topic, and
-//! serves the ones it leads. Followers do not copy their leaders yet
-//! (replication is the next step), so a log of a partition this node does
-//! not lead stays empty.
+//! serves the ones it leads; followers copy their leaders (`fetcher`). The
+//! log of a partition this node is not a replica of stays empty: emptied
+//! when a reassignment removes the node.
 //!
 //! Local data is deleted only for a topic the image held and then removed:
 //! - at the join, a local topic the image does not hold was either
@@ -256,6 +256,11 @@ fn follow_roles(log: &LogManager, image: &MetadataImage, node_id: i32) {
 /// One local partition takes the role `p` gives `node_id` (see
 /// [`follow_roles`]); the simulation drives its partitions through this too.
 pub fn take_role(partition: &Partition, p: &PartitionImage, node_id: i32, now_ms: i64) {
+    if !p.replicas.contains(&node_id) {
+        partition.follow();
+        discard(partition, now_ms);
+        return;
+    }
     if p.leader != node_id {
         partition.follow();
         return;
@@ -267,6 +272,21 @@ pub fn take_role(partition: &Partition, p: &PartitionImage, node_id: i32, now_ms
     }
     let min_isr = usize::try_from(partition.config().min_insync_replicas).unwrap_or(1);
     partition.lead(node_id, &p.replicas, &p.isr, min_isr, now_ms);
+}
+
+/// A partition this node is no longer a replica of (a reassignment moved
+/// it away, perhaps while the node was down) keeps no data here: its copy
+/// is emptied, as Kafka deletes a removed replica's log. Were the node
+/// added back, it would copy the leader from the start.
+fn discard(partition: &Partition, now_ms: i64) {
+    let (start, _, end) = partition.offsets();
+    if start == 0 && end == 0 {
+        return;
+    }
+    tracing::info!(topic = %partition.topic, partition = partition.index, start, end, "no longer a replica: deleting the local copy");
+    if let Err(e) = partition.restart_at(0, now_ms) {
+        tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "deleting a removed replica's data");
+    }
 }
 
 /// This broker's dynamic configs become the image's: the cluster default

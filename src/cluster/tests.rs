@@ -743,5 +743,8 @@ fn partition_records_of_version_0_still_decode() {
     assert_eq!(MetadataRecord::decode(v0.into()), Ok(change));
     let mut v2 = bytes.to_vec();
     v2[2..4].copy_from_slice(&2i16.to_be_bytes());
-    assert!(MetadataRecord::decode(v2.into()).is_err(), "a newer version is refused");
+    assert!(
+        MetadataRecord::decode(v2.into()).is_err(),
+        "a newer version is refused"
+    );
 }

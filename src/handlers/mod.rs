@@ -20,6 +20,7 @@ pub mod metadata;
 pub mod offsets;
 pub mod produce;
 pub mod produce_policy;
+pub mod reassignments;
 pub mod records_admin;
 pub mod topics;
 pub mod txn;
@@ -163,6 +164,8 @@ pub const IMPLEMENTED: &[Implemented] = &[
     describe_quorum::IMPLEMENTED,
     txn_markers::IMPLEMENTED,
     elect_leaders::IMPLEMENTED,
+    reassignments::ALTER,
+    reassignments::LIST,
 ];
 
 /// The versions of `api_key` the broker serves, if any.
@@ -213,6 +216,12 @@ pub async fn handle(
         }
         RequestBody::ElectLeaders(request) => {
             Ok(Some(elect_leaders::handle(broker, ctx, request).await))
+        }
+        RequestBody::AlterPartitionReassignments(request) => {
+            Ok(Some(reassignments::alter(broker, version, request).await))
+        }
+        RequestBody::ListPartitionReassignments(request) => {
+            Ok(Some(reassignments::list(broker, request)))
         }
         RequestBody::DescribeCluster(request) => {
             Ok(Some(describe_cluster::handle(broker, ctx, request)))

@@ -939,7 +939,12 @@ impl Partition {
             } else {
                 st.high_watermark
             };
-            if offset < st.log_start_offset || offset > visible_end {
+            // Out of range means outside the log. Between the high watermark
+            // and the log end (a new leader whose high watermark has not
+            // caught up with its predecessor's) a consumer gets nothing and
+            // retries, as Kafka answers it: OFFSET_OUT_OF_RANGE there would
+            // send it to its auto.offset.reset, re-reading or skipping.
+            if offset < st.log_start_offset || offset > st.log_end_offset {
                 return Err(ReadError::OffsetOutOfRange {
                     log_start_offset: st.log_start_offset,
                     high_watermark: st.high_watermark,
