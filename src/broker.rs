@@ -33,6 +33,8 @@ pub struct Broker {
     pub coordinator_loads: crate::handlers::coordinators::Loads,
     /// Connections to the other brokers, for the coordinators' requests.
     pub peers: crate::cluster::peers::Peers,
+    /// What this broker, leading, sent to throttled replicas (KIP-73).
+    pub leader_throttle: crate::cluster::throttles::LeaderThrottle,
 }
 
 /// Kafka's cluster id form: a UUID in URL-safe base64 without padding (22 characters).
@@ -158,6 +160,7 @@ impl Broker {
             dynamic_configs,
             coordinator_loads: Default::default(),
             peers: Default::default(),
+            leader_throttle: Default::default(),
         })
     }
 

@@ -103,6 +103,49 @@ def test_kafka_reassign_partitions_moves_partitions_under_load(cluster, tmp_path
     assert local_bytes(cluster[2], TOPIC, 0) > 0 and local_bytes(cluster[2], TOPIC, 1) > 0
 
 
+def topic_config(bootstrap: str, topic: str, key: str) -> str | None:
+    from confluent_kafka.admin import ConfigResource
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    resource = ConfigResource("topic", topic)
+    entries = admin.describe_configs([resource])[resource].result(timeout=30)
+    entry = entries.get(key)
+    return entry.value if entry is not None and not entry.is_default else None
+
+
+def test_a_throttled_move_copies_at_about_the_rate_and_the_throttle_is_cleared(cluster, tmp_path):
+    """`--throttle` sets the topic's throttled replicas and the brokers'
+    rates; the leader holds a joining replica to about that rate, and the
+    change that completes the move clears the topic's throttled replicas
+    (before `--verify`, which Kafka needs to clear them)."""
+    from confluent_kafka import Producer
+    bootstrap = ",".join(node.bootstrap for node in cluster)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    created = admin.create_topics([NewTopic("heavy", num_partitions=1, replica_assignment=[[0, 1]])],
+                                  operation_timeout=20)
+    created["heavy"].result(timeout=30)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 20})
+    size, count = 10_000, 2_000  # 20 MB
+    for _ in range(count):
+        producer.produce("heavy", value=b"x" * size, partition=0)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    rate = 4_000_000
+    target = {("heavy", 0): [2, 1]}
+    started = time.monotonic()
+    reassign(cluster[0].bootstrap, tmp_path, "execute", target, "--throttle", str(rate))
+    assert topic_config(cluster[0].bootstrap, "heavy", "leader.replication.throttled.replicas")
+    took = wait_for("the throttled move to complete",
+                    lambda: replicas(cluster[0].bootstrap, "heavy") == {0: [2, 1]}, 60)
+    floor = size * count / rate
+    print(f"a {size * count / 1e6:.0f} MB move throttled at {rate / 1e6:.0f} MB/s took {took:.1f} s "
+          f"({size * count / took / 1e6:.1f} MB/s; {time.monotonic() - started:.1f} s with the tool's start-up)")
+    assert took > floor / 2, f"the throttle did not hold the move back: {took:.1f} s for {floor:.1f} s at the rate"
+    wait_for("the topic's throttled replicas to be cleared", lambda: topic_config(
+        cluster[0].bootstrap, "heavy", "leader.replication.throttled.replicas") is None, 10)
+    assert topic_config(cluster[0].bootstrap, "heavy", "follower.replication.throttled.replicas") is None
+    assert "is completed" in reassign(cluster[0].bootstrap, tmp_path, "verify", target)
+
+
 def test_a_move_that_cannot_finish_is_listed_and_cancelled(cluster, tmp_path):
     bootstrap = ",".join(node.bootstrap for node in cluster)
     admin = AdminClient({"bootstrap.servers": bootstrap})

@@ -542,11 +542,13 @@ impl Controller {
         }
         // The ISR a reassignment waits for may complete it.
         let next = super::reassignment::Assignment::of(p).with_isr(&change.isr);
-        Ok(
-            super::reassignment::change(image, topic_id, change.partition, p, &next)
-                .into_iter()
-                .collect(),
-        )
+        Ok(super::reassignment::change_and_clear(
+            image,
+            topic,
+            change.partition,
+            p,
+            &next,
+        ))
     }
 }
 

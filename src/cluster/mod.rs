@@ -23,6 +23,7 @@ pub mod records;
 pub mod replicas;
 #[cfg(test)]
 mod sim;
+pub mod throttles;
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@
 //! Cancelling drops the joining replicas.
 
 use super::controller::{choose_leader, Controller, ControllerError};
-use super::image::{MetadataImage, PartitionImage};
+use super::image::{MetadataImage, PartitionImage, TopicImage};
 use super::records::{MetadataRecord, NO_LEADER, NO_LEADER_CHANGE};
 use crate::protocol::wire::Uuid;
 
@@ -153,6 +153,31 @@ pub fn change(
     (!unchanged).then_some(record)
 }
 
+/// The PartitionChange taking `p` (of `topic`) to `next`; when it ends the
+/// topic's last move, also the clearing of the topic's throttled replicas.
+pub fn change_and_clear(
+    image: &MetadataImage,
+    topic: &TopicImage,
+    partition: i32,
+    p: &PartitionImage,
+    next: &Assignment,
+) -> Vec<MetadataRecord> {
+    let Some(record) = change(image, topic.id, partition, p, next) else {
+        return Vec::new();
+    };
+    let ends_a_move = p.reassigning() && next.adding.is_empty() && next.removing.is_empty();
+    let others_move = topic
+        .partitions
+        .iter()
+        .enumerate()
+        .any(|(i, other)| i as i32 != partition && other.reassigning());
+    let mut records = vec![record];
+    if ends_a_move && !others_move {
+        records.extend(super::throttles::cleared(image, &topic.name));
+    }
+    records
+}
+
 impl Controller {
     /// AlterPartitionReassignments for one partition: `target` None
     /// cancels. Kafka's checks, in Kafka's order: the partition exists;
@@ -202,9 +227,7 @@ impl Controller {
                 current.towards(target)
             }
         };
-        Ok(change(image, topic_image.id, partition, p, &next)
-            .into_iter()
-            .collect())
+        Ok(change_and_clear(image, topic_image, partition, p, &next))
     }
 }
 

@@ -6,6 +6,7 @@
 use super::fetch_session::{Plan, Target};
 use super::Implemented;
 use crate::broker::Broker;
+use crate::cluster::throttles::LeaderThrottle;
 use crate::log::partition::{Isolation, Oversize, ReadError};
 use crate::log::watchers::{Awaited, Parked};
 use crate::protocol::error_code::ErrorCode;
@@ -236,7 +237,24 @@ fn read_target(
     };
     match fetcher {
         Fetcher::Follower { id, record } => {
+            // A throttled replica out of the ISR gets nothing while the
+            // throttled bytes exceed the rate; its fetch still counts (the
+            // leader learns its position).
+            let now = crate::log::steady_ms();
+            let throttle = &broker.leader_throttle;
+            let node_id = broker.config.node_id;
+            let throttled =
+                LeaderThrottle::applies(image, &target.topic, target.partition, node_id, id);
+            let (limit, oversize) = if throttled && throttle.exceeded(image, node_id, now) {
+                (0, Oversize::Never)
+            } else {
+                (limit, oversize)
+            };
             read_for_follower(&partition, id, record, target, limit, oversize, &mut data);
+            if throttled {
+                let sent = data.records.as_ref().map_or(0, |r| r.len() as u64);
+                throttle.record(now, sent);
+            }
             return data;
         }
         Fetcher::Refused(code) => {
