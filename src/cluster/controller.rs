@@ -582,13 +582,7 @@ impl Controller {
         partition: i32,
     ) -> Result<Vec<MetadataRecord>, ControllerError> {
         let name = format!("{topic}-{partition}");
-        let topic_image = image
-            .topic(topic)
-            .ok_or_else(|| ControllerError::UnknownTopic(name.clone()))?;
-        let p = usize::try_from(partition)
-            .ok()
-            .and_then(|i| topic_image.partitions.get(i))
-            .ok_or_else(|| ControllerError::UnknownTopic(name.clone()))?;
+        let (topic_image, p) = partition_of(image, topic, partition)?;
         let Some(&preferred) = p.replicas.first() else {
             return Err(ControllerError::PreferredLeaderNotAvailable(name));
         };
@@ -613,6 +607,21 @@ impl Controller {
             removing: None,
         }])
     }
+}
+
+/// `topic` and its `partition`, UNKNOWN_TOPIC_OR_PARTITION if either is missing.
+pub(super) fn partition_of<'a>(
+    image: &'a MetadataImage,
+    topic: &str,
+    partition: i32,
+) -> Result<(&'a TopicImage, &'a PartitionImage), ControllerError> {
+    let unknown = || ControllerError::UnknownTopic(format!("{topic}-{partition}"));
+    let topic_image = image.topic(topic).ok_or_else(unknown)?;
+    let p = usize::try_from(partition)
+        .ok()
+        .and_then(|i| topic_image.partitions.get(i))
+        .ok_or_else(unknown)?;
+    Ok((topic_image, p))
 }
 
 fn leads_nothing(image: &MetadataImage, broker: i32) -> bool {

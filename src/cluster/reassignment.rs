@@ -192,13 +192,7 @@ impl Controller {
         allow_rf_change: bool,
     ) -> Result<Vec<MetadataRecord>, ControllerError> {
         let name = format!("{topic}-{partition}");
-        let topic_image = image
-            .topic(topic)
-            .ok_or_else(|| ControllerError::UnknownTopic(name.clone()))?;
-        let p = usize::try_from(partition)
-            .ok()
-            .and_then(|i| topic_image.partitions.get(i))
-            .ok_or_else(|| ControllerError::UnknownTopic(name.clone()))?;
+        let (topic_image, p) = super::controller::partition_of(image, topic, partition)?;
         let current = Assignment::of(p);
         let next = match target {
             None => {

@@ -8,7 +8,7 @@
 use super::{Implemented, RequestContext};
 use crate::broker::Broker;
 use crate::cluster::image::MetadataImage;
-use crate::cluster::node::{ControllerCall, ControllerReply};
+use crate::cluster::node::ControllerCall;
 use crate::cluster::records::NO_LEADER;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
@@ -78,26 +78,7 @@ async fn preferred(
     let call = ControllerCall::ElectPreferred {
         partitions: partitions.to_vec(),
     };
-    match node.call(call).await {
-        ControllerReply::Topics { outcomes, offset } => {
-            // Answered once this broker's image shows the new leaders.
-            node.wait_for_offset(offset).await;
-            outcomes
-                .into_iter()
-                .map(|o| match o {
-                    Ok(()) => (ErrorCode::None, None),
-                    Err(e) => (e.code(), Some(e.to_string())),
-                })
-                .collect()
-        }
-        other => {
-            let why = format!("the controller did not decide: {other:?}");
-            partitions
-                .iter()
-                .map(|_| (ErrorCode::NotController, Some(why.clone())))
-                .collect()
-        }
-    }
+    super::decided_by_controller(node, call, partitions.len()).await
 }
 
 pub async fn handle(

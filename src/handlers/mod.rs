@@ -91,6 +91,35 @@ pub fn led_partition(
     Ok((local, state.leader_epoch))
 }
 
+/// Asks the controller for `call`, which decides `parts` things: each
+/// one's outcome, once this broker's image shows the decision (so the
+/// client's next request here sees it); NOT_CONTROLLER for every part if
+/// the controller did not decide.
+pub async fn decided_by_controller(
+    node: &crate::cluster::node::ClusterNode,
+    call: crate::cluster::node::ControllerCall,
+    parts: usize,
+) -> Vec<(crate::protocol::error_code::ErrorCode, Option<String>)> {
+    use crate::cluster::node::ControllerReply;
+    use crate::protocol::error_code::ErrorCode;
+    match node.call(call).await {
+        ControllerReply::Topics { outcomes, offset } => {
+            node.wait_for_offset(offset).await;
+            outcomes
+                .into_iter()
+                .map(|o| match o {
+                    Ok(()) => (ErrorCode::None, None),
+                    Err(e) => (e.code(), Some(e.to_string())),
+                })
+                .collect()
+        }
+        other => {
+            let why = format!("the controller did not decide: {other:?}");
+            vec![(ErrorCode::NotController, Some(why)); parts]
+        }
+    }
+}
+
 /// KIP-951: where clients find the leaders named in NOT_LEADER_OR_FOLLOWER
 /// hints, on the listener the request came in on.
 pub fn leader_endpoints(

@@ -9,7 +9,7 @@ use super::Implemented;
 use crate::broker::Broker;
 use crate::cluster::controller::Controller;
 use crate::cluster::image::MetadataImage;
-use crate::cluster::node::{ControllerCall, ControllerReply};
+use crate::cluster::node::ControllerCall;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
@@ -118,25 +118,7 @@ async fn decide(
         moves: moves.to_vec(),
         allow_rf_change,
     };
-    match node.call(call).await {
-        ControllerReply::Topics { outcomes, offset } => {
-            node.wait_for_offset(offset).await;
-            outcomes
-                .into_iter()
-                .map(|o| match o {
-                    Ok(()) => (ErrorCode::None, None),
-                    Err(e) => (e.code(), Some(e.to_string())),
-                })
-                .collect()
-        }
-        other => {
-            let why = format!("the controller did not decide: {other:?}");
-            moves
-                .iter()
-                .map(|_| (ErrorCode::NotController, Some(why.clone())))
-                .collect()
-        }
-    }
+    super::decided_by_controller(node, call, moves.len()).await
 }
 
 /// The partitions moving, from this broker's image: all of them for a null
