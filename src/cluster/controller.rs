@@ -317,7 +317,7 @@ impl Controller {
                     )
                 } else {
                     let leader = if p.leader == broker || p.leader == NO_LEADER {
-                        choose_leader(image, p, &isr, Some(broker))
+                        choose_leader(image, &p.replicas, &isr, Some(broker))
                     } else {
                         NO_LEADER_CHANGE
                     };
@@ -659,14 +659,14 @@ impl ControllerError {
     }
 }
 
-/// The first replica, in replica order, that is in `isr` and active.
+/// The first of `replicas`, in their order, that is in `isr` and active.
 pub(super) fn choose_leader(
     image: &MetadataImage,
-    p: &PartitionImage,
+    replicas: &[i32],
     isr: &[i32],
     excluded: Option<i32>,
 ) -> i32 {
-    p.replicas
+    replicas
         .iter()
         .copied()
         .filter(|r| Some(*r) != excluded && isr.contains(r))
@@ -733,16 +733,7 @@ fn new_partition(
     partition: i32,
     replicas: Vec<i32>,
 ) -> MetadataRecord {
-    let p = PartitionImage {
-        replicas: replicas.clone(),
-        isr: replicas.clone(),
-        leader: NO_LEADER,
-        leader_epoch: 0,
-        partition_epoch: 0,
-        adding: Vec::new(),
-        removing: Vec::new(),
-    };
-    let leader = choose_leader(image, &p, &replicas, None);
+    let leader = choose_leader(image, &replicas, &replicas, None);
     MetadataRecord::Partition {
         partition_id: partition,
         topic_id: topic.id,

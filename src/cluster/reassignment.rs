@@ -112,7 +112,6 @@ pub fn change(
     p: &PartitionImage,
     next: &Assignment,
 ) -> Option<MetadataRecord> {
-    let differs = |a: &[i32], b: &[i32]| a != b;
     let shrinks = p.replicas.iter().any(|r| !next.replicas.contains(r));
     let leader = if p.leader != NO_LEADER && next.isr.contains(&p.leader) {
         if shrinks {
@@ -121,11 +120,7 @@ pub fn change(
             NO_LEADER_CHANGE
         }
     } else {
-        let candidates = PartitionImage {
-            replicas: next.replicas.clone(),
-            ..p.clone()
-        };
-        match choose_leader(image, &candidates, &next.isr, None) {
+        match choose_leader(image, &next.replicas, &next.isr, None) {
             NO_LEADER if p.leader == NO_LEADER && !shrinks => NO_LEADER_CHANGE,
             chosen => chosen,
         }
@@ -133,11 +128,11 @@ pub fn change(
     let record = MetadataRecord::PartitionChange {
         partition_id: partition,
         topic_id,
-        isr: differs(&p.isr, &next.isr).then(|| next.isr.clone()),
+        isr: (p.isr != next.isr).then(|| next.isr.clone()),
         leader,
-        replicas: differs(&p.replicas, &next.replicas).then(|| next.replicas.clone()),
-        adding: differs(&p.adding, &next.adding).then(|| next.adding.clone()),
-        removing: differs(&p.removing, &next.removing).then(|| next.removing.clone()),
+        replicas: (p.replicas != next.replicas).then(|| next.replicas.clone()),
+        adding: (p.adding != next.adding).then(|| next.adding.clone()),
+        removing: (p.removing != next.removing).then(|| next.removing.clone()),
     };
     let unchanged = matches!(
         &record,
