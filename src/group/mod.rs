@@ -522,15 +522,17 @@ impl GroupCoordinator {
     /// This broker now leads `__consumer_offsets` partition `partition`:
     /// its groups are rebuilt from that partition's log, replacing whatever
     /// was known of them. Returns how many groups it holds.
+    ///
+    /// Groups change and write their records under the groups' lock, so
+    /// holding it from the replay to the replacement loses no change made
+    /// in between.
     pub fn load_partition(&self, log: &LogManager, partition: i32) -> std::io::Result<usize> {
+        let mut groups = self.lock();
         let (loaded, open_txns) =
             rebuild(&self.config, log, Some(partition), crate::log::steady_ms())?;
         let count = loaded.len();
-        self.unload_partition(log, partition);
-        self.groups
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(loaded);
+        self.forget_partition(&mut groups, log, partition);
+        groups.extend(loaded);
         self.txn_offsets()
             .merge(txn_offsets::PendingTxnOffsets::from_replay(open_txns));
         Ok(count)
@@ -539,13 +541,20 @@ impl GroupCoordinator {
     /// This broker no longer leads `__consumer_offsets` partition
     /// `partition`: it forgets the groups stored there.
     pub fn unload_partition(&self, log: &LogManager, partition: i32) {
+        let mut groups = self.lock();
+        self.forget_partition(&mut groups, log, partition);
+    }
+
+    fn forget_partition(
+        &self,
+        groups: &mut HashMap<String, Group>,
+        log: &LogManager,
+        partition: i32,
+    ) {
         let Some(count) = log.topic(store::OFFSETS_TOPIC).map(|t| t.meta.partitions) else {
             return;
         };
-        self.groups
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|id, _| store::partition_for(id, count) != partition);
+        groups.retain(|id, _| store::partition_for(id, count) != partition);
         self.txn_offsets().drop_partition(partition);
     }
 

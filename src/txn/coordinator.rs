@@ -128,7 +128,7 @@ impl TxnCoordinator {
                 return true;
             }
             // A slot busy with a request keeps its producer entry; that
-            // request answers, and the next finds the id gone.
+            // request answers NOT_COORDINATOR (`still_coordinating`).
             if let Ok(guard) = slot.try_lock() {
                 if let Some(value) = guard.as_ref() {
                     open.remove(&value.producer_id);
@@ -147,6 +147,28 @@ impl TxnCoordinator {
             ));
         }
         txns.get(transactional_id).cloned()
+    }
+
+    /// Whether an operation that held `slot` and left `written` in it
+    /// counts as done. If the id's partition was loaded again (or left)
+    /// meanwhile, the state replayed in the slot's place may not hold what
+    /// the operation wrote: unless it does, the client hears
+    /// NOT_COORDINATOR and retries against the state as loaded.
+    fn still_coordinating(
+        &self,
+        transactional_id: &str,
+        slot: &Slot,
+        written: Option<&TxnValue>,
+    ) -> Result<(), ErrorCode> {
+        let current = {
+            let txns = self.txns.lock().unwrap_or_else(|p| p.into_inner());
+            txns.get(transactional_id).cloned()
+        };
+        match current {
+            Some(current) if Arc::ptr_eq(&current, slot) => Ok(()),
+            Some(current) if current.try_lock().is_ok_and(|v| v.as_ref() == written) => Ok(()),
+            _ => Err(ErrorCode::NotCoordinator),
+        }
     }
 
     fn slots(&self) -> Vec<(String, Slot)> {
@@ -295,6 +317,7 @@ impl TxnCoordinator {
         }
         self.set_open(&next);
         *guard = Some(next);
+        self.still_coordinating(transactional_id, &slot, guard.as_ref())?;
         Ok((producer_id, epoch))
     }
 
@@ -375,7 +398,7 @@ impl TxnCoordinator {
         self.persist(&broker.log, transactional_id, &next).await?;
         self.set_open(&next);
         *guard = Some(next);
-        Ok(())
+        self.still_coordinating(transactional_id, &slot, guard.as_ref())
     }
 
     /// The `__consumer_offsets` partition AddOffsetsToTxn adds for `group_id`.
@@ -414,6 +437,7 @@ impl TxnCoordinator {
                     .await;
                 *guard = Some(next);
                 result
+                    .and_then(|()| self.still_coordinating(transactional_id, &slot, guard.as_ref()))
             }
             // A retry of an EndTxn that already went through.
             (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok(()),
@@ -608,4 +632,90 @@ async fn write_markers(
         markers::settle_offsets(broker, outcome, topic, *index);
     }
     remote.into_iter().collect()
+}
+
+#[cfg(test)]
+mod reload_tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    /// The failure CI met: an operation holding an id while the id's
+    /// partition was loaded again answered success, though the loaded state
+    /// did not hold its write; the producer's next request found no such
+    /// producer id (INVALID_PRODUCER_ID_MAPPING), for good.
+    #[test]
+    fn an_operation_overtaken_by_a_reload_stands_only_if_the_reload_saw_its_write() {
+        let broker = Broker::for_tests();
+        let rt = runtime();
+        rt.block_on(async {
+            let txns = &broker.txns;
+            let (pid, epoch) = txns
+                .init_producer_id(&broker, "tx", 60_000, None)
+                .await
+                .expect("init");
+            let partition = partition_for("tx", broker.config.txn.state_log_num_partitions);
+            let slot = txns.slot("tx", false).expect("slot");
+            let mut guard = slot.lock().await;
+            let stored = guard.clone();
+            txns.load_partition(&broker.log, partition).expect("load");
+
+            // A write the replay did not see: the client must retry.
+            let mut unseen = stored.clone().expect("state");
+            unseen.producer_epoch += 1;
+            *guard = Some(unseen);
+            assert_eq!(
+                txns.still_coordinating("tx", &slot, guard.as_ref()),
+                Err(ErrorCode::NotCoordinator)
+            );
+            // What the replay holds stands.
+            assert_eq!(
+                txns.still_coordinating("tx", &slot, stored.as_ref()),
+                Ok(())
+            );
+            drop(guard);
+
+            // The retry works on the loaded state, which knows the producer.
+            assert_eq!(
+                txns.init_producer_id(&broker, "tx", 60_000, Some((pid, epoch)))
+                    .await,
+                Ok((pid, epoch + 1))
+            );
+        });
+    }
+
+    /// An operation whose write was in the log when the partition was
+    /// loaded again is done: the loaded state holds it.
+    #[test]
+    fn an_operation_whose_write_the_reload_saw_answers_success() {
+        let broker = Broker::for_tests();
+        let rt = runtime();
+        rt.block_on(async {
+            let txns = &broker.txns;
+            let (pid, epoch) = txns
+                .init_producer_id(&broker, "tx", 60_000, None)
+                .await
+                .expect("init");
+            let partition = partition_for("tx", broker.config.txn.state_log_num_partitions);
+            let mut op = Box::pin(txns.init_producer_id(&broker, "tx", 60_000, Some((pid, epoch))));
+            // Its record is appended; it waits for the record to be durable.
+            let first = futures_util::poll!(&mut op);
+            txns.load_partition(&broker.log, partition).expect("load");
+            let answer = match first {
+                std::task::Poll::Ready(answer) => answer,
+                std::task::Poll::Pending => op.await,
+            };
+            assert_eq!(answer, Ok((pid, epoch + 1)));
+            assert_eq!(
+                txns.add_partitions(&broker, "tx", pid, epoch + 1, &[("t".to_string(), 0)])
+                    .await,
+                Ok(())
+            );
+        });
+    }
 }
