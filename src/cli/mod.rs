@@ -3,6 +3,7 @@
 //! broker over the wire.
 
 pub mod client;
+pub mod cluster;
 pub mod consume;
 pub mod errors;
 pub mod group_api;
@@ -46,6 +47,13 @@ pub enum Command {
         #[command(subcommand)]
         action: groups::GroupsAction,
     },
+    /// Brokers and their load; the balancer's plan; draining a broker.
+    Cluster {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(subcommand)]
+        action: cluster::ClusterAction,
+    },
     /// Console producer: one record per stdin line.
     Produce {
         #[command(flatten)]
@@ -85,7 +93,9 @@ pub struct ConnArgs {
 pub async fn run_client(command: Command) -> Result<(), errors::CliError> {
     let conn = match &command {
         Command::Serve(_) => return Err(errors::CliError::new("`serve` is not a client command")),
-        Command::Topics { conn, .. } | Command::Groups { conn, .. } => conn.clone(),
+        Command::Topics { conn, .. }
+        | Command::Groups { conn, .. }
+        | Command::Cluster { conn, .. } => conn.clone(),
         Command::Produce { conn, .. } | Command::Consume { conn, .. } => conn.clone(),
     };
     let timeout = std::time::Duration::from_millis(conn.request_timeout_ms.max(1));
@@ -94,6 +104,7 @@ pub async fn run_client(command: Command) -> Result<(), errors::CliError> {
         Command::Serve(_) => Ok(()),
         Command::Topics { action, .. } => topics::run(&mut cluster, action, conn.json).await,
         Command::Groups { action, .. } => groups::run(&mut cluster, action, conn.json).await,
+        Command::Cluster { action, .. } => cluster::run(&mut cluster, action, conn.json).await,
         Command::Produce { args, .. } => produce::run(&mut cluster, args, conn.json).await,
         Command::Consume { args, .. } => consume::run(&mut cluster, args, conn.json).await,
     }

@@ -7,6 +7,7 @@
 //! the ISRs of the partitions it leads (`isr`), and its requests to other
 //! brokers for the coordinators (`peers`).
 
+pub mod balancer;
 pub mod controller;
 pub mod fetcher;
 pub mod image;

@@ -91,9 +91,8 @@ pub fn delete_records(
 }
 
 /// DescribeLogDirs: the one data directory and the size of each partition
-/// in it (all partitions when `topics` is null). The volume's total and
-/// usable bytes are reported as unknown (-1): reading them needs a
-/// `statvfs` call this crate does not make.
+/// in it (all partitions when `topics` is null), with its file system's
+/// total and usable bytes (-1 if they cannot be read).
 pub fn describe_log_dirs(
     broker: &Broker,
     _version: i16,
@@ -138,12 +137,19 @@ pub fn describe_log_dirs(
         .unwrap_or_else(|_| dir.to_path_buf())
         .display()
         .to_string();
+    let (total_bytes, usable_bytes) =
+        broker.log.disk_space().map_or((-1, -1), |(total, usable)| {
+            (
+                i64::try_from(total).unwrap_or(i64::MAX),
+                i64::try_from(usable).unwrap_or(i64::MAX),
+            )
+        });
     let result = DescribeLogDirsResult {
         error_code: ErrorCode::None.code(),
         log_dir,
         topics,
-        total_bytes: -1,
-        usable_bytes: -1,
+        total_bytes,
+        usable_bytes,
         ..DescribeLogDirsResult::default()
     };
     ResponseBody::DescribeLogDirs(DescribeLogDirsResponse {

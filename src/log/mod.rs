@@ -214,6 +214,18 @@ impl LogManager {
         &self.data_dir
     }
 
+    /// The data directory's file system: (total, usable) bytes, as
+    /// DescribeLogDirs reports them (KIP-827). `None` if it cannot be read.
+    // The field types are u64 here and narrower on some platforms.
+    #[allow(clippy::useless_conversion)]
+    pub fn disk_space(&self) -> Option<(u64, u64)> {
+        let stats = nix::sys::statvfs::statvfs(&self.data_dir).ok()?;
+        let block = u64::from(stats.fragment_size());
+        let total = u64::from(stats.blocks()).saturating_mul(block);
+        let usable = u64::from(stats.blocks_available()).saturating_mul(block);
+        Some((total, usable))
+    }
+
     /// New broker-level defaults (dynamic broker configs): every topic's
     /// partitions take them, under their own overrides, at once.
     pub fn set_defaults(&self, defaults: LogConfig) -> Result<(), TopicError> {
