@@ -7,6 +7,7 @@ pub mod config;
 pub mod group;
 pub mod handlers;
 pub mod log;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod txn;

@@ -297,8 +297,25 @@ pub struct Cluster {
 const METADATA_MAX: i16 = 12;
 
 impl Cluster {
+    /// Connects to the first of `bootstrap`'s comma-separated brokers that
+    /// answers, as Kafka's tools take `--bootstrap-server`.
     pub async fn connect(bootstrap: &str, timeout: Duration) -> Result<Cluster, CliError> {
-        let bootstrap = Connection::connect(bootstrap, timeout).await?;
+        let mut failure = CliError::new("--bootstrap-server names no broker");
+        let mut connected = None;
+        for addr in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            match Connection::connect(addr, timeout).await {
+                Ok(conn) => {
+                    connected = Some(conn);
+                    break;
+                }
+                Err(e) => failure = e,
+            }
+        }
+        let bootstrap = connected.ok_or(failure)?;
         Ok(Cluster {
             bootstrap,
             nodes: HashMap::new(),

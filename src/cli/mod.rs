@@ -73,7 +73,7 @@ pub enum Command {
 /// How the client commands reach the broker and print results.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ConnArgs {
-    /// A broker to bootstrap from.
+    /// Brokers to bootstrap from, comma-separated; the first that answers is used.
     #[arg(
         long,
         global = true,

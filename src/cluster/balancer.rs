@@ -18,8 +18,9 @@
 //! bytes on disk, bytes in and bytes out per broker. Each is a sum of
 //! squared distances from the brokers' mean, in units of an average
 //! replica, so a move helps exactly when it takes load from a broker
-//! holding more than one unit above the receiving broker. Moves stop when
-//! none helps: a balanced cluster gets an empty plan.
+//! holding more than one unit above the receiving broker (by a margin,
+//! so small drifts of traffic move nothing). Moves stop when none helps:
+//! a balanced cluster gets an empty plan.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -138,6 +139,12 @@ impl std::fmt::Display for Unsatisfiable {
 
 /// Below this, a change of imbalance is rounding, not a reason to move.
 const EPSILON: f64 = 1e-6;
+
+/// The least a soft move must lower the imbalance by (in squared units
+/// of an average replica). Moving a replica or a leader between brokers
+/// two apart lowers it by 2; this keeps the balancer from chasing small
+/// drifts of bytes and rates back and forth as traffic changes.
+const MIN_GAIN: f64 = 0.5;
 
 pub fn plan(view: &View, goals: &Goals) -> Result<Plan, Unsatisfiable> {
     let mut planner = Planner::new(view, goals);
@@ -650,7 +657,7 @@ impl<'a> Planner<'a> {
     fn best_move(&self) -> Option<(usize, Vec<i32>, Reason)> {
         let mut best: Option<(f64, usize, Vec<i32>, Reason)> = None;
         let mut consider = |gain: f64, index: usize, to: Vec<i32>, reason: Reason| {
-            if gain < -EPSILON && best.as_ref().is_none_or(|b| gain < b.0 - EPSILON) {
+            if gain <= -MIN_GAIN && best.as_ref().is_none_or(|b| gain < b.0 - EPSILON) {
                 best = Some((gain, index, to, reason));
             }
         };

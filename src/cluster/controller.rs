@@ -122,13 +122,16 @@ pub struct Registration {
 }
 
 /// What a broker sends every `broker.heartbeat.interval.ms`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Heartbeat {
     pub broker_id: i32,
     pub broker_epoch: i64,
     /// The offset of the last metadata record the broker has applied.
     pub applied_offset: i64,
     pub want_shut_down: bool,
+    /// What the broker measured of the partitions it leads, when it has a
+    /// new report.
+    pub load: Option<super::load::LoadReport>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -152,12 +155,14 @@ pub struct NewTopic {
 }
 
 /// The controller's own state beside the image: when each broker was last
-/// heard from. Rebuilt empty by a new controller (every broker then gets a
-/// full session before it is fenced), like Kafka's BrokerHeartbeatManager.
+/// heard from, and its latest load report. Rebuilt empty by a new
+/// controller (every broker then gets a full session before it is
+/// fenced), like Kafka's BrokerHeartbeatManager.
 #[derive(Debug)]
 pub struct Controller {
     session_timeout_ms: u64,
     last_heard: BTreeMap<i32, u64>,
+    loads: BTreeMap<i32, super::load::LoadReport>,
 }
 
 impl Controller {
@@ -165,7 +170,18 @@ impl Controller {
         Controller {
             session_timeout_ms,
             last_heard: BTreeMap::new(),
+            loads: BTreeMap::new(),
         }
+    }
+
+    /// The latest load report of each broker that sent one.
+    pub fn loads(&self) -> &BTreeMap<i32, super::load::LoadReport> {
+        &self.loads
+    }
+
+    /// When this controller last heard from `broker_id`, if it has.
+    pub fn last_heard_ms(&self, broker_id: i32) -> Option<u64> {
+        self.last_heard.get(&broker_id).copied()
     }
 
     /// Registers (or re-registers, after a restart) a broker. Its epoch is
@@ -214,6 +230,9 @@ impl Controller {
     ) -> Result<(Vec<MetadataRecord>, HeartbeatReply), ControllerError> {
         let broker = registered(image, heartbeat.broker_id, heartbeat.broker_epoch)?;
         self.last_heard.insert(broker.id, now_ms);
+        if let Some(report) = heartbeat.load {
+            self.loads.insert(broker.id, report);
+        }
         let caught_up = heartbeat.applied_offset >= broker.epoch;
         let mut records = Vec::new();
         let mut reply = HeartbeatReply {

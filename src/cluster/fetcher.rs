@@ -13,7 +13,7 @@ use super::image::MetadataImage;
 use super::records::NO_LEADER;
 use crate::broker::Broker;
 use crate::cli::client::Connection;
-use crate::log::partition::Partition;
+use crate::log::partition::{AppendError, Partition};
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use crate::protocol::messages::fetch_response::PartitionData;
@@ -374,6 +374,12 @@ fn apply(broker: &Broker, partition: &Arc<Partition>, data: PartitionData) -> Ap
     }
     match broker.log.append_replicated(partition, records) {
         Ok(append) => Applied::Appended(append, data.high_watermark),
+        // The partition changed hands while the fetch was answered: the
+        // next fetch follows the new assignment.
+        Err(e @ (AppendError::NotFollowing | AppendError::StaleEpoch { .. })) => {
+            tracing::debug!(partition = %name, error = %e, "an answer overtaken by a leader change");
+            Applied::Refused
+        }
         Err(e) => {
             tracing::error!(partition = %name, error = %e, "appending the leader's batches");
             Applied::Refused

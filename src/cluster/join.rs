@@ -90,6 +90,7 @@ pub async fn join(
         broker.founding_cluster_id().to_string(),
         Duration::from_millis(cluster.broker_heartbeat_interval_ms),
         cluster.broker_session_timeout_ms,
+        cluster.balancer.clone(),
     );
     // A node restarted faster than its old session runs out finds its
     // old registration still live, and waits it out (as Kafka's brokers

@@ -7,12 +7,14 @@
 //! the ISRs of the partitions it leads (`isr`), and its requests to other
 //! brokers for the coordinators (`peers`).
 
+pub mod autobalance;
 pub mod balancer;
 pub mod controller;
 pub mod fetcher;
 pub mod image;
 pub mod isr;
 pub mod join;
+pub mod load;
 pub mod node;
 #[cfg(test)]
 mod node_tests;

@@ -37,6 +37,8 @@ pub enum ControllerCall {
         broker_epoch: i64,
         applied_offset: i64,
         want_shut_down: bool,
+        #[serde(default)]
+        load: Option<super::load::LoadReport>,
     },
     /// The quorum's state as its leader knows it (DescribeQuorum).
     DescribeQuorum,
@@ -180,6 +182,10 @@ pub struct ClusterNode {
     epoch: AtomicI64,
     /// The cluster id this node proposes if it founds the cluster.
     founding_cluster_id: String,
+    /// This broker's newest load report, sent with the next heartbeat.
+    load_report: std::sync::Mutex<Option<super::load::LoadReport>>,
+    /// The balancer's settings; it runs while this node is the controller.
+    balancer: crate::config::BalancerConfig,
 }
 
 impl ClusterNode {
@@ -189,6 +195,7 @@ impl ClusterNode {
         founding_cluster_id: String,
         heartbeat_interval: Duration,
         session_timeout_ms: u64,
+        balancer: crate::config::BalancerConfig,
     ) -> Arc<ClusterNode> {
         let node = Arc::new(ClusterNode {
             node_id: quorum.node_id(),
@@ -199,6 +206,8 @@ impl ClusterNode {
             registration,
             epoch: AtomicI64::new(-1),
             founding_cluster_id,
+            load_report: std::sync::Mutex::new(None),
+            balancer,
         });
         node.quorum
             .serve_calls(Arc::new(Calls(Arc::downgrade(&node))));
@@ -207,6 +216,11 @@ impl ClusterNode {
 
     pub fn image(&self) -> Arc<MetadataImage> {
         self.quorum.image()
+    }
+
+    /// Hands this broker's newest load report to the next heartbeat.
+    pub fn report_load(&self, report: super::load::LoadReport) {
+        *self.load_report.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
     }
 
     pub fn images(&self) -> watch::Receiver<Arc<MetadataImage>> {
@@ -389,12 +403,14 @@ impl ClusterNode {
                 broker_epoch,
                 applied_offset,
                 want_shut_down,
+                load,
             } => {
                 let beat = Heartbeat {
                     broker_id,
                     broker_epoch,
                     applied_offset,
                     want_shut_down,
+                    load,
                 };
                 match controller.heartbeat(&image, beat, now_ms()) {
                     Ok((records, reply)) => {
@@ -603,6 +619,11 @@ impl ClusterNode {
                 broker_epoch: epoch,
                 applied_offset: self.image().offset,
                 want_shut_down: false,
+                load: self
+                    .load_report
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take(),
             }
         };
         match self.call(call).await {
@@ -648,10 +669,13 @@ impl ClusterNode {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut beats = tokio::time::interval(self.heartbeat_interval);
         let mut fencing = tokio::time::interval(FENCE_TICK);
+        let mut balancing =
+            tokio::time::interval(Duration::from_millis(self.balancer.interval_ms.max(1)));
         let mut last_warning = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = stop.changed() => return,
+                _ = balancing.tick(), if self.balancer.enable => self.balance().await,
                 _ = beats.tick() => {
                     if let Err(why) = self.beat_and_tell().await {
                         // Retried at every beat; said every few seconds.
@@ -681,6 +705,7 @@ impl ClusterNode {
                 broker_epoch: epoch,
                 applied_offset: self.image().offset,
                 want_shut_down: true,
+                load: None,
             };
             let asked = tokio::time::timeout_at(deadline, self.call(call)).await;
             if let Ok(ControllerReply::Heartbeat {
@@ -758,6 +783,50 @@ impl ClusterNode {
             if let Err(e) = self.propose(records).await {
                 tracing::warn!(error = ?e, "fencing silent brokers");
             }
+        }
+    }
+
+    /// The balancer's round, on the active controller: plans from the
+    /// image and the brokers' load reports, and starts the moves as
+    /// reassignments.
+    async fn balance(&self) {
+        if self.quorum.leader() != Some(self.node_id) {
+            return;
+        }
+        let moves = {
+            let guard = self.controller.lock().await;
+            if !guard.0 {
+                return;
+            }
+            let image = self.quorum.image();
+            super::autobalance::moves(&image, &guard.1, &self.balancer, now_ms())
+        };
+        let moves = match moves {
+            Ok(moves) if moves.is_empty() => return,
+            Ok(moves) => moves,
+            Err(why) => {
+                tracing::warn!("the balancer moves nothing: {why}");
+                return;
+            }
+        };
+        let count = moves.len();
+        let call = ControllerCall::AlterReassignments {
+            moves,
+            allow_rf_change: false,
+        };
+        match self.decide(call).await {
+            ControllerReply::Topics { outcomes, .. } => {
+                let refused: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+                tracing::info!(
+                    moves = count,
+                    refused = refused.len(),
+                    "the balancer started moves"
+                );
+                if let Some(first) = refused.first() {
+                    tracing::warn!(why = ?first, "the controller refused a balancer move");
+                }
+            }
+            other => tracing::warn!(reply = ?other, "the balancer's moves were not decided"),
         }
     }
 

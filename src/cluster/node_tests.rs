@@ -78,6 +78,7 @@ impl TestCluster {
                 format!("cluster-of-{id}"),
                 Duration::from_millis(200),
                 SESSION_MS,
+                crate::config::BalancerConfig::default(),
             );
             let (stop, stopped) = tokio::sync::watch::channel(false);
             cluster.nodes.push(Some(Arc::clone(&node)));
@@ -155,7 +156,7 @@ fn three_nodes_register_and_fence_a_lost_controller() {
         let ControllerReply::Quorum(state) = asker.call(ControllerCall::DescribeQuorum).await else { panic!() };
         assert_eq!(state.leader, Some(leader as i32));
         assert_eq!(state.voters.len(), 3);
-        let stale = ControllerCall::Heartbeat { broker_id: 0, broker_epoch: 0, applied_offset: 0, want_shut_down: false };
+        let stale = ControllerCall::Heartbeat { broker_id: 0, broker_epoch: 0, applied_offset: 0, want_shut_down: false, load: None };
         assert!(matches!(asker.call(stale).await, ControllerReply::Refused(_)));
 
         cluster.stop(leader).await;
@@ -291,6 +292,7 @@ async fn observer(
         "unused".into(),
         Duration::from_millis(200),
         SESSION_MS,
+        crate::config::BalancerConfig::default(),
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while let Err(why) = node.observe(addr.clone()).await {

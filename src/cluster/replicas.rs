@@ -265,12 +265,21 @@ pub fn take_role(partition: &Partition, p: &PartitionImage, node_id: i32, now_ms
         partition.follow();
         return;
     }
+    let min_isr = usize::try_from(partition.config().min_insync_replicas).unwrap_or(1);
     if partition.leader_epoch() < p.leader_epoch {
-        if let Err(e) = partition.set_leader_epoch(p.leader_epoch) {
+        let led = partition.lead_at_epoch(
+            p.leader_epoch,
+            node_id,
+            &p.replicas,
+            &p.isr,
+            min_isr,
+            now_ms,
+        );
+        if let Err(e) = led {
             tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "recording a new leader epoch");
         }
+        return;
     }
-    let min_isr = usize::try_from(partition.config().min_insync_replicas).unwrap_or(1);
     partition.lead(node_id, &p.replicas, &p.isr, min_isr, now_ms);
 }
 

@@ -74,6 +74,7 @@ impl Harness {
             broker_epoch: b.epoch,
             applied_offset: self.image.offset,
             want_shut_down: shut_down,
+            load: None,
         };
         let (records, _) = self
             .controller
@@ -483,8 +484,12 @@ fn controlled_shutdown_moves_leaders_before_the_broker_may_stop() {
         broker_epoch: epoch,
         applied_offset: h.image.offset,
         want_shut_down: true,
+        load: None,
     };
-    let (records, reply) = h.controller.heartbeat(&h.image, beat, h.now).unwrap();
+    let (records, reply) = h
+        .controller
+        .heartbeat(&h.image, beat.clone(), h.now)
+        .unwrap();
     assert!(
         !reply.should_shut_down,
         "not before its leaderships have moved"
@@ -515,6 +520,7 @@ fn stale_epochs_and_duplicate_brokers_are_refused() {
         broker_epoch: epoch - 1,
         applied_offset: 0,
         want_shut_down: false,
+        load: None,
     };
     assert!(matches!(
         h.controller.heartbeat(&h.image, stale, h.now),
@@ -746,5 +752,68 @@ fn partition_records_of_version_0_still_decode() {
     assert!(
         MetadataRecord::decode(v2.into()).is_err(),
         "a newer version is refused"
+    );
+}
+
+/// The balancer in the controller (autobalance): a broker that joins gets
+/// moves towards it, started as reassignments the controller accepts; a
+/// broker fenced longer than the set time has its replicas copied anew.
+#[test]
+fn the_controllers_balancer_moves_replicas_to_a_new_broker_and_off_a_gone_one() {
+    use crate::cluster::autobalance;
+    use crate::config::BalancerConfig;
+    let mut h = cluster(&["a", "b", "c"]);
+    h.create("t", 6, 2);
+    let config = BalancerConfig {
+        enable: true,
+        replace_after_ms: 60_000,
+        ..BalancerConfig::default()
+    };
+    assert_eq!(
+        autobalance::moves(&h.image, &h.controller, &config, h.now),
+        Ok(vec![])
+    );
+    h.register(3, Some("d"));
+    h.heartbeat(3, false);
+    let moves = autobalance::moves(&h.image, &h.controller, &config, h.now).expect("a plan");
+    assert!(!moves.is_empty());
+    assert!(
+        moves
+            .iter()
+            .all(|(_, _, to)| to.as_ref().is_some_and(|to| to.contains(&3))),
+        "{moves:?}"
+    );
+    for (topic, partition, target) in &moves {
+        let records = h
+            .controller
+            .alter_reassignment(&h.image, topic, *partition, target.as_deref(), false)
+            .expect("the controller takes the balancer's move");
+        h.append(records);
+    }
+    // Broker 1 falls silent: fenced after a session, replaced after a minute.
+    for _ in 0..40 {
+        h.now += 2000;
+        for id in [0, 2, 3] {
+            h.heartbeat(id, false);
+        }
+        let records = h.controller.tick(&h.image, h.now);
+        h.append(records);
+    }
+    assert!(h.image.brokers[&1].fenced);
+    let moves = autobalance::moves(&h.image, &h.controller, &config, h.now).expect("a plan");
+    let held_by_1 = h
+        .image
+        .topic("t")
+        .unwrap()
+        .partitions
+        .iter()
+        .filter(|p| p.replicas.contains(&1) && !p.reassigning())
+        .count();
+    assert!(held_by_1 > 0);
+    assert!(
+        moves
+            .iter()
+            .any(|(_, _, to)| to.as_ref().is_some_and(|to| !to.contains(&1))),
+        "{moves:?}"
     );
 }

@@ -94,6 +94,38 @@ pub struct ClusterConfig {
     /// back in sync, checked every `leader.imbalance.check.interval.seconds`.
     pub auto_leader_rebalance: bool,
     pub leader_imbalance_check_interval_s: u64,
+    pub balancer: BalancerConfig,
+}
+
+/// The balancer in the controller: Odradek's own settings, named
+/// `odradek.balancer.*` so no one takes them for Kafka's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalancerConfig {
+    /// `odradek.balancer.enable`: plan and start moves on its own.
+    pub enable: bool,
+    /// `odradek.balancer.interval.ms`: how often it plans.
+    pub interval_ms: u64,
+    /// `odradek.balancer.replace.after.ms`: a broker fenced this long has
+    /// its replicas copied anew elsewhere.
+    pub replace_after_ms: u64,
+    /// `odradek.balancer.max.moves.per.broker`: moves a broker takes part
+    /// in at once.
+    pub max_moves_per_broker: usize,
+    /// `odradek.balancer.max.disk.percent`: the share of a broker's disk
+    /// its replicas may fill.
+    pub max_disk_percent: u8,
+}
+
+impl Default for BalancerConfig {
+    fn default() -> Self {
+        BalancerConfig {
+            enable: false,
+            interval_ms: 30_000,
+            replace_after_ms: 30 * 60_000,
+            max_moves_per_broker: 2,
+            max_disk_percent: 85,
+        }
+    }
 }
 
 impl Default for ClusterConfig {
@@ -125,6 +157,7 @@ impl Default for ClusterConfig {
             hw_checkpoint_interval_ms: 5_000,
             auto_leader_rebalance: true,
             leader_imbalance_check_interval_s: 300,
+            balancer: BalancerConfig::default(),
         }
     }
 }
@@ -190,6 +223,14 @@ fn at_least_one<T: TryFrom<i64> + Default>(name: &str, value: &str) -> Result<T,
         return Err(invalid(name, value, "must be at least 1"));
     }
     T::try_from(n).map_err(|_| invalid(name, value, "out of range"))
+}
+
+fn boolean(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(name, value, "must be true or false")),
+    }
 }
 
 impl ClusterConfig {
@@ -285,12 +326,23 @@ impl ClusterConfig {
             "replica.high.watermark.checkpoint.interval.ms" => {
                 self.hw_checkpoint_interval_ms = at_least_one(name, value)?
             }
-            "auto.leader.rebalance.enable" => {
-                self.auto_leader_rebalance = match value.trim() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(invalid(name, value, "must be true or false")),
+            "auto.leader.rebalance.enable" => self.auto_leader_rebalance = boolean(name, value)?,
+            "odradek.balancer.enable" => self.balancer.enable = boolean(name, value)?,
+            "odradek.balancer.interval.ms" => {
+                self.balancer.interval_ms = at_least_one(name, value)?
+            }
+            "odradek.balancer.replace.after.ms" => {
+                self.balancer.replace_after_ms = at_least_one(name, value)?
+            }
+            "odradek.balancer.max.moves.per.broker" => {
+                self.balancer.max_moves_per_broker = at_least_one(name, value)?
+            }
+            "odradek.balancer.max.disk.percent" => {
+                let percent: u8 = at_least_one(name, value)?;
+                if percent > 100 {
+                    return Err(invalid(name, value, "must be at most 100"));
                 }
+                self.balancer.max_disk_percent = percent;
             }
             "leader.imbalance.check.interval.seconds" => {
                 self.leader_imbalance_check_interval_s = at_least_one(name, value)?

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod cluster;
+pub use cluster::BalancerConfig;
 pub mod dynamic;
 pub mod kafka_catalog;
 pub mod kafka_keys;

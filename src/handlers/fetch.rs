@@ -279,6 +279,7 @@ fn read_target(
     };
     match partition.read_bounded(target.fetch_offset, limit, isolation, oversize) {
         Ok(read) => {
+            partition.traffic.fetched(read.records.len() as u64);
             data.high_watermark = read.high_watermark;
             data.last_stable_offset = read.last_stable_offset;
             data.log_start_offset = read.log_start_offset;

@@ -254,6 +254,7 @@ fn append_failed(topic: &str, index: i32, error: AppendError) -> PartitionProduc
         // Data batches carry no coordinator epoch: never expected here.
         AppendError::Malformed
         | AppendError::NotFollowing
+        | AppendError::StaleEpoch { .. }
         | AppendError::OffsetOverlap { .. }
         | AppendError::CoordinatorFenced { .. } => {
             tracing::error!(topic, partition = index, error = %error, "append failed");
@@ -303,7 +304,17 @@ fn append(
             return Outcome::Done(response);
         }
     }
-    match broker.log.append_verified(partition, batch, guard) {
+    let appended = broker.log.append_verified(partition, batch, guard);
+    if appended.is_ok() {
+        let records = crate::protocol::records::header::i32_at(
+            batch,
+            crate::protocol::records::header::RECORD_COUNT,
+        );
+        partition
+            .traffic
+            .produced(batch.len() as u64, u64::try_from(records).unwrap_or(0));
+    }
+    match appended {
         Ok(pending) if all => {
             Outcome::Pending(partition.index, pending.until_committed(partition, timeout))
         }

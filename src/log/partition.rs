@@ -55,6 +55,12 @@ pub enum AppendError {
     },
     /// Batches copied from a leader, while this broker leads the partition.
     NotFollowing,
+    /// Batches copied from a leader, stamped with an older leader epoch
+    /// than the log's last.
+    StaleEpoch {
+        epoch: i32,
+        latest: i32,
+    },
     /// A write or fsync failed earlier: the partition takes no more appends
     /// (KAFKA_STORAGE_ERROR), and what was not synced never counts.
     StorageFailed,
@@ -103,6 +109,10 @@ impl std::fmt::Display for AppendError {
                 )
             }
             AppendError::NotFollowing => write!(f, "this broker leads the partition now"),
+            AppendError::StaleEpoch { epoch, latest } => write!(
+                f,
+                "a batch of leader epoch {epoch}, older than the log's last, {latest}"
+            ),
             AppendError::StorageFailed => {
                 write!(f, "the partition's storage failed; it takes no more writes")
             }
@@ -244,6 +254,8 @@ pub struct Partition {
     log_end_watchers: super::watchers::Watchers,
     /// Woken when this partition's high watermark moves (acks=all waits).
     high_watermark_moved: Notify,
+    /// What producers and consumers send and take, while this broker leads it.
+    pub traffic: crate::metrics::traffic::Traffic,
 }
 
 /// A sealed segment as the cleaner sees it (its file never changes).
@@ -390,6 +402,7 @@ impl Partition {
             high_watermark_watchers: Default::default(),
             log_end_watchers: Default::default(),
             high_watermark_moved: Notify::new(),
+            traffic: Default::default(),
         };
         Ok((partition, recovery))
     }

@@ -3,7 +3,8 @@
 //! page-cache mode, the group coordinator's timeouts, and the transaction
 //! coordinator's (timed-out transactions, completions left by a restart),
 //! the high-watermark checkpoint every
-//! `replica.high.watermark.checkpoint.interval.ms`;
+//! `replica.high.watermark.checkpoint.interval.ms`, the partitions'
+//! traffic averages and the load report for the controller;
 //! and, on a task of its own, the log cleaner every `log.cleaner.backoff.ms`.
 //! Runs until the broker stops.
 
@@ -30,10 +31,13 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     let mut checkpoint = tokio::time::interval(Duration::from_millis(
         broker.config.cluster.hw_checkpoint_interval_ms,
     ));
+    let mut traffic =
+        tokio::time::interval(Duration::from_secs(crate::metrics::traffic::TICK_SECONDS));
     let mut last_flush: HashMap<(String, i32), Instant> = HashMap::new();
     loop {
         tokio::select! {
             _ = stop.changed() => return,
+            _ = traffic.tick() => measure_traffic(&broker),
             _ = retention.tick() => {
                 let broker = Arc::clone(&broker);
                 let _ = tokio::task::spawn_blocking(move || broker.log.enforce_retention()).await;
@@ -52,6 +56,21 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
                 broker.txns.abort_timed_out(&broker, now).await;
             }
         }
+    }
+}
+
+/// Moves every partition's traffic into its averages, and hands the
+/// controller this broker's load report with the next heartbeat.
+fn measure_traffic(broker: &Broker) {
+    for topic in broker.log.topics() {
+        for p in &topic.partitions {
+            p.traffic.tick();
+        }
+    }
+    if let Some(node) = broker.cluster_node() {
+        let report =
+            crate::cluster::load::report(&broker.log, &broker.image(), broker.config.node_id);
+        node.report_load(report);
     }
 }
 

@@ -215,6 +215,7 @@ impl SimBroker {
                 broker_epoch,
                 applied_offset: self.image.as_ref().map_or(-1, |i| i.offset),
                 want_shut_down: false,
+                load: None,
             };
             ctx.send(me, Node::Controller, Msg::Heartbeat(heartbeat));
             self.due.heartbeat = now + HEARTBEAT_MS;

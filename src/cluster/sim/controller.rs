@@ -78,6 +78,7 @@ impl SimController {
                 broker_epoch: self.image.brokers.get(&b).map_or(-1, |r| r.epoch),
                 applied_offset: self.image.offset,
                 want_shut_down: false,
+                load: None,
             };
             match self.controller.heartbeat(&self.image, heartbeat, 0) {
                 Ok((records, _)) => self.apply(records, ctx),
@@ -134,7 +135,10 @@ impl SimController {
                 }
             }
             Msg::Heartbeat(heartbeat) => {
-                match self.controller.heartbeat(&self.image, heartbeat, now(ctx)) {
+                match self
+                    .controller
+                    .heartbeat(&self.image, heartbeat.clone(), now(ctx))
+                {
                     Ok((records, _)) => self.apply(records, ctx),
                     Err(_) => {
                         let refused = Msg::HeartbeatRefused {

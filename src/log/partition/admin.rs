@@ -181,12 +181,16 @@ impl Partition {
     /// than the one it has is ignored (an image older than one applied).
     pub fn set_leader_epoch(&self, epoch: i32) -> io::Result<()> {
         let mut st = self.lock();
+        self.start_leader_epoch(&mut st, epoch)
+    }
+
+    pub(super) fn start_leader_epoch(&self, st: &mut State, epoch: i32) -> io::Result<()> {
         if epoch <= st.leader_epoch && st.epochs.latest_epoch().is_some() {
             return Ok(());
         }
         st.leader_epoch = epoch.max(st.leader_epoch);
         let (epoch, end) = (st.leader_epoch, st.log_end_offset);
-        let assigned = assign_epoch(&self.dir, &mut st, epoch, end);
+        let assigned = assign_epoch(&self.dir, st, epoch, end);
         // Appends of the previous epoch waiting to be committed never will be.
         self.high_watermark_moved.notify_waiters();
         assigned

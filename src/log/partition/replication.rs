@@ -81,6 +81,36 @@ impl Partition {
         now_ms: i64,
     ) {
         let mut st = self.lock();
+        self.lead_locked(&mut st, leader, replicas, isr, min_insync_replicas, now_ms);
+    }
+
+    /// Leads the partition from leader epoch `epoch` on (see
+    /// [`Partition::set_leader_epoch`]), the epoch and the role taken
+    /// together: a follower's fetch still in flight finds the partition
+    /// led, and appends nothing behind the new epoch.
+    pub fn lead_at_epoch(
+        &self,
+        epoch: i32,
+        leader: i32,
+        replicas: &[i32],
+        isr: &[i32],
+        min_insync_replicas: usize,
+        now_ms: i64,
+    ) -> std::io::Result<()> {
+        let mut st = self.lock();
+        self.lead_locked(&mut st, leader, replicas, isr, min_insync_replicas, now_ms);
+        self.start_leader_epoch(&mut st, epoch)
+    }
+
+    fn lead_locked(
+        &self,
+        st: &mut State,
+        leader: i32,
+        replicas: &[i32],
+        isr: &[i32],
+        min_insync_replicas: usize,
+        now_ms: i64,
+    ) {
         // A new leader starts afresh: each follower gets one lag period.
         if !matches!(st.role, Role::Leader(_)) {
             st.role = Role::Leader(ReplicaSet::default());
@@ -89,7 +119,7 @@ impl Partition {
         if let Role::Leader(set) = &mut st.role {
             set.update(leader, replicas, isr, min_insync_replicas, now_ms);
         }
-        self.advance_high_watermark(&mut st);
+        self.advance_high_watermark(st);
     }
 
     /// Copies the partition from another broker, which leads it.
@@ -338,6 +368,12 @@ impl Partition {
             self.maybe_roll(&mut st, bytes.len() as u64, last_delta, now_ms)
                 .map_err(AppendError::Io)?;
             let epoch = parsed.partition_leader_epoch().max(0);
+            // A batch of an older epoch than the log's last (a deposed
+            // leader's, in a fetch answered before the change) is refused:
+            // the log stays as it is, and the disk is fine.
+            if let Some(latest) = st.epochs.latest_epoch().filter(|latest| epoch < *latest) {
+                return Err(AppendError::StaleEpoch { epoch, latest });
+            }
             admin::assign_epoch(&self.dir, &mut st, epoch, parsed.base_offset())
                 .map_err(AppendError::Io)?;
             st.leader_epoch = st.leader_epoch.max(epoch);

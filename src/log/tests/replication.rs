@@ -344,3 +344,34 @@ fn a_restarted_replica_exposes_nothing_above_its_checkpointed_high_watermark() {
     again.lead(0, &[0, 1], &[0], 1, 3_000);
     assert_eq!(again.offsets(), (0, 3, 3), "the only in-sync replica");
 }
+
+/// The failure a balancer test met: a follower whose first target replica
+/// took the lead (a new epoch) still had a fetch answer of the old
+/// leader's in flight; its batches, of the older epoch, are refused as
+/// such (not as a broken disk, which took the whole broker out).
+#[test]
+fn batches_of_an_older_epoch_than_the_log_s_last_are_refused_as_stale() {
+    let (_ld, _fd, leader, follower) = pair("stale");
+    append(&leader, &batch("a", &[1]), 1_000);
+    let read = leader
+        .read_bounded(0, 1 << 20, Isolation::Replica, Oversize::FirstBatch)
+        .unwrap();
+    // The leader stamped epoch 3; the follower took the lead at 4.
+    follower
+        .lead_at_epoch(4, 1, &[0, 1], &[1], 1, 1_000)
+        .unwrap();
+    follower.follow();
+    let appended = follower.append_replicated(read.records, 1_000);
+    assert!(
+        matches!(
+            appended,
+            Err(AppendError::StaleEpoch {
+                epoch: 3,
+                latest: 4
+            })
+        ),
+        "{:?}",
+        appended.map(|a| a.map(|a| a.base_offset))
+    );
+    assert_eq!(follower.offsets().2, 0, "nothing appended");
+}
