@@ -35,6 +35,7 @@ pub struct Broker {
     pub peers: crate::cluster::peers::Peers,
     /// What this broker, leading, sent to throttled replicas (KIP-73).
     pub leader_throttle: crate::cluster::throttles::LeaderThrottle,
+    pub follower_throttle: crate::cluster::throttles::FollowerThrottle,
 }
 
 /// Kafka's cluster id form: a UUID in URL-safe base64 without padding (22 characters).
@@ -161,6 +162,7 @@ impl Broker {
             coordinator_loads: Default::default(),
             peers: Default::default(),
             leader_throttle: Default::default(),
+            follower_throttle: Default::default(),
         })
     }
 

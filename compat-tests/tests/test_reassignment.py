@@ -146,6 +146,51 @@ def test_a_throttled_move_copies_at_about_the_rate_and_the_throttle_is_cleared(c
     assert "is completed" in reassign(cluster[0].bootstrap, tmp_path, "verify", target)
 
 
+def test_a_follower_throttle_alone_holds_a_move_back(cluster, tmp_path):
+    """Only the joining follower is throttled (its broker's
+    `follower.replication.throttled.rate`, the topic's
+    `follower.replication.throttled.replicas` naming it): it leaves the
+    partition out of its fetches while it fetched more than the rate, so
+    the move takes about as long as the rate says."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    bootstrap = ",".join(node.bootstrap for node in cluster)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic("heavy-f", num_partitions=1, replica_assignment=[[0, 1]])],
+                        operation_timeout=20)["heavy-f"].result(timeout=30)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 20})
+    size, count = 10_000, 2_000  # 20 MB
+    for _ in range(count):
+        producer.produce("heavy-f", value=b"x" * size, partition=0)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    rate = 4_000_000
+
+    def set_configs(value_rate, value_replicas):
+        op = AlterConfigOpType.SET if value_rate else AlterConfigOpType.DELETE
+        resources = [
+            ConfigResource("broker", "2", incremental_configs=[ConfigEntry(
+                "follower.replication.throttled.rate", value_rate, incremental_operation=op)]),
+            ConfigResource("topic", "heavy-f", incremental_configs=[ConfigEntry(
+                "follower.replication.throttled.replicas", value_replicas, incremental_operation=op)]),
+        ]
+        for future in admin.incremental_alter_configs(resources).values():
+            future.result(timeout=30)
+
+    set_configs(str(rate), "0:2")
+    try:
+        target = {("heavy-f", 0): [2, 1]}
+        reassign(cluster[0].bootstrap, tmp_path, "execute", target)
+        took = wait_for("the follower-throttled move to complete",
+                        lambda: replicas(cluster[0].bootstrap, "heavy-f") == {0: [2, 1]}, 60)
+    finally:
+        set_configs(None, None)
+    floor = size * count / rate
+    print(f"a {size * count / 1e6:.0f} MB move with only its follower throttled at {rate / 1e6:.0f} MB/s "
+          f"took {took:.1f} s ({size * count / took / 1e6:.1f} MB/s)")
+    assert took > floor / 2, f"the follower throttle did not hold the move back: {took:.1f} s for {floor:.1f} s"
+
+
 def test_a_move_that_cannot_finish_is_listed_and_cancelled(cluster, tmp_path):
     bootstrap = ",".join(node.bootstrap for node in cluster)
     admin = AdminClient({"bootstrap.servers": bootstrap})

@@ -11,6 +11,7 @@
 
 use super::image::MetadataImage;
 use super::records::NO_LEADER;
+use super::throttles::FollowerThrottle;
 use crate::broker::Broker;
 use crate::cli::client::Connection;
 use crate::log::partition::{AppendError, Partition};
@@ -19,7 +20,7 @@ use crate::protocol::messages::fetch_request::{FetchPartition, FetchTopic, Repli
 use crate::protocol::messages::fetch_response::PartitionData;
 use crate::protocol::messages::{ApiKey, FetchRequest, RequestBody, ResponseBody};
 use crate::protocol::wire::Uuid;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -199,6 +200,7 @@ async fn fetch_round(
         .iter()
         .filter_map(|f| Some((f.clone(), broker.log.partition(&f.topic, f.partition)?)))
         .collect();
+    let (local, throttled) = unthrottled(broker, local);
     if local.is_empty() {
         return Ok(false);
     }
@@ -241,6 +243,12 @@ async fn fetch_round(
             let Some(partition) = by_key.get(&key) else {
                 continue;
             };
+            if throttled.contains(&(partition.topic.clone(), partition.index)) {
+                let bytes = data.records.as_ref().map_or(0, |r| r.len() as u64);
+                broker
+                    .follower_throttle
+                    .record(crate::log::steady_ms(), bytes);
+            }
             match apply(broker, partition, data) {
                 Applied::Appended(append, high_watermark) => {
                     pending.push((Arc::clone(partition), append, high_watermark));
@@ -263,6 +271,31 @@ async fn fetch_round(
         partition.set_leader_high_watermark(high_watermark);
     }
     Ok(progress)
+}
+
+/// A followed partition and its local log.
+type Local = (Followed, Arc<Partition>);
+
+/// The partitions to fetch now, and those of them under the follower
+/// throttle: while this broker fetched more than its rate for throttled
+/// replicas, they are left out of the fetch (as Kafka's follower does).
+fn unthrottled(broker: &Broker, local: Vec<Local>) -> (Vec<Local>, BTreeSet<(String, i32)>) {
+    let image = broker.image();
+    let node_id = broker.config.node_id;
+    let throttled: BTreeSet<(String, i32)> = local
+        .iter()
+        .filter(|(f, _)| FollowerThrottle::applies(&image, &f.topic, f.partition, node_id))
+        .map(|(f, _)| (f.topic.clone(), f.partition))
+        .collect();
+    let now = crate::log::steady_ms();
+    if throttled.is_empty() || !broker.follower_throttle.exceeded(&image, node_id, now) {
+        return (local, throttled);
+    }
+    let fetched = local
+        .into_iter()
+        .filter(|(f, _)| !throttled.contains(&(f.topic.clone(), f.partition)))
+        .collect();
+    (fetched, throttled)
 }
 
 fn key_name(version: i16, f: &Followed) -> String {

@@ -11,6 +11,7 @@ pub mod autobalance;
 pub mod balancer;
 pub mod controller;
 pub mod fetcher;
+pub mod hot;
 pub mod image;
 pub mod isr;
 pub mod join;

@@ -186,6 +186,8 @@ pub struct ClusterNode {
     load_report: std::sync::Mutex<Option<super::load::LoadReport>>,
     /// The balancer's settings; it runs while this node is the controller.
     balancer: crate::config::BalancerConfig,
+    /// The hot partitions last reported, so each is said once.
+    hot: std::sync::Mutex<std::collections::BTreeSet<(String, i32)>>,
 }
 
 impl ClusterNode {
@@ -208,6 +210,7 @@ impl ClusterNode {
             founding_cluster_id,
             load_report: std::sync::Mutex::new(None),
             balancer,
+            hot: Default::default(),
         });
         node.quorum
             .serve_calls(Arc::new(Calls(Arc::downgrade(&node))));
@@ -675,7 +678,12 @@ impl ClusterNode {
         loop {
             tokio::select! {
                 _ = stop.changed() => return,
-                _ = balancing.tick(), if self.balancer.enable => self.balance().await,
+                _ = balancing.tick() => {
+                    self.report_hot_partitions().await;
+                    if self.balancer.enable {
+                        self.balance().await;
+                    }
+                }
                 _ = beats.tick() => {
                     if let Err(why) = self.beat_and_tell().await {
                         // Retried at every beat; said every few seconds.
@@ -784,6 +792,39 @@ impl ClusterNode {
                 tracing::warn!(error = ?e, "fencing silent brokers");
             }
         }
+    }
+
+    /// On the active controller: says which partitions turned hot, why, and
+    /// what would help (see [`super::hot`]), once each.
+    async fn report_hot_partitions(&self) {
+        if self.quorum.leader() != Some(self.node_id) {
+            return;
+        }
+        let hot = {
+            let guard = self.controller.lock().await;
+            if !guard.0 {
+                return;
+            }
+            let thresholds = super::hot::Thresholds::default();
+            super::hot::hot_partitions(&self.quorum.image(), guard.1.loads(), &thresholds)
+        };
+        let mut said = self.hot.lock().unwrap_or_else(|p| p.into_inner());
+        for h in hot
+            .iter()
+            .filter(|h| !said.contains(&(h.topic.clone(), h.partition)))
+        {
+            tracing::warn!(
+                topic = %h.topic,
+                partition = h.partition,
+                leader = h.leader,
+                bytes_in_per_s = h.bytes_in as u64,
+                bytes_out_per_s = h.bytes_out as u64,
+                why = ?h.why,
+                advice = ?h.advice,
+                "hot partition"
+            );
+        }
+        *said = hot.into_iter().map(|h| (h.topic, h.partition)).collect();
     }
 
     /// The balancer's round, on the active controller: plans from the

@@ -6,6 +6,10 @@
 //! more to a throttled replica that is out of the ISR while the bytes it
 //! sent to throttled replicas over the last seconds exceed the rate, so a
 //! move copies at about that rate and never starves the in-sync followers.
+//! A follower does the same on its side: while what it fetched for
+//! throttled replicas (`follower.replication.throttled.replicas`, naming
+//! the follower) exceeds `follower.replication.throttled.rate`, its fetches
+//! ask nothing for those of them out of the ISR.
 //! The controller clears a topic's throttled replicas in the change that
 //! ends its last move ([`cleared`]): left-over throttles are Kafka's most
 //! reported reassignment trouble.
@@ -18,6 +22,7 @@ use std::sync::Mutex;
 pub const LEADER_REPLICAS: &str = "leader.replication.throttled.replicas";
 pub const FOLLOWER_REPLICAS: &str = "follower.replication.throttled.replicas";
 pub const LEADER_RATE: &str = "leader.replication.throttled.rate";
+pub const FOLLOWER_RATE: &str = "follower.replication.throttled.rate";
 
 /// Kafka's replication quota window: 11 samples of one second.
 const SAMPLES: usize = 11;
@@ -108,6 +113,43 @@ impl LeaderThrottle {
     /// Whether what was sent to throttled replicas exceeds this broker's rate.
     pub fn exceeded(&self, image: &MetadataImage, node_id: i32, now_ms: i64) -> bool {
         let Some(rate) = rate(image, node_id, LEADER_RATE) else {
+            return false;
+        };
+        let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
+        meter.rate(now_ms) > rate as f64
+    }
+
+    pub fn record(&self, now_ms: i64, bytes: u64) {
+        let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
+        meter.record(now_ms, bytes);
+    }
+}
+
+/// A follower's throttle: what it fetched for throttled replicas, against
+/// its rate.
+#[derive(Debug, Default)]
+pub struct FollowerThrottle {
+    meter: Mutex<RateMeter>,
+}
+
+impl FollowerThrottle {
+    /// Whether this broker (`node_id`), following `topic`-`partition`,
+    /// throttles its own fetching of it: the topic names the replica here
+    /// among the throttled followers, and it is out of the ISR.
+    pub fn applies(image: &MetadataImage, topic: &str, partition: i32, node_id: i32) -> bool {
+        let named = image
+            .topic_configs(topic)
+            .and_then(|c| c.get(FOLLOWER_REPLICAS))
+            .is_some_and(|v| covers(v, partition, node_id));
+        named
+            && image
+                .partition(topic, partition)
+                .is_some_and(|p| !p.isr.contains(&node_id))
+    }
+
+    /// Whether what was fetched for throttled replicas exceeds this broker's rate.
+    pub fn exceeded(&self, image: &MetadataImage, node_id: i32, now_ms: i64) -> bool {
+        let Some(rate) = rate(image, node_id, FOLLOWER_RATE) else {
             return false;
         };
         let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
