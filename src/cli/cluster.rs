@@ -602,23 +602,24 @@ async fn alter_reassignments(
             t.partitions
                 .iter()
                 .filter(|p| p.error_code != 0)
-                .map(move |p| {
-                    format!(
-                        "{}-{}: {}",
-                        t.name,
-                        p.partition_index,
-                        describe_error(p.error_code, p.error_message.as_deref())
-                    )
-                })
+                .map(move |p| failure(&t.name, p.partition_index, p.error_code, &p.error_message))
         })
         .collect();
+    none_failed("reassigning partitions", failed)
+}
+
+fn failure(topic: &str, partition: i32, code: i16, message: &Option<String>) -> String {
+    format!(
+        "{topic}-{partition}: {}",
+        describe_error(code, message.as_deref())
+    )
+}
+
+fn none_failed(what: &str, failed: Vec<String>) -> Result<(), CliError> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(CliError::new(format!(
-            "reassigning partitions: {}",
-            failed.join("; ")
-        )))
+        Err(CliError::new(format!("{what}: {}", failed.join("; "))))
     }
 }
 
@@ -654,24 +655,10 @@ async fn elect_preferred(
             t.partition_result
                 .iter()
                 .filter(|p| p.error_code != 0 && p.error_code != ELECTION_NOT_NEEDED)
-                .map(move |p| {
-                    format!(
-                        "{}-{}: {}",
-                        t.topic,
-                        p.partition_id,
-                        describe_error(p.error_code, p.error_message.as_deref())
-                    )
-                })
+                .map(move |p| failure(&t.topic, p.partition_id, p.error_code, &p.error_message))
         })
         .collect();
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::new(format!(
-            "electing preferred leaders: {}",
-            failed.join("; ")
-        )))
-    }
+    none_failed("electing preferred leaders", failed)
 }
 
 /// Polls until none of `partitions` is being moved.

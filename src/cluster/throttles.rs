@@ -82,10 +82,32 @@ impl RateMeter {
     }
 }
 
+/// Bytes moved for throttled replicas, against a broker's rate setting.
+#[derive(Debug, Default)]
+struct Quota {
+    meter: Mutex<RateMeter>,
+}
+
+impl Quota {
+    /// Whether what was recorded exceeds `node_id`'s `key` rate (never, unset).
+    fn exceeded(&self, image: &MetadataImage, node_id: i32, now_ms: i64, key: &str) -> bool {
+        let Some(rate) = rate(image, node_id, key) else {
+            return false;
+        };
+        let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
+        meter.rate(now_ms) > rate as f64
+    }
+
+    fn record(&self, now_ms: i64, bytes: u64) {
+        let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
+        meter.record(now_ms, bytes);
+    }
+}
+
 /// A leader's throttle: what it sent to throttled replicas, against its rate.
 #[derive(Debug, Default)]
 pub struct LeaderThrottle {
-    meter: Mutex<RateMeter>,
+    quota: Quota,
 }
 
 impl LeaderThrottle {
@@ -112,16 +134,11 @@ impl LeaderThrottle {
 
     /// Whether what was sent to throttled replicas exceeds this broker's rate.
     pub fn exceeded(&self, image: &MetadataImage, node_id: i32, now_ms: i64) -> bool {
-        let Some(rate) = rate(image, node_id, LEADER_RATE) else {
-            return false;
-        };
-        let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
-        meter.rate(now_ms) > rate as f64
+        self.quota.exceeded(image, node_id, now_ms, LEADER_RATE)
     }
 
     pub fn record(&self, now_ms: i64, bytes: u64) {
-        let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
-        meter.record(now_ms, bytes);
+        self.quota.record(now_ms, bytes);
     }
 }
 
@@ -129,7 +146,7 @@ impl LeaderThrottle {
 /// its rate.
 #[derive(Debug, Default)]
 pub struct FollowerThrottle {
-    meter: Mutex<RateMeter>,
+    quota: Quota,
 }
 
 impl FollowerThrottle {
@@ -149,16 +166,11 @@ impl FollowerThrottle {
 
     /// Whether what was fetched for throttled replicas exceeds this broker's rate.
     pub fn exceeded(&self, image: &MetadataImage, node_id: i32, now_ms: i64) -> bool {
-        let Some(rate) = rate(image, node_id, FOLLOWER_RATE) else {
-            return false;
-        };
-        let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
-        meter.rate(now_ms) > rate as f64
+        self.quota.exceeded(image, node_id, now_ms, FOLLOWER_RATE)
     }
 
     pub fn record(&self, now_ms: i64, bytes: u64) {
-        let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
-        meter.record(now_ms, bytes);
+        self.quota.record(now_ms, bytes);
     }
 }
 
