@@ -130,8 +130,8 @@ pub async fn run(cluster: &mut Cluster, action: ClusterAction, json: bool) -> Re
     }
 }
 
-/// A broker as the snapshot knows it.
-#[derive(Debug, Clone)]
+/// A broker as the snapshot knows it (no address: not listed, down).
+#[derive(Debug, Clone, Default)]
 struct BrokerInfo {
     address: Option<String>,
     rack: Option<String>,
@@ -194,28 +194,23 @@ async fn snapshot(cluster: &mut Cluster) -> Result<Snapshot, CliError> {
     }
     view.partitions
         .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    // Brokers that hold replicas but are not listed are down: no home.
-    for p in &view.partitions {
-        for r in &p.replicas {
-            brokers.entry(*r).or_insert(BrokerInfo {
-                address: None,
-                rack: None,
-                capacity_bytes: None,
-            });
-        }
-    }
     view.brokers = brokers
         .iter()
         .map(|(id, b)| {
             let broker = BrokerView {
                 id: *id,
                 rack: b.rack.clone(),
-                usable: b.address.is_some(),
+                usable: true,
                 capacity_bytes: b.capacity_bytes,
             };
             (*id, broker)
         })
         .collect();
+    // Brokers that hold replicas but are not listed are down: no home.
+    view.add_unlisted_brokers();
+    for id in view.brokers.keys() {
+        brokers.entry(*id).or_default();
+    }
     Ok(Snapshot {
         brokers,
         view,

@@ -91,14 +91,6 @@ pub fn view(image: &MetadataImage, loads: &BTreeMap<i32, LoadReport>) -> View {
         for (index, p) in topic.partitions.iter().enumerate() {
             let partition = i32::try_from(index).unwrap_or(i32::MAX);
             let load = reported.get(&(topic.name.as_str(), partition));
-            for r in &p.replicas {
-                view.brokers.entry(*r).or_insert(BrokerView {
-                    id: *r,
-                    rack: None,
-                    usable: false,
-                    capacity_bytes: None,
-                });
-            }
             view.partitions.push(PartitionView {
                 topic: topic.name.clone(),
                 partition,
@@ -110,5 +102,6 @@ pub fn view(image: &MetadataImage, loads: &BTreeMap<i32, LoadReport>) -> View {
             });
         }
     }
+    view.add_unlisted_brokers();
     view
 }

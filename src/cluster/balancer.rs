@@ -58,6 +58,23 @@ pub struct View {
     pub partitions: Vec<PartitionView>,
 }
 
+impl View {
+    /// Brokers that hold replicas but are not among `brokers` (down, or
+    /// no longer registered): known, and unusable as homes.
+    pub fn add_unlisted_brokers(&mut self) {
+        for p in &self.partitions {
+            for r in &p.replicas {
+                self.brokers.entry(*r).or_insert(BrokerView {
+                    id: *r,
+                    rack: None,
+                    usable: false,
+                    capacity_bytes: None,
+                });
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Goals {
     /// Brokers to empty before they are stopped.
@@ -191,6 +208,10 @@ struct Planner<'a> {
     unit: [f64; 5],
     disk_used: BTreeMap<i32, u64>,
     busy: BTreeMap<i32, usize>,
+    /// Brokers that may receive replicas (usable, neither drained nor
+    /// gone), and how many racks they span: fixed for a plan.
+    eligible: Vec<i32>,
+    eligible_racks: usize,
     moves: Vec<Move>,
     deferred: usize,
 }
@@ -224,7 +245,21 @@ impl<'a> Planner<'a> {
             busy,
             moves: Vec::new(),
             deferred: 0,
+            eligible: Vec::new(),
+            eligible_racks: 0,
         };
+        planner.eligible = view
+            .brokers
+            .keys()
+            .copied()
+            .filter(|b| planner.eligible(*b))
+            .collect();
+        planner.eligible_racks = planner
+            .eligible
+            .iter()
+            .map(|b| planner.rack(*b))
+            .collect::<BTreeSet<_>>()
+            .len();
         planner.measure();
         planner
     }
@@ -240,12 +275,7 @@ impl<'a> Planner<'a> {
     }
 
     fn eligible_brokers(&self) -> Vec<i32> {
-        self.view
-            .brokers
-            .keys()
-            .copied()
-            .filter(|b| self.eligible(*b))
-            .collect()
+        self.eligible.clone()
     }
 
     fn rack(&self, broker: i32) -> String {
@@ -558,12 +588,7 @@ impl<'a> Planner<'a> {
     /// How many racks `index`'s replicas should span: its replication
     /// factor, or every rack the eligible brokers offer if fewer.
     fn racks_wanted(&self, index: usize) -> usize {
-        let racks: BTreeSet<String> = self
-            .eligible_brokers()
-            .into_iter()
-            .map(|b| self.rack(b))
-            .collect();
-        self.replicas[index].len().min(racks.len())
+        self.replicas[index].len().min(self.eligible_racks)
     }
 
     /// Partitions crowded into too few racks get a replica moved from a

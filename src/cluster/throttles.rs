@@ -82,6 +82,26 @@ impl RateMeter {
     }
 }
 
+/// Whether the topic's `key` list names the replica of `partition` on
+/// `named`, while `copying` (the replica being copied to) is out of the ISR.
+fn throttled(
+    image: &MetadataImage,
+    key: &str,
+    topic: &str,
+    partition: i32,
+    named: i32,
+    copying: i32,
+) -> bool {
+    let listed = image
+        .topic_configs(topic)
+        .and_then(|c| c.get(key))
+        .is_some_and(|v| covers(v, partition, named));
+    listed
+        && image
+            .partition(topic, partition)
+            .is_some_and(|p| !p.isr.contains(&copying))
+}
+
 /// Bytes moved for throttled replicas, against a broker's rate setting.
 #[derive(Debug, Default)]
 struct Quota {
@@ -122,14 +142,7 @@ impl LeaderThrottle {
         node_id: i32,
         follower: i32,
     ) -> bool {
-        let named = image
-            .topic_configs(topic)
-            .and_then(|c| c.get(LEADER_REPLICAS))
-            .is_some_and(|v| covers(v, partition, node_id));
-        named
-            && image
-                .partition(topic, partition)
-                .is_some_and(|p| !p.isr.contains(&follower))
+        throttled(image, LEADER_REPLICAS, topic, partition, node_id, follower)
     }
 
     /// Whether what was sent to throttled replicas exceeds this broker's rate.
@@ -154,14 +167,7 @@ impl FollowerThrottle {
     /// throttles its own fetching of it: the topic names the replica here
     /// among the throttled followers, and it is out of the ISR.
     pub fn applies(image: &MetadataImage, topic: &str, partition: i32, node_id: i32) -> bool {
-        let named = image
-            .topic_configs(topic)
-            .and_then(|c| c.get(FOLLOWER_REPLICAS))
-            .is_some_and(|v| covers(v, partition, node_id));
-        named
-            && image
-                .partition(topic, partition)
-                .is_some_and(|p| !p.isr.contains(&node_id))
+        throttled(image, FOLLOWER_REPLICAS, topic, partition, node_id, node_id)
     }
 
     /// Whether what was fetched for throttled replicas exceeds this broker's rate.
